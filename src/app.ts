@@ -1,0 +1,70 @@
+import helmet from '@fastify/helmet';
+import type { Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule } from './app.module.js';
+import { ProblemFilter } from './common/errors/problem.filter.js';
+import { requestIdFor } from './common/http/request-id.js';
+import { AppValidationPipe } from './common/http/validation.pipe.js';
+import { createOpenApiDocument } from './common/openapi/openapi.js';
+import type { AppConfig } from './config/app-config.js';
+
+/**
+ * Builds the fully configured application (not yet listening). main.ts, the tests and the OpenAPI
+ * writer all go through here, so what they exercise is what production runs. `extraModules` lets a
+ * test mount throwaway routes (e.g. one that throws) inside the real pipeline.
+ */
+export async function createApp(
+  config: AppConfig,
+  extraModules: Type[] = [],
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.http.bodyLimitBytes,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    logger: false,
+    // During shutdown, new requests get 503 while in-flight ones finish; idle keep-alive sockets close at once.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const fastify = adapter.getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    // Expose the id to pino-http (which sees only the raw request) and to the caller.
+    (request.raw as typeof request.raw & { id: string }).id = String(request.id);
+    void reply.header('X-Request-Id', request.id);
+    done();
+  });
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(config, extraModules),
+    adapter,
+    {
+      bufferLogs: true,
+    },
+  );
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks();
+
+  app.useGlobalFilters(new ProblemFilter());
+  app.useGlobalPipes(new AppValidationPipe());
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        // Swagger UI at /docs: its bundle is served from here; it needs inline styles and data: images.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        scriptSrc: ["'self'"],
+      },
+    },
+  });
+
+  SwaggerModule.setup('docs', app, createOpenApiDocument(app), {
+    jsonDocumentUrl: 'docs-json',
+    swaggerOptions: { persistAuthorization: true },
+  });
+  return app;
+}

@@ -1,0 +1,6 @@
+import { Session } from '../sessions/entities/session.entity.js';
+import { UserSetting } from '../settings/entities/user-setting.entity.js';
+import { User } from '../users/entities/user.entity.js';
+
+/** Every entity, listed explicitly: ESM and bundling make glob discovery fragile. */
+export const ENTITIES = [User, UserSetting, Session];

@@ -1,0 +1,7 @@
+import { InitialSchema1795541909458 } from './1795541909458-InitialSchema.js';
+
+/**
+ * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
+ * file next to this one; add its class here (the drift test fails until you do).
+ */
+export const MIGRATIONS = [InitialSchema1795541909458];

@@ -1,0 +1,87 @@
+import {
+  Check,
+  Column,
+  CreateDateColumn,
+  Entity,
+  Index,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+  VersionColumn,
+} from 'typeorm';
+
+export const USER_STATUSES = ['active', 'suspended', 'inactive', 'pending_verification', 'deleted'] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+
+/**
+ * The local cache of a Zitadel user plus what only this service knows (roles as last seen, suspension,
+ * last login). Deleted users keep their row (status `deleted`, `deleted_at`) for the audit trail.
+ *
+ * Indexes that TypeORM cannot describe (expressions, partial uniques, trigram) are declared with
+ * `synchronize: false` so the schema diff leaves them alone; they are created by the migrations.
+ */
+@Entity('users')
+@Check(
+  'users_status_check',
+  `"status" IN ('active', 'suspended', 'inactive', 'pending_verification', 'deleted')`,
+)
+// Case-insensitive uniqueness among users that still exist: lower(email), lower(username).
+@Index('users_email_lower_key', { synchronize: false })
+@Index('users_username_lower_key', { synchronize: false })
+// Case-insensitive substring search over username, display name and email (pg_trgm GIN).
+@Index('users_search_trgm_idx', { synchronize: false })
+@Index('users_status_created_idx', ['status', 'createdAt', 'id'])
+@Index('users_created_idx', ['createdAt', 'id'])
+export class User {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  /** Zitadel's user id: a numeric string, never a UUID. */
+  @Index('users_zitadel_id_key', { unique: true })
+  @Column({ name: 'zitadel_id', type: 'text' })
+  zitadelId!: string;
+
+  @Column({ type: 'text' })
+  username!: string;
+
+  @Column({ type: 'text' })
+  email!: string;
+
+  @Column({ name: 'display_name', type: 'text', nullable: true })
+  displayName!: string | null;
+
+  @Column({ name: 'avatar_url', type: 'text', nullable: true })
+  avatarUrl!: string | null;
+
+  @Column({ type: 'varchar', length: 32, default: 'active' })
+  status!: UserStatus;
+
+  @Index('users_roles_idx', { synchronize: false })
+  @Column({ type: 'text', array: true, default: () => "'{user}'" })
+  roles!: string[];
+
+  @Column({ name: 'last_login', type: 'timestamptz', nullable: true })
+  lastLogin!: Date | null;
+
+  @Column({ name: 'suspension_reason', type: 'text', nullable: true })
+  suspensionReason!: string | null;
+
+  @Column({ name: 'suspended_at', type: 'timestamptz', nullable: true })
+  suspendedAt!: Date | null;
+
+  /** When set, the user is reactivated automatically at this time. */
+  @Column({ name: 'suspended_until', type: 'timestamptz', nullable: true })
+  suspendedUntil!: Date | null;
+
+  @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true })
+  deletedAt!: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  /** Optimistic concurrency: bumped on every save, exposed as the ETag. */
+  @VersionColumn({ default: 1 })
+  version!: number;
+}
