@@ -45,7 +45,6 @@ export async function createApp(
     },
   );
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
 
   app.useGlobalFilters(new ProblemFilter());
   app.useGlobalPipes(new AppValidationPipe());

@@ -48,9 +48,11 @@ export class EmbeddedPostgres {
 
   /** Stops accepting connections, then closes PGlite so everything is flushed to the data directory. */
   async stop(): Promise<void> {
+    if (!this.db) return;
     await this.server?.stop();
-    if (this.db && !this.db.closed) await this.db.close();
+    if (!this.db.closed) await this.db.close();
     this.server = undefined;
     this.db = undefined;
+    this.logger.log('Embedded PostgreSQL stopped; data flushed');
   }
 }

@@ -1,7 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Controller, Get, Header, Headers } from '@nestjs/common';
+import { Controller, Get, Header, Req } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import type { FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
@@ -33,7 +34,8 @@ export class MetricsController {
   })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @Header('Cache-Control', 'no-store')
-  async metrics(@Headers('authorization') authorization?: string): Promise<string> {
+  async metrics(@Req() request: FastifyRequest): Promise<string> {
+    const authorization = request.headers.authorization;
     if (!this.settings.public) {
       if (!this.settings.token) throw new ApiError('not_found', 'Metrics are not exposed');
       if (!this.tokenMatches(authorization, this.settings.token))

@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource, QueryFailedError } from 'typeorm';
+import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { runMigrationsLocked } from '../src/database/run-migrations.js';
+import { MIGRATIONS } from '../src/database/migrations/index.js';
+import { databaseUrl, SERVER_URL, uniqueDatabaseName } from './support/test-database-names.js';
+
+function open(url: string): Promise<DataSource> {
+  return new DataSource(
+    dataSourceOptions({ url, poolMax: 2, statementTimeoutMs: 0, migrationsRun: false }),
+  ).initialize();
+}
+
+async function onServer(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: SERVER_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('schema and migrations', () => {
+  let dataSource: DataSource;
+  beforeAll(async () => {
+    dataSource = await open(process.env.TEST_DATABASE_URL!);
+  });
+  afterAll(() => dataSource.destroy());
+
+  it('has no drift: the entities describe exactly what the migrations built', async () => {
+    // What `migration:generate` would write against the migrated database.
+    const pending = await dataSource.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('has applied every listed migration', async () => {
+    const rows = await dataSource.query<{ name: string }[]>(
+      'SELECT name FROM typeorm_migrations ORDER BY id',
+    );
+    expect(rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
+  });
+
+  it('keeps email and username unique regardless of case, among users that are not deleted', async () => {
+    const insert = (zitadelId: string, username: string, email: string) =>
+      dataSource.query<{ id: string }[]>(
+        `INSERT INTO users (zitadel_id, username, email) VALUES ($1, $2, $3) RETURNING id`,
+        [zitadelId, username, email],
+      );
+    const suffix = `${Date.now()}${Math.floor(Math.random() * 1e6)}`;
+    const [first] = await insert(`z1${suffix}`, `Alice${suffix}`, `Alice${suffix}@Example.com`);
+    await expect(insert(`z2${suffix}`, `other${suffix}`, `alice${suffix}@example.COM`)).rejects.toThrow(
+      QueryFailedError,
+    );
+    await expect(insert(`z3${suffix}`, `ALICE${suffix}`, `other${suffix}@example.com`)).rejects.toThrow(
+      QueryFailedError,
+    );
+    await dataSource.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = $1`, [
+      first.id,
+    ]);
+    await expect(insert(`z4${suffix}`, `alice${suffix}`, `alice${suffix}@example.com`)).resolves.toHaveLength(
+      1,
+    );
+  });
+
+  it('rejects an unknown status', async () => {
+    await expect(
+      dataSource.query(
+        `INSERT INTO users (zitadel_id, username, email, status) VALUES ('zx', 'ux', 'ex', 'weird')`,
+      ),
+    ).rejects.toThrow(/users_status_check/);
+  });
+
+  it('answers list and search with indexes', async () => {
+    await dataSource.query('SET enable_seqscan = off');
+    const plan = async (sql: string) =>
+      JSON.stringify(await dataSource.query(`EXPLAIN (FORMAT JSON) ${sql}`)).includes('Index');
+    expect(
+      await plan(
+        `SELECT id FROM users WHERE (lower(username) || ' ' || lower(email) || ' ' || lower(coalesce(display_name, ''))) LIKE '%ali%'`,
+      ),
+    ).toBe(true);
+    expect(await plan(`SELECT id FROM users WHERE roles @> ARRAY['admin']`)).toBe(true);
+    expect(await plan(`SELECT id FROM users WHERE status = 'active' ORDER BY created_at, id LIMIT 50`)).toBe(
+      true,
+    );
+    expect(
+      await plan(`SELECT id FROM sessions WHERE user_id = gen_random_uuid() AND status = 'active'`),
+    ).toBe(true);
+    await dataSource.query('RESET enable_seqscan');
+  });
+
+  it('migrates down to nothing and up again on a fresh database', async () => {
+    const name = uniqueDatabaseName('updown');
+    await onServer(`CREATE DATABASE "${name}"`);
+    const fresh = await open(databaseUrl(name));
+    try {
+      await runMigrationsLocked(fresh);
+      for (let i = 0; i < MIGRATIONS.length; i++) await fresh.undoLastMigration({ transaction: 'each' });
+      const tables = await fresh.query<{ tablename: string }[]>(
+        `SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'typeorm_migrations'`,
+      );
+      expect(tables).toEqual([]);
+      expect(await runMigrationsLocked(fresh)).toEqual(MIGRATIONS.map((m) => m.name));
+      expect((await fresh.driver.createSchemaBuilder().log()).upQueries).toEqual([]);
+    } finally {
+      await fresh.destroy();
+      await onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  });
+
+  it('applies migrations once when instances start together', async () => {
+    const name = uniqueDatabaseName('race');
+    await onServer(`CREATE DATABASE "${name}"`);
+    const instances = await Promise.all([
+      open(databaseUrl(name)),
+      open(databaseUrl(name)),
+      open(databaseUrl(name)),
+    ]);
+    try {
+      const applied = await Promise.all(instances.map((ds) => runMigrationsLocked(ds)));
+      expect(applied.flat()).toEqual(MIGRATIONS.map((m) => m.name));
+    } finally {
+      await Promise.all(instances.map((ds) => ds.destroy()));
+      await onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    }
+  });
+});
