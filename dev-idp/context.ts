@@ -1,0 +1,31 @@
+import type { TokenSigner } from './keys.js';
+import type { Store } from './store.js';
+
+export interface ClientConfig {
+  clientId: string;
+  clientSecret?: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+}
+
+export interface Logger {
+  log(msg: string): void;
+  warn(msg: string): void;
+}
+
+/** What every route module needs; built once by startDevIdentityProvider. */
+export interface IdpContext {
+  store: Store;
+  signer: TokenSigner;
+  /** Known only once the server listens when the port is OS-assigned, hence a function. */
+  issuer(): string;
+  orgId: string;
+  orgName: string;
+  orgDomain: string;
+  projectId: string;
+  projectName: string;
+  clients: Map<string, ClientConfig>;
+  serviceAccountToken: string;
+  emailCodeSink?: (userId: string, email: string, code: string) => void;
+  logger: Logger;
+}

@@ -1,0 +1,281 @@
+/**
+ * DEVELOPMENT AND TEST STAND-IN FOR ZITADEL. NEVER USE IT IN PRODUCTION.
+ *
+ * When no real Zitadel is configured, users-api starts this embedded identity provider. It answers on
+ * Zitadel's own paths with Zitadel's JSON shapes and error ids (user and session services v2, management v1
+ * user grants, OIDC with PKCE), so the service's real HTTP client runs unchanged against it. It has one
+ * organisation, one project, no MFA, no federation, no password reset flow, and it hands out the service
+ * account token to whoever starts it. See README.md beside this file.
+ */
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { requireServiceAccount } from './api-auth.js';
+import type { ClientConfig, IdpContext, Logger } from './context.js';
+import { checkPasswordPolicy, generatePassword, hashPassword } from './credentials.js';
+import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
+import { registerGrantRoutes } from './grants-api.js';
+import { TokenSigner } from './keys.js';
+import { registerOidcRoutes } from './oidc.js';
+import { registerSessionRoutes } from './sessions-api.js';
+import { type Queryable, Store } from './store.js';
+import { registerUserRoutes } from './users-api.js';
+
+export interface DevIdentityProviderOptions {
+  /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
+  databaseUrl: string;
+  /** Default '127.0.0.1'. Only loopback addresses are accepted. */
+  host?: string;
+  /** Default 0: the OS picks a free port. */
+  port?: number;
+  /** The issuer; default `http://${host}:${actualPort}`. */
+  publicUrl?: string;
+  orgId?: string;
+  projectId?: string;
+  /** The OIDC applications. */
+  clients: Array<{
+    clientId: string;
+    clientSecret?: string;
+    redirectUris: string[];
+    postLogoutRedirectUris?: string[];
+  }>;
+  /** The first administrator: created (with project role 'admin') only when no user has that email yet. */
+  admin?: { email: string; password?: string; username?: string };
+  /** The PAT the v2 / management API demands; default: generated once and kept in dev_idp. */
+  serviceAccountToken?: string;
+  /** Receives each email verification code that Zitadel would have emailed. */
+  emailCodeSink?: (userId: string, email: string, code: string) => void;
+  logger?: { log(msg: string): void; warn(msg: string): void };
+}
+
+export interface DevIdentityProvider {
+  url: string;
+  issuer: string;
+  serviceAccountToken: string;
+  orgId: string;
+  projectId: string;
+  close(): Promise<void>;
+  /** The pending email verification code of a user, as a test would read it from the mailbox. */
+  lastEmailCode(userId: string): Promise<string | undefined>;
+}
+
+/** Fixed so that a restarted provider keeps naming the same organisation and project. */
+export const DEFAULT_ORG_ID = '300000000000000001';
+export const DEFAULT_PROJECT_ID = '300000000000000002';
+const ORG_NAME = 'Development';
+const ORG_DOMAIN = 'dev-idp.localhost';
+const PROJECT_NAME = 'users-api';
+const ADMIN_ROLE = 'admin';
+const PAT_SETTING = 'service_account_token';
+
+const absoluteUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((u) => !u.includes('#'), 'must not contain a fragment');
+
+const optionsSchema = z.object({
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(0),
+  publicUrl: absoluteUrl.optional(),
+  orgId: z
+    .string()
+    .regex(/^\d{1,30}$/, 'must be a numeric string')
+    .default(DEFAULT_ORG_ID),
+  projectId: z
+    .string()
+    .regex(/^\d{1,30}$/, 'must be a numeric string')
+    .default(DEFAULT_PROJECT_ID),
+  clients: z
+    .array(
+      z.object({
+        clientId: z.string().min(1).max(200),
+        clientSecret: z.string().min(1).max(500).optional(),
+        redirectUris: z.array(absoluteUrl).min(1),
+        postLogoutRedirectUris: z.array(absoluteUrl).default([]),
+      }),
+    )
+    .refine(
+      (clients) => new Set(clients.map((c) => c.clientId)).size === clients.length,
+      'clientIds must be unique',
+    ),
+  admin: z
+    .object({
+      email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
+      password: z.string().optional(),
+      username: z.string().min(1).max(200).optional(),
+    })
+    .optional(),
+  serviceAccountToken: z.string().min(16, 'must be at least 16 characters').optional(),
+});
+
+/** The provider signs tokens for whoever can reach it; it must never listen beyond this machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function consoleLogger(): Logger {
+  return { log: (msg) => console.log(msg), warn: (msg) => console.warn(msg) };
+}
+
+export async function startDevIdentityProvider(
+  options: DevIdentityProviderOptions,
+): Promise<DevIdentityProvider> {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`dev-idp: invalid option ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  const config = parsed.data;
+  if (!isLoopback(config.host))
+    throw new Error(`dev-idp: host must be a loopback address, not ${config.host}`);
+  if (config.admin?.password !== undefined) {
+    try {
+      checkPasswordPolicy(config.admin.password);
+    } catch (error) {
+      throw new Error(
+        `dev-idp: the admin password breaks the password policy: ${(error as ZitadelError).text}`,
+        { cause: error },
+      );
+    }
+  }
+  const logger = options.logger ?? consoleLogger();
+
+  const store = await Store.open(config.databaseUrl, (msg) => logger.warn(msg));
+  let app: FastifyInstance | undefined;
+  try {
+    const { signer, serviceAccountToken } = await store.lockedTransaction(async (client) => {
+      const signer = await TokenSigner.loadOrCreate(client);
+      let token = config.serviceAccountToken;
+      if (!token) {
+        token = await store.getSetting(client, PAT_SETTING);
+        if (!token) {
+          token = randomBytes(48).toString('base64url');
+          await store.putSetting(client, PAT_SETTING, token);
+        }
+      }
+      if (config.admin)
+        await ensureAdmin(store, client, config.admin, config.orgId, config.projectId, logger);
+      await store.purgeExpired(client);
+      return { signer, serviceAccountToken: token };
+    });
+
+    let issuer = config.publicUrl?.replace(/\/+$/, '') ?? '';
+    const ctx: IdpContext = {
+      store,
+      signer,
+      issuer: () => issuer,
+      orgId: config.orgId,
+      orgName: ORG_NAME,
+      orgDomain: ORG_DOMAIN,
+      projectId: config.projectId,
+      projectName: PROJECT_NAME,
+      clients: new Map<string, ClientConfig>(config.clients.map((c) => [c.clientId, c])),
+      serviceAccountToken,
+      emailCodeSink: options.emailCodeSink,
+      logger,
+    };
+
+    app = buildServer(ctx);
+    await app.listen({ host: config.host, port: config.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const hostForUrl =
+      config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host;
+    const url = `http://${hostForUrl}:${port}`;
+    if (!issuer) issuer = url;
+
+    const server = app;
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      issuer,
+      serviceAccountToken,
+      orgId: config.orgId,
+      projectId: config.projectId,
+      close: () => {
+        closing ??= server.close().then(() => store.close());
+        return closing;
+      },
+      lastEmailCode: async (userId) => (await store.getEmailCode(store.pool, userId))?.code,
+    };
+  } catch (error) {
+    await app?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+function buildServer(ctx: IdpContext): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1_048_576, forceCloseConnections: true });
+
+  // grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    void reply.header('X-Dev-Identity-Provider', 'not-for-production');
+  });
+
+  // Unknown paths answer as grpc-gateway does.
+  useZitadelErrors(app, ctx.logger);
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).send({ code: 5, message: 'Not Found', details: [] }),
+  );
+
+  // Two encapsulated scopes: Zitadel's APIs (token-protected, gRPC-gateway errors) and OIDC (OAuth errors).
+  void app.register((api, _options, done) => {
+    useZitadelErrors(api, ctx.logger);
+    requireServiceAccount(api, ctx);
+    registerUserRoutes(api, ctx);
+    registerSessionRoutes(api, ctx);
+    registerGrantRoutes(api, ctx);
+    done();
+  });
+  void app.register((oidc, _options, done) => {
+    useOAuthErrors(oidc, ctx.logger);
+    registerOidcRoutes(oidc, ctx);
+    done();
+  });
+  return app;
+}
+
+/** The first administrator, created in the schema's locked transaction so parallel starts create one. */
+async function ensureAdmin(
+  store: Store,
+  client: Queryable,
+  admin: { email: string; password?: string; username?: string },
+  orgId: string,
+  projectId: string,
+  logger: Logger,
+): Promise<void> {
+  if (await store.findUserByEmail(client, admin.email)) return;
+  const password = admin.password ?? generatePassword();
+  const user = await store.insertUser(client, orgId, {
+    username: admin.username ?? admin.email,
+    email: admin.email,
+    email_verified: true,
+    given_name: 'Admin',
+    family_name: 'User',
+    nick_name: '',
+    display_name: 'Admin User',
+    preferred_language: 'en',
+    state: 'USER_STATE_ACTIVE',
+    password_hash: await hashPassword(password),
+    password_change_required: false,
+    failed_password_attempts: 0,
+  });
+  await store.insertGrant(client, { userId: user.id, projectId, orgId, roleKeys: [ADMIN_ROLE] });
+  logger.log(
+    admin.password === undefined
+      ? `dev-idp: created admin ${admin.email} (user ${user.id}) with generated password: ${password}`
+      : `dev-idp: created admin ${admin.email} (user ${user.id})`,
+  );
+}

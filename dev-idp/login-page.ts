@@ -1,0 +1,89 @@
+/**
+ * The two pages a browser sees: the login form and a plain message page. Self-contained (inline CSS, no
+ * scripts, no external assets), and every value echoed back is HTML-escaped.
+ */
+
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+/** Headers for every HTML page: no framing, no caching of credentials pages, nothing loaded from elsewhere. */
+export const PAGE_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Cache-Control': 'no-store',
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+};
+
+const STYLE = `
+  body { font-family: system-ui, sans-serif; background: #f3f4f6; margin: 0; }
+  main { max-width: 22rem; margin: 4rem auto; background: #fff; padding: 2rem; border-radius: .5rem;
+         box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  h1 { font-size: 1.25rem; margin-top: 0; }
+  label { display: block; margin: 1rem 0 .25rem; font-size: .9rem; }
+  input[type=text], input[type=password] { width: 100%; box-sizing: border-box; padding: .5rem; }
+  button { margin-top: 1.5rem; width: 100%; padding: .6rem; }
+  .error { color: #b91c1c; background: #fef2f2; padding: .5rem; border-radius: .25rem; }
+  .note { color: #6b7280; font-size: .8rem; margin-top: 1.5rem; }`;
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style>
+</head>
+<body><main>
+${body}
+<p class="note">Development identity provider: a stand-in for Zitadel, never used in production.</p>
+</main></body>
+</html>
+`;
+}
+
+export interface LoginPageOptions {
+  action: string;
+  /** The authorization request, carried through the form unchanged and validated again on submit. */
+  hidden: Record<string, string>;
+  clientId: string;
+  loginName: string;
+  error?: string;
+}
+
+export function loginPage(options: LoginPageOptions): string {
+  const hidden = Object.entries(options.hidden)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('\n');
+  const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
+  return page(
+    'Sign in',
+    `<h1>Sign in</h1>
+<p>to continue to <strong>${escapeHtml(options.clientId)}</strong></p>
+${error}
+<form method="post" action="${escapeHtml(options.action)}">
+${hidden}
+<label for="loginName">Login name</label>
+<input type="text" id="loginName" name="loginName" value="${escapeHtml(options.loginName)}" autocomplete="username" required${options.loginName ? '' : ' autofocus'}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required${options.loginName ? ' autofocus' : ''}>
+<button type="submit">Sign in</button>
+</form>`,
+  );
+}
+
+export function messagePage(title: string, message: string): string {
+  return page(title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(message)}</p>`);
+}

@@ -1,0 +1,547 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { JWTPayload } from 'jose';
+import { z } from 'zod';
+import { sameSecret } from './api-auth.js';
+import type { ClientConfig, IdpContext } from './context.js';
+import { assertUserCanSignIn, checkUserPassword } from './credentials.js';
+import { OAuthError, ZitadelError } from './errors.js';
+import { PAGE_HEADERS, loginPage, messagePage } from './login-page.js';
+import { profileClaims, roleClaims } from './presenters.js';
+import type { UserRow } from './store.js';
+
+/** Zitadel's defaults: access and id tokens live 12 hours. */
+const ACCESS_TOKEN_LIFETIME_SECONDS = 12 * 3600;
+const ID_TOKEN_LIFETIME_SECONDS = 12 * 3600;
+const AUTH_CODE_LIFETIME_SECONDS = 60;
+const LOGIN_PATH = '/ui/login';
+
+const str = (max: number) => z.string().max(max).optional();
+
+/** Parameters of an authorization request, from the query (GET) or a form (POST). */
+const authorizeParams = z.object({
+  client_id: str(200),
+  redirect_uri: str(2000),
+  response_type: str(100),
+  response_mode: str(50),
+  scope: str(2000),
+  state: str(2000),
+  nonce: str(500),
+  code_challenge: str(200),
+  code_challenge_method: str(20),
+  login_hint: str(200),
+  prompt: str(100),
+});
+type AuthorizeParams = z.output<typeof authorizeParams>;
+
+const loginForm = authorizeParams.extend({ loginName: str(200), password: str(200) });
+
+const tokenRequest = z.object({
+  grant_type: str(200),
+  code: str(500),
+  redirect_uri: str(2000),
+  code_verifier: str(500),
+  client_id: str(200),
+  client_secret: str(500),
+});
+const tokenOnlyRequest = z.object({
+  token: str(10_000),
+  token_type_hint: str(100),
+  client_id: str(200),
+  client_secret: str(500),
+});
+const endSessionParams = z.object({
+  id_token_hint: str(10_000),
+  post_logout_redirect_uri: str(2000),
+  state: str(2000),
+  client_id: str(200),
+  logout_hint: str(200),
+  ui_locales: str(100),
+});
+
+interface AuthRequest {
+  client: ClientConfig;
+  redirectUri: string;
+  scope: string;
+  state?: string;
+  nonce?: string;
+  codeChallenge: string;
+  loginHint: string;
+}
+
+type Validation =
+  | { kind: 'ok'; request: AuthRequest }
+  /** No trustworthy redirect_uri: the browser gets an error page, never a redirect. */
+  | { kind: 'page'; message: string }
+  /** The redirect_uri is registered, so the error goes back to the client as OAuth prescribes. */
+  | { kind: 'redirect'; location: string };
+
+function withParams(uri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(uri);
+  for (const [key, value] of Object.entries(params))
+    if (value !== undefined) url.searchParams.set(key, value);
+  return url.toString();
+}
+
+function s256(verifier: string): string {
+  return createHash('sha256').update(verifier).digest('base64url');
+}
+
+function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply.code(status).headers(PAGE_HEADERS).send(html);
+}
+
+function parseOrUndefined<T extends z.ZodType>(schema: T, input: unknown): z.output<T> | undefined {
+  const result = schema.safeParse(input ?? {});
+  return result.success ? result.data : undefined;
+}
+
+function formInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) throw new OAuthError('invalid_request', 'malformed request parameters');
+  return result.data;
+}
+
+const USER_MESSAGES: Record<string, string> = {
+  'COMMAND-3M0fs': 'Invalid login name or password.',
+  'COMMAND-JLK35': 'This user is locked. Ask an administrator to unlock it.',
+  'COMMAND-SFA3t': 'This user is locked. Ask an administrator to unlock it.',
+  'COMMAND-3nJ4t': 'This user has no password yet.',
+  'COMMAND-vgDIu': 'This user is deactivated.',
+};
+
+/** OpenID Connect provider endpoints on Zitadel's paths: discovery, authorize (code + PKCE), token, … */
+export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void {
+  const { store, signer } = ctx;
+  const url = (path: string) => `${ctx.issuer()}${path}`;
+
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      done(
+        null,
+        Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))),
+      );
+    },
+  );
+
+  function validateAuthorize(params: AuthorizeParams): Validation {
+    const client = params.client_id ? ctx.clients.get(params.client_id) : undefined;
+    if (!client) return { kind: 'page', message: 'The client_id is missing or not registered.' };
+    // Exact string comparison, as OAuth 2.1 demands: no prefix or pattern matching.
+    if (!params.redirect_uri || !client.redirectUris.includes(params.redirect_uri)) {
+      return { kind: 'page', message: 'The redirect_uri is missing or not registered for this client.' };
+    }
+    const fail = (error: string, description: string): Validation => ({
+      kind: 'redirect',
+      location: withParams(params.redirect_uri!, {
+        error,
+        error_description: description,
+        state: params.state,
+      }),
+    });
+    if (params.response_type !== 'code')
+      return fail('unsupported_response_type', 'only response_type=code is supported');
+    if (params.response_mode !== undefined && params.response_mode !== 'query') {
+      return fail('invalid_request', 'only response_mode=query is supported');
+    }
+    const scopes = (params.scope ?? '').split(' ').filter(Boolean);
+    if (!scopes.includes('openid')) return fail('invalid_scope', 'the openid scope is required');
+    if (!params.code_challenge || params.code_challenge_method !== 'S256') {
+      return fail('invalid_request', 'PKCE is required: code_challenge with code_challenge_method=S256');
+    }
+    if (!/^[A-Za-z0-9_-]{43}$/.test(params.code_challenge)) {
+      return fail('invalid_request', 'code_challenge must be a base64url SHA-256 digest');
+    }
+    if (params.prompt?.split(' ').includes('none')) return fail('login_required', 'the user must sign in');
+    return {
+      kind: 'ok',
+      request: {
+        client,
+        redirectUri: params.redirect_uri,
+        scope: scopes.join(' '),
+        state: params.state,
+        nonce: params.nonce,
+        codeChallenge: params.code_challenge,
+        loginHint: params.login_hint ?? '',
+      },
+    };
+  }
+
+  function renderLogin(reply: FastifyReply, request: AuthRequest, loginName: string, error?: string) {
+    const hidden: Record<string, string> = {
+      client_id: request.client.clientId,
+      redirect_uri: request.redirectUri,
+      response_type: 'code',
+      scope: request.scope,
+      code_challenge: request.codeChallenge,
+      code_challenge_method: 'S256',
+    };
+    if (request.state !== undefined) hidden.state = request.state;
+    if (request.nonce !== undefined) hidden.nonce = request.nonce;
+    const html = loginPage({
+      action: LOGIN_PATH,
+      hidden,
+      clientId: request.client.clientId,
+      loginName,
+      error,
+    });
+    return sendPage(reply, 200, html);
+  }
+
+  function authorize(input: unknown, reply: FastifyReply) {
+    const params = parseOrUndefined(authorizeParams, input);
+    if (!params)
+      return sendPage(reply, 400, messagePage('Invalid request', 'The authorization request is malformed.'));
+    const validation = validateAuthorize(params);
+    if (validation.kind === 'page')
+      return sendPage(reply, 400, messagePage('Invalid request', validation.message));
+    if (validation.kind === 'redirect') return reply.redirect(validation.location, 302);
+    return renderLogin(reply, validation.request, validation.request.loginHint);
+  }
+
+  // --- discovery and keys ---
+
+  app.get('/.well-known/openid-configuration', async (_request, reply) => {
+    void reply.header('Cache-Control', 'max-age=60');
+    return {
+      issuer: ctx.issuer(),
+      authorization_endpoint: url('/oauth/v2/authorize'),
+      token_endpoint: url('/oauth/v2/token'),
+      introspection_endpoint: url('/oauth/v2/introspect'),
+      userinfo_endpoint: url('/oidc/v1/userinfo'),
+      revocation_endpoint: url('/oauth/v2/revoke'),
+      end_session_endpoint: url('/oidc/v1/end_session'),
+      jwks_uri: url('/oauth/v2/keys'),
+      scopes_supported: ['openid', 'profile', 'email', 'urn:zitadel:iam:org:project:roles'],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+      code_challenge_methods_supported: ['S256'],
+      claims_supported: [
+        'sub',
+        'aud',
+        'exp',
+        'iat',
+        'iss',
+        'auth_time',
+        'nonce',
+        'azp',
+        'at_hash',
+        'amr',
+        'sid',
+        'email',
+        'email_verified',
+        'preferred_username',
+        'name',
+        'given_name',
+        'family_name',
+        'nickname',
+        'locale',
+        'updated_at',
+        'urn:zitadel:iam:org:project:roles',
+        'urn:zitadel:iam:user:resourceowner:id',
+      ],
+      ui_locales_supported: ['en'],
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
+    };
+  });
+
+  app.get('/oauth/v2/keys', async (_request, reply) => {
+    void reply.header('Cache-Control', 'max-age=60');
+    return signer.jwks;
+  });
+
+  // --- authorization: login page, then a code ---
+
+  app.get('/oauth/v2/authorize', async (request, reply) => authorize(request.query, reply));
+  app.post('/oauth/v2/authorize', async (request, reply) => authorize(request.body, reply));
+
+  app.post(LOGIN_PATH, async (request, reply) => {
+    const form = parseOrUndefined(loginForm, request.body);
+    if (!form) return sendPage(reply, 400, messagePage('Invalid request', 'The login form is malformed.'));
+    // Hidden fields come back from the browser: everything is checked again, exactly as on the way in.
+    const validation = validateAuthorize(form);
+    if (validation.kind === 'page')
+      return sendPage(reply, 400, messagePage('Invalid request', validation.message));
+    if (validation.kind === 'redirect') return reply.redirect(validation.location, 302);
+    const authRequest = validation.request;
+    const loginName = (form.loginName ?? '').trim();
+    if (!loginName || !form.password) {
+      return renderLogin(reply, authRequest, loginName, 'Enter your login name and password.');
+    }
+    const user = await store.findUserByLoginName(store.pool, loginName);
+    if (!user) return renderLogin(reply, authRequest, loginName, USER_MESSAGES['COMMAND-3M0fs']);
+    try {
+      assertUserCanSignIn(user);
+      await checkUserPassword(store, store.pool, user, form.password);
+    } catch (error) {
+      if (error instanceof ZitadelError && USER_MESSAGES[error.id]) {
+        return renderLogin(reply, authRequest, loginName, USER_MESSAGES[error.id]);
+      }
+      throw error;
+    }
+    const session = await store.insertSession(store.pool, {
+      userId: user.id,
+      token: randomBytes(32).toString('base64url'),
+      passwordChecked: true,
+    });
+    const code = randomBytes(32).toString('base64url');
+    await store.insertAuthCode(
+      store.pool,
+      code,
+      {
+        client_id: authRequest.client.clientId,
+        redirect_uri: authRequest.redirectUri,
+        code_challenge: authRequest.codeChallenge,
+        nonce: authRequest.nonce ?? null,
+        scope: authRequest.scope,
+        user_id: user.id,
+        session_id: session.id,
+        auth_time: new Date(),
+      },
+      AUTH_CODE_LIFETIME_SECONDS,
+    );
+    return reply.redirect(withParams(authRequest.redirectUri, { code, state: authRequest.state }), 302);
+  });
+
+  // --- token endpoint ---
+
+  /** client_secret_basic, client_secret_post, or none for a public client (which then must use PKCE). */
+  function authenticateClient(
+    authorization: string | undefined,
+    form: { client_id?: string; client_secret?: string },
+    purpose: 'token' | 'introspect' | 'revoke',
+  ): ClientConfig {
+    let basic: { id: string; secret: string } | undefined;
+    if (authorization && /^Basic\s/i.test(authorization)) {
+      const decoded = Buffer.from(authorization.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon < 0) throw new OAuthError('invalid_client', 'malformed Basic credentials', 401);
+      // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+      const decode = (s: string) => {
+        try {
+          return decodeURIComponent(s.replace(/\+/g, ' '));
+        } catch {
+          throw new OAuthError('invalid_client', 'malformed Basic credentials', 401);
+        }
+      };
+      basic = { id: decode(decoded.slice(0, colon)), secret: decode(decoded.slice(colon + 1)) };
+    }
+    if (basic && form.client_secret !== undefined) {
+      throw new OAuthError('invalid_request', 'use only one client authentication method');
+    }
+    if (basic && form.client_id !== undefined && form.client_id !== basic.id) {
+      throw new OAuthError('invalid_client', 'client_id does not match the credentials', 401);
+    }
+    const clientId = basic?.id ?? form.client_id;
+    const client = clientId ? ctx.clients.get(clientId) : undefined;
+    if (!client) throw new OAuthError('invalid_client', 'client authentication failed', 401);
+    const secret = basic?.secret ?? form.client_secret;
+    if (client.clientSecret !== undefined) {
+      if (secret === undefined || !sameSecret(secret, client.clientSecret)) {
+        throw new OAuthError('invalid_client', 'client authentication failed', 401);
+      }
+    } else if (purpose === 'introspect') {
+      throw new OAuthError('invalid_client', 'introspection requires a confidential client', 401);
+    }
+    return client;
+  }
+
+  async function issueTokens(
+    user: UserRow,
+    client: ClientConfig,
+    grant: { scope: string; nonce: string | null; authTime: Date; sessionId: string | null },
+  ) {
+    const now = Math.floor(Date.now() / 1000);
+    const roles = await store.activeRoles(store.pool, user.id, ctx.projectId);
+    const common = {
+      iss: ctx.issuer(),
+      sub: user.id,
+      aud: [client.clientId, ctx.projectId],
+      iat: now,
+      ...roleClaims(ctx, roles),
+      'urn:zitadel:iam:user:resourceowner:id': user.org_id,
+    };
+    const jti = randomUUID();
+    const accessToken = await signer.sign({
+      ...common,
+      exp: now + ACCESS_TOKEN_LIFETIME_SECONDS,
+      nbf: now,
+      jti,
+      client_id: client.clientId,
+      scope: grant.scope,
+      ...(grant.sessionId ? { sid: grant.sessionId } : {}),
+    });
+    const digest = createHash('sha256').update(accessToken).digest();
+    const idToken = await signer.sign({
+      ...common,
+      exp: now + ID_TOKEN_LIFETIME_SECONDS,
+      azp: client.clientId,
+      auth_time: Math.floor(grant.authTime.getTime() / 1000),
+      amr: ['pwd'],
+      at_hash: digest.subarray(0, digest.length / 2).toString('base64url'),
+      ...(grant.nonce ? { nonce: grant.nonce } : {}),
+      ...(grant.sessionId ? { sid: grant.sessionId } : {}),
+      ...profileClaims(user),
+    });
+    return { jti, accessToken, idToken };
+  }
+
+  app.post('/oauth/v2/token', async (request, reply) => {
+    const form = formInput(tokenRequest, request.body);
+    const client = authenticateClient(request.headers.authorization, form, 'token');
+    if (form.grant_type !== 'authorization_code') {
+      throw new OAuthError('unsupported_grant_type', 'only grant_type=authorization_code is supported');
+    }
+    if (!form.code) throw new OAuthError('invalid_request', 'code is required');
+    const consumed = await store.consumeAuthCode(store.pool, form.code);
+    if (!consumed) throw new OAuthError('invalid_grant', 'the authorization code is invalid');
+    if ('reused' in consumed) {
+      // RFC 6749 §4.1.2: a replayed code should revoke what it already bought.
+      const jti = consumed.reused.access_token_jti;
+      if (jti)
+        await store.revokeToken(store.pool, jti, new Date(Date.now() + ACCESS_TOKEN_LIFETIME_SECONDS * 1000));
+      throw new OAuthError('invalid_grant', 'the authorization code has already been used');
+    }
+    const { row, expired } = consumed;
+    if (expired) throw new OAuthError('invalid_grant', 'the authorization code has expired');
+    if (row.client_id !== client.clientId)
+      throw new OAuthError('invalid_grant', 'the code was issued to another client');
+    if (form.redirect_uri !== row.redirect_uri)
+      throw new OAuthError('invalid_grant', 'redirect_uri does not match');
+    if (!form.code_verifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(form.code_verifier)) {
+      throw new OAuthError('invalid_grant', 'a valid code_verifier is required');
+    }
+    if (!sameSecret(s256(form.code_verifier), row.code_challenge)) {
+      throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
+    }
+    const user = await store.getUser(store.pool, row.user_id);
+    if (!user || user.state !== 'USER_STATE_ACTIVE')
+      throw new OAuthError('invalid_grant', 'the user is not active');
+    const tokens = await issueTokens(user, client, {
+      scope: row.scope,
+      nonce: row.nonce,
+      authTime: row.auth_time,
+      sessionId: row.session_id,
+    });
+    await store.setAuthCodeToken(store.pool, form.code, tokens.jti);
+    void reply.headers({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+    return {
+      access_token: tokens.accessToken,
+      token_type: 'Bearer',
+      expires_in: ACCESS_TOKEN_LIFETIME_SECONDS,
+      id_token: tokens.idToken,
+      scope: row.scope,
+    };
+  });
+
+  /** A live access token of ours: signature, issuer, expiry, kind, not revoked, user still active. */
+  async function activeAccessToken(
+    token: string,
+  ): Promise<{ claims: JWTPayload; user: UserRow } | undefined> {
+    const claims = await signer.verify(token, ctx.issuer());
+    // id_tokens are signed with the same key but carry neither jti nor client_id.
+    if (!claims || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string' || !claims.sub)
+      return undefined;
+    if (await store.isTokenRevoked(store.pool, claims.jti)) return undefined;
+    const user = await store.getUser(store.pool, claims.sub);
+    if (!user || user.state !== 'USER_STATE_ACTIVE') return undefined;
+    return { claims, user };
+  }
+
+  const userinfo = async (authorization: string | undefined, reply: FastifyReply) => {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+    const active = token ? await activeAccessToken(token) : undefined;
+    if (!active) {
+      return reply
+        .code(401)
+        .header('WWW-Authenticate', 'Bearer error="invalid_token"')
+        .send({ error: 'invalid_token', error_description: 'the access token is invalid or has expired' });
+    }
+    const roles = await store.activeRoles(store.pool, active.user.id, ctx.projectId);
+    return {
+      sub: active.user.id,
+      ...profileClaims(active.user),
+      ...roleClaims(ctx, roles),
+      'urn:zitadel:iam:user:resourceowner:id': active.user.org_id,
+    };
+  };
+  app.get('/oidc/v1/userinfo', async (request, reply) => userinfo(request.headers.authorization, reply));
+  app.post('/oidc/v1/userinfo', async (request, reply) => userinfo(request.headers.authorization, reply));
+
+  app.post('/oauth/v2/introspect', async (request, reply) => {
+    const form = formInput(tokenOnlyRequest, request.body);
+    authenticateClient(request.headers.authorization, form, 'introspect');
+    if (!form.token) throw new OAuthError('invalid_request', 'token is required');
+    void reply.header('Cache-Control', 'no-store');
+    const active = await activeAccessToken(form.token);
+    if (!active) return { active: false };
+    const { claims, user } = active;
+    return {
+      active: true,
+      scope: claims.scope,
+      client_id: claims.client_id,
+      token_type: 'Bearer',
+      exp: claims.exp,
+      iat: claims.iat,
+      nbf: claims.nbf,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      jti: claims.jti,
+      username: user.username,
+    };
+  });
+
+  app.post('/oauth/v2/revoke', async (request, reply) => {
+    const form = formInput(tokenOnlyRequest, request.body);
+    const client = authenticateClient(request.headers.authorization, form, 'revoke');
+    if (!form.token) throw new OAuthError('invalid_request', 'token is required');
+    const claims = await signer.verify(form.token, ctx.issuer());
+    // RFC 7009: unknown tokens and other clients' tokens are answered 200 all the same, and left alone.
+    if (claims && typeof claims.jti === 'string' && claims.client_id === client.clientId && claims.exp) {
+      await store.revokeToken(store.pool, claims.jti, new Date(claims.exp * 1000));
+    }
+    return reply.code(200).header('Cache-Control', 'no-store').send('');
+  });
+
+  // --- logout ---
+
+  const endSession = async (input: unknown, reply: FastifyReply) => {
+    const params = parseOrUndefined(endSessionParams, input);
+    if (!params)
+      return sendPage(reply, 400, messagePage('Invalid request', 'The logout request is malformed.'));
+    let hint: JWTPayload | undefined;
+    if (params.id_token_hint) {
+      hint = await signer.verify(params.id_token_hint, ctx.issuer(), true);
+      if (!hint)
+        return sendPage(reply, 400, messagePage('Invalid request', 'The id_token_hint is not valid.'));
+    }
+    const hintAudience = hint ? (Array.isArray(hint.aud) ? hint.aud : [hint.aud]) : [];
+    if (params.client_id && hint && !hintAudience.includes(params.client_id)) {
+      return sendPage(
+        reply,
+        400,
+        messagePage('Invalid request', 'The id_token_hint was not issued to this client.'),
+      );
+    }
+    const clientId = params.client_id ?? (typeof hint?.azp === 'string' ? hint.azp : hintAudience[0]);
+    const client = clientId ? ctx.clients.get(clientId) : undefined;
+    if (typeof hint?.sid === 'string') await store.deleteSession(store.pool, hint.sid);
+    const target = params.post_logout_redirect_uri;
+    if (target && client?.postLogoutRedirectUris.includes(target)) {
+      return reply.redirect(withParams(target, { state: params.state }), 302);
+    }
+    return sendPage(reply, 200, messagePage('Signed out', 'You have been signed out.'));
+  };
+  app.get('/oidc/v1/end_session', async (request, reply) => endSession(request.query, reply));
+  app.post('/oidc/v1/end_session', async (request, reply) => endSession(request.body, reply));
+}

@@ -1,0 +1,599 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { alreadyExists } from './errors.js';
+
+/**
+ * Everything the development IdP remembers lives in PostgreSQL schema `dev_idp`, so users, grants and
+ * signing keys survive restarts exactly as a real Zitadel's would. Nothing here touches another schema.
+ */
+
+/** Any constant works; it must differ from the service's own migration lock. */
+const SCHEMA_LOCK_KEY = 'users-api:dev-idp:schema';
+
+const SCHEMA_SQL = [
+  'CREATE SCHEMA IF NOT EXISTS dev_idp',
+  'CREATE SEQUENCE IF NOT EXISTS dev_idp.id_seq',
+  // Zitadel ids are 18-digit, time-ordered numeric strings (sonyflake). Milliseconds since 2020-09-13 in the
+  // high bits keep that look and ordering; the sequence in the low 22 bits keeps them unique.
+  `CREATE OR REPLACE FUNCTION dev_idp.next_id() RETURNS text LANGUAGE sql VOLATILE AS $$
+     SELECT (((floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint - 1600000000000) << 22)
+             | (nextval('dev_idp.id_seq') & 4194303))::text
+   $$`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.settings (
+     key text PRIMARY KEY,
+     value text NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.signing_keys (
+     kid text PRIMARY KEY,
+     private_key_pem text NOT NULL,
+     public_jwk jsonb NOT NULL,
+     created_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.users (
+     id text PRIMARY KEY DEFAULT dev_idp.next_id(),
+     org_id text NOT NULL,
+     username text NOT NULL,
+     email text NOT NULL,
+     email_verified boolean NOT NULL DEFAULT false,
+     given_name text NOT NULL,
+     family_name text NOT NULL,
+     nick_name text NOT NULL DEFAULT '',
+     display_name text NOT NULL,
+     preferred_language text NOT NULL DEFAULT '',
+     state text NOT NULL,
+     password_hash text,
+     password_change_required boolean NOT NULL DEFAULT false,
+     password_changed_at timestamptz,
+     failed_password_attempts integer NOT NULL DEFAULT 0,
+     sequence bigint NOT NULL DEFAULT 1,
+     created_at timestamptz NOT NULL DEFAULT now(),
+     changed_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  'CREATE UNIQUE INDEX IF NOT EXISTS users_username_key ON dev_idp.users (lower(username))',
+  'CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON dev_idp.users (lower(email))',
+  `CREATE TABLE IF NOT EXISTS dev_idp.email_codes (
+     user_id text PRIMARY KEY REFERENCES dev_idp.users (id) ON DELETE CASCADE,
+     code text NOT NULL,
+     expires_at timestamptz NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.user_grants (
+     id text PRIMARY KEY DEFAULT dev_idp.next_id(),
+     user_id text NOT NULL REFERENCES dev_idp.users (id) ON DELETE CASCADE,
+     project_id text NOT NULL,
+     org_id text NOT NULL,
+     role_keys text[] NOT NULL,
+     state text NOT NULL DEFAULT 'USER_GRANT_STATE_ACTIVE',
+     sequence bigint NOT NULL DEFAULT 1,
+     created_at timestamptz NOT NULL DEFAULT now(),
+     changed_at timestamptz NOT NULL DEFAULT now(),
+     UNIQUE (user_id, project_id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.sessions (
+     id text PRIMARY KEY DEFAULT dev_idp.next_id(),
+     token_hash text NOT NULL,
+     user_id text NOT NULL REFERENCES dev_idp.users (id) ON DELETE CASCADE,
+     user_checked_at timestamptz NOT NULL DEFAULT now(),
+     password_checked_at timestamptz,
+     user_agent jsonb,
+     expires_at timestamptz,
+     sequence bigint NOT NULL DEFAULT 1,
+     created_at timestamptz NOT NULL DEFAULT now(),
+     changed_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.auth_codes (
+     code_hash text PRIMARY KEY,
+     client_id text NOT NULL,
+     redirect_uri text NOT NULL,
+     code_challenge text NOT NULL,
+     nonce text,
+     scope text NOT NULL,
+     user_id text NOT NULL REFERENCES dev_idp.users (id) ON DELETE CASCADE,
+     session_id text,
+     auth_time timestamptz NOT NULL,
+     expires_at timestamptz NOT NULL,
+     used_at timestamptz,
+     access_token_jti text
+   )`,
+  `CREATE TABLE IF NOT EXISTS dev_idp.revoked_tokens (
+     jti text PRIMARY KEY,
+     expires_at timestamptz NOT NULL
+   )`,
+];
+
+export type UserState =
+  'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
+
+export interface UserRow {
+  id: string;
+  org_id: string;
+  username: string;
+  email: string;
+  email_verified: boolean;
+  given_name: string;
+  family_name: string;
+  nick_name: string;
+  display_name: string;
+  preferred_language: string;
+  state: UserState;
+  password_hash: string | null;
+  password_change_required: boolean;
+  password_changed_at: Date | null;
+  failed_password_attempts: number;
+  /** bigint: pg hands it over as a string, which is also how Zitadel's JSON carries uint64. */
+  sequence: string;
+  created_at: Date;
+  changed_at: Date;
+}
+
+export interface GrantRow {
+  id: string;
+  user_id: string;
+  project_id: string;
+  org_id: string;
+  role_keys: string[];
+  state: 'USER_GRANT_STATE_ACTIVE' | 'USER_GRANT_STATE_INACTIVE';
+  sequence: string;
+  created_at: Date;
+  changed_at: Date;
+}
+
+export interface SessionRow {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  user_checked_at: Date;
+  password_checked_at: Date | null;
+  user_agent: unknown;
+  expires_at: Date | null;
+  sequence: string;
+  created_at: Date;
+  changed_at: Date;
+}
+
+export interface AuthCodeRow {
+  code_hash: string;
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  nonce: string | null;
+  scope: string;
+  user_id: string;
+  session_id: string | null;
+  auth_time: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  access_token_jti: string | null;
+}
+
+/** The user columns a caller may set; everything else is the store's to manage. */
+export interface UserFields {
+  username: string;
+  email: string;
+  email_verified: boolean;
+  given_name: string;
+  family_name: string;
+  nick_name: string;
+  display_name: string;
+  preferred_language: string;
+  state: UserState;
+  password_hash: string | null;
+  password_change_required: boolean;
+  failed_password_attempts: number;
+}
+
+const USER_COLUMNS = new Set<keyof UserFields>([
+  'username',
+  'email',
+  'email_verified',
+  'given_name',
+  'family_name',
+  'nick_name',
+  'display_name',
+  'preferred_language',
+  'state',
+  'password_hash',
+  'password_change_required',
+  'failed_password_attempts',
+]);
+
+export type Queryable = pg.Pool | pg.PoolClient;
+
+/** Secrets (session tokens, authorization codes) are stored only as hashes. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+function isUniqueViolation(error: unknown): error is pg.DatabaseError {
+  return error instanceof pg.DatabaseError && error.code === '23505';
+}
+
+function userAlreadyExists(): Error {
+  return alreadyExists('V3-DKcAT', 'User already exists');
+}
+
+export class Store {
+  private constructor(readonly pool: pg.Pool) {}
+
+  static async open(databaseUrl: string, onError: (message: string) => void): Promise<Store> {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, idleTimeoutMillis: 10_000 });
+    // An idle client losing its connection must not crash the host process.
+    pool.on('error', (error) => onError(`dev-idp: idle database connection failed: ${error.message}`));
+    const store = new Store(pool);
+    try {
+      await store.lockedTransaction(async (client) => {
+        for (const statement of SCHEMA_SQL) await client.query(statement);
+      });
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    return store;
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+
+  async transaction<T>(run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await run(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * A transaction serialized against every other dev-idp instance on this database (several test files
+   * start one each, at once): CREATE ... IF NOT EXISTS alone still races on the catalog.
+   */
+  lockedTransaction<T>(run: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [SCHEMA_LOCK_KEY]);
+      return run(client);
+    });
+  }
+
+  // --- settings ---
+
+  async getSetting(db: Queryable, key: string): Promise<string | undefined> {
+    const { rows } = await db.query<{ value: string }>('SELECT value FROM dev_idp.settings WHERE key = $1', [
+      key,
+    ]);
+    return rows[0]?.value;
+  }
+
+  async putSetting(db: Queryable, key: string, value: string): Promise<void> {
+    await db.query(
+      'INSERT INTO dev_idp.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2',
+      [key, value],
+    );
+  }
+
+  // --- users ---
+
+  async insertUser(db: Queryable, orgId: string, fields: UserFields, id?: string): Promise<UserRow> {
+    try {
+      const { rows } = await db.query<UserRow>(
+        `INSERT INTO dev_idp.users (id, org_id, username, email, email_verified, given_name, family_name,
+           nick_name, display_name, preferred_language, state, password_hash, password_change_required,
+           password_changed_at, failed_password_attempts)
+         VALUES (coalesce($1, dev_idp.next_id()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+           CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, $14)
+         RETURNING *`,
+        [
+          id ?? null,
+          orgId,
+          fields.username,
+          fields.email,
+          fields.email_verified,
+          fields.given_name,
+          fields.family_name,
+          fields.nick_name,
+          fields.display_name,
+          fields.preferred_language,
+          fields.state,
+          fields.password_hash,
+          fields.password_change_required,
+          fields.failed_password_attempts,
+        ],
+      );
+      return rows[0];
+    } catch (error) {
+      if (isUniqueViolation(error)) throw userAlreadyExists();
+      throw error;
+    }
+  }
+
+  async getUser(db: Queryable, id: string, forUpdate = false): Promise<UserRow | undefined> {
+    const { rows } = await db.query<UserRow>(
+      `SELECT * FROM dev_idp.users WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  async findUserByEmail(db: Queryable, email: string): Promise<UserRow | undefined> {
+    const { rows } = await db.query<UserRow>('SELECT * FROM dev_idp.users WHERE lower(email) = lower($1)', [
+      email,
+    ]);
+    return rows[0];
+  }
+
+  /** Zitadel accepts the username or the email as login name; a username match wins. */
+  async findUserByLoginName(db: Queryable, loginName: string): Promise<UserRow | undefined> {
+    const { rows } = await db.query<UserRow>(
+      `SELECT * FROM dev_idp.users
+        WHERE lower(username) = lower($1) OR lower(email) = lower($1)
+        ORDER BY (lower(username) = lower($1)) DESC
+        LIMIT 1`,
+      [loginName],
+    );
+    return rows[0];
+  }
+
+  /** Applies a change and bumps the user's sequence, as every Zitadel event does. */
+  async updateUser(db: Queryable, id: string, patch: Partial<UserFields>): Promise<UserRow | undefined> {
+    const sets: string[] = [];
+    const values: unknown[] = [id];
+    for (const [column, value] of Object.entries(patch)) {
+      if (value === undefined || !USER_COLUMNS.has(column as keyof UserFields)) continue;
+      values.push(value);
+      sets.push(`${column} = $${values.length}`);
+    }
+    if ('password_hash' in patch && patch.password_hash !== undefined)
+      sets.push('password_changed_at = now()');
+    sets.push('sequence = sequence + 1', 'changed_at = now()');
+    try {
+      const { rows } = await db.query<UserRow>(
+        `UPDATE dev_idp.users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`,
+        values,
+      );
+      return rows[0];
+    } catch (error) {
+      if (isUniqueViolation(error)) throw userAlreadyExists();
+      throw error;
+    }
+  }
+
+  async deleteUser(db: Queryable, id: string): Promise<UserRow | undefined> {
+    const { rows } = await db.query<UserRow>('DELETE FROM dev_idp.users WHERE id = $1 RETURNING *', [id]);
+    return rows[0];
+  }
+
+  /**
+   * Counts a failed password check and locks the user once `maxAttempts` consecutive ones are reached;
+   * atomic, so parallel guesses cannot slip past the limit.
+   */
+  async recordFailedPassword(
+    db: Queryable,
+    id: string,
+    maxAttempts: number,
+  ): Promise<{ attempts: number; locked: boolean }> {
+    const { rows } = await db.query<{ failed_password_attempts: number; state: UserState }>(
+      `UPDATE dev_idp.users
+          SET failed_password_attempts = failed_password_attempts + 1,
+              state = CASE WHEN failed_password_attempts + 1 >= $2 THEN 'USER_STATE_LOCKED' ELSE state END,
+              sequence = sequence + 1,
+              changed_at = now()
+        WHERE id = $1
+        RETURNING failed_password_attempts, state`,
+      [id, maxAttempts],
+    );
+    const row = rows[0];
+    return { attempts: row?.failed_password_attempts ?? 0, locked: row?.state === 'USER_STATE_LOCKED' };
+  }
+
+  async resetFailedPasswords(db: Queryable, id: string): Promise<void> {
+    await db.query(
+      'UPDATE dev_idp.users SET failed_password_attempts = 0 WHERE id = $1 AND failed_password_attempts <> 0',
+      [id],
+    );
+  }
+
+  // --- email verification codes ---
+
+  async putEmailCode(db: Queryable, userId: string, code: string, lifetimeSeconds: number): Promise<void> {
+    await db.query(
+      `INSERT INTO dev_idp.email_codes (user_id, code, expires_at)
+       VALUES ($1, $2, now() + make_interval(secs => $3))
+       ON CONFLICT (user_id) DO UPDATE SET code = $2, expires_at = now() + make_interval(secs => $3)`,
+      [userId, code, lifetimeSeconds],
+    );
+  }
+
+  async getEmailCode(db: Queryable, userId: string): Promise<{ code: string; expired: boolean } | undefined> {
+    const { rows } = await db.query<{ code: string; expired: boolean }>(
+      'SELECT code, expires_at <= now() AS expired FROM dev_idp.email_codes WHERE user_id = $1',
+      [userId],
+    );
+    return rows[0];
+  }
+
+  async deleteEmailCode(db: Queryable, userId: string): Promise<void> {
+    await db.query('DELETE FROM dev_idp.email_codes WHERE user_id = $1', [userId]);
+  }
+
+  // --- user grants (role assignments) ---
+
+  async insertGrant(
+    db: Queryable,
+    grant: { userId: string; projectId: string; orgId: string; roleKeys: string[] },
+  ): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>(
+      `INSERT INTO dev_idp.user_grants (user_id, project_id, org_id, role_keys) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (user_id, project_id) DO NOTHING
+       RETURNING *`,
+      [grant.userId, grant.projectId, grant.orgId, grant.roleKeys],
+    );
+    return rows[0];
+  }
+
+  async getGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>(
+      'SELECT * FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2',
+      [grantId, userId],
+    );
+    return rows[0];
+  }
+
+  async updateGrant(
+    db: Queryable,
+    userId: string,
+    grantId: string,
+    patch: { roleKeys?: string[]; state?: GrantRow['state'] },
+  ): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>(
+      `UPDATE dev_idp.user_grants
+          SET role_keys = coalesce($3, role_keys), state = coalesce($4, state),
+              sequence = sequence + 1, changed_at = now()
+        WHERE id = $1 AND user_id = $2
+        RETURNING *`,
+      [grantId, userId, patch.roleKeys ?? null, patch.state ?? null],
+    );
+    return rows[0];
+  }
+
+  async deleteGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>(
+      'DELETE FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2 RETURNING *',
+      [grantId, userId],
+    );
+    return rows[0];
+  }
+
+  /** The roles that reach tokens: only active grants on the given project. */
+  async activeRoles(db: Queryable, userId: string, projectId: string): Promise<string[]> {
+    const { rows } = await db.query<{ role_keys: string[] }>(
+      `SELECT role_keys FROM dev_idp.user_grants
+        WHERE user_id = $1 AND project_id = $2 AND state = 'USER_GRANT_STATE_ACTIVE'`,
+      [userId, projectId],
+    );
+    return [...new Set(rows.flatMap((row) => row.role_keys))].sort();
+  }
+
+  // --- sessions ---
+
+  async insertSession(
+    db: Queryable,
+    session: {
+      userId: string;
+      token: string;
+      passwordChecked: boolean;
+      userAgent?: unknown;
+      lifetimeSeconds?: number;
+    },
+  ): Promise<SessionRow> {
+    const { rows } = await db.query<SessionRow>(
+      `INSERT INTO dev_idp.sessions (token_hash, user_id, password_checked_at, user_agent, expires_at)
+       VALUES ($1, $2, CASE WHEN $3 THEN now() END, $4,
+               CASE WHEN $5::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $5::float8) END)
+       RETURNING *`,
+      [
+        sha256(session.token),
+        session.userId,
+        session.passwordChecked,
+        session.userAgent === undefined ? null : JSON.stringify(session.userAgent),
+        session.lifetimeSeconds ?? null,
+      ],
+    );
+    return rows[0];
+  }
+
+  async getSession(db: Queryable, id: string): Promise<SessionRow | undefined> {
+    const { rows } = await db.query<SessionRow>('SELECT * FROM dev_idp.sessions WHERE id = $1', [id]);
+    return rows[0];
+  }
+
+  async deleteSession(db: Queryable, id: string): Promise<void> {
+    await db.query('DELETE FROM dev_idp.sessions WHERE id = $1', [id]);
+  }
+
+  // --- authorization codes ---
+
+  async insertAuthCode(
+    db: Queryable,
+    code: string,
+    row: Omit<AuthCodeRow, 'code_hash' | 'used_at' | 'access_token_jti' | 'expires_at'>,
+    lifetimeSeconds: number,
+  ): Promise<void> {
+    await db.query(
+      `INSERT INTO dev_idp.auth_codes (code_hash, client_id, redirect_uri, code_challenge, nonce, scope, user_id,
+         session_id, auth_time, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10))`,
+      [
+        sha256(code),
+        row.client_id,
+        row.redirect_uri,
+        row.code_challenge,
+        row.nonce,
+        row.scope,
+        row.user_id,
+        row.session_id,
+        row.auth_time,
+        lifetimeSeconds,
+      ],
+    );
+  }
+
+  /**
+   * Marks a code used in the same statement that reads it, so two concurrent exchanges cannot both win.
+   * `reused` tells a replay apart from a code that never existed.
+   */
+  async consumeAuthCode(
+    db: Queryable,
+    code: string,
+  ): Promise<{ row: AuthCodeRow; expired: boolean } | { reused: AuthCodeRow } | undefined> {
+    const hash = sha256(code);
+    const { rows } = await db.query<AuthCodeRow & { expired: boolean }>(
+      `UPDATE dev_idp.auth_codes SET used_at = now()
+        WHERE code_hash = $1 AND used_at IS NULL
+        RETURNING *, expires_at <= now() AS expired`,
+      [hash],
+    );
+    const consumed = rows[0];
+    if (consumed) {
+      const { expired, ...row } = consumed;
+      return { row, expired };
+    }
+    const { rows: used } = await db.query<AuthCodeRow>(
+      'SELECT * FROM dev_idp.auth_codes WHERE code_hash = $1',
+      [hash],
+    );
+    return used[0] ? { reused: used[0] } : undefined;
+  }
+
+  async setAuthCodeToken(db: Queryable, code: string, jti: string): Promise<void> {
+    await db.query('UPDATE dev_idp.auth_codes SET access_token_jti = $2 WHERE code_hash = $1', [
+      sha256(code),
+      jti,
+    ]);
+  }
+
+  // --- revoked access tokens ---
+
+  async revokeToken(db: Queryable, jti: string, expiresAt: Date): Promise<void> {
+    await db.query(
+      'INSERT INTO dev_idp.revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING',
+      [jti, expiresAt],
+    );
+  }
+
+  async isTokenRevoked(db: Queryable, jti: string): Promise<boolean> {
+    const { rowCount } = await db.query('SELECT 1 FROM dev_idp.revoked_tokens WHERE jti = $1', [jti]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Expired codes and revocations of expired tokens are dead weight; dropped at each start. */
+  async purgeExpired(db: Queryable): Promise<void> {
+    await db.query("DELETE FROM dev_idp.auth_codes WHERE expires_at < now() - interval '1 hour'");
+    await db.query('DELETE FROM dev_idp.revoked_tokens WHERE expires_at < now()');
+    await db.query('DELETE FROM dev_idp.sessions WHERE expires_at < now()');
+  }
+}
