@@ -1,0 +1,900 @@
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { ApiError } from '../common/errors/api-error.js';
+import { HttpZitadelClient } from './http-zitadel.client.js';
+import type { ZitadelConnection } from './zitadel-connection.js';
+import { InvalidCredentialsError, UserBlockedError, ZitadelError } from './zitadel.client.js';
+
+// ---- a tiny Zitadel stand-in ---------------------------------------------------------------------
+
+interface Recorded {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a parsed request body, read by assertions
+  json: any;
+  form: URLSearchParams;
+}
+type Reply = { status?: number; body?: unknown } | 'hang';
+type Handler = (request: Recorded) => Reply | Promise<Reply>;
+
+const GRPC_HTTP: Record<number, number> = {
+  3: 400,
+  5: 404,
+  6: 409,
+  7: 403,
+  9: 400,
+  13: 500,
+  14: 503,
+  16: 401,
+};
+/** Zitadel's error text, which must never reach an ApiError. */
+const ZITADEL_TEXT = 'internal zitadel detail 0xDEADBEEF';
+
+function zitadelError(code: number, id: string, text = ZITADEL_TEXT): Reply {
+  return {
+    status: GRPC_HTTP[code],
+    body: {
+      code,
+      message: `${text} (${id})`,
+      details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: text }],
+    },
+  };
+}
+
+class StubZitadel {
+  url = '';
+  requests: Recorded[] = [];
+  private routes = new Map<string, Handler>();
+  private readonly server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', this.url);
+      const text = Buffer.concat(chunks).toString('utf8');
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const recorded: Recorded = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        text,
+        json,
+        form: new URLSearchParams(text),
+      };
+      this.requests.push(recorded);
+      const handler = this.routes.get(`${recorded.method} ${recorded.path}`);
+      void Promise.resolve(handler ? handler(recorded) : zitadelError(5, 'STUB-404', 'no such route')).then(
+        (reply) => {
+          if (reply === 'hang') return;
+          res.writeHead(reply.status ?? 200, { 'content-type': 'application/json' });
+          res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+        },
+      );
+    });
+  });
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  reset(): void {
+    this.requests = [];
+    this.routes = new Map();
+  }
+
+  on(method: string, path: string, handler: Handler | Reply): void {
+    this.routes.set(`${method} ${path}`, typeof handler === 'function' ? handler : () => handler);
+  }
+
+  /** Answers with each reply in turn, repeating the last. */
+  sequence(method: string, path: string, ...replies: Reply[]): void {
+    let index = 0;
+    this.on(method, path, () => replies[Math.min(index++, replies.length - 1)]);
+  }
+
+  count(method: string, path: string): number {
+    return this.requests.filter((r) => r.method === method && r.path === path).length;
+  }
+
+  last(method: string, path: string): Recorded {
+    const found = this.requests.filter((r) => r.method === method && r.path === path).at(-1);
+    if (!found) throw new Error(`no ${method} ${path} recorded`);
+    return found;
+  }
+}
+
+// ---- fixtures ------------------------------------------------------------------------------------
+
+const stub = new StubZitadel();
+type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+let signingKey: SigningKey;
+let publicJwk: JWK;
+let otherKey: SigningKey;
+let otherJwk: JWK;
+let jwks: JWK[];
+
+const PROJECT_ID = '200000000000000001';
+const ORG_ID = '100000000000000001';
+const CLIENT_ID = 'client-1@users';
+
+function connection(overrides: Partial<ZitadelConnection> = {}): ZitadelConnection {
+  return {
+    url: stub.url,
+    orgId: ORG_ID,
+    projectId: PROJECT_ID,
+    clientId: CLIENT_ID,
+    redirectUri: 'http://app.test/auth/callback',
+    postLogoutRedirectUri: 'http://app.test/',
+    credentials: { pat: 'pat-123' },
+    timeoutMs: 300,
+    retries: 2,
+    ...overrides,
+  };
+}
+
+function client(
+  overrides: Partial<ZitadelConnection> = {},
+  logger = { warn: jest.fn<(msg: string) => void>() },
+) {
+  return new HttpZitadelClient(connection(overrides), logger);
+}
+
+function apiUser(id: string, state = 'USER_STATE_ACTIVE') {
+  return {
+    userId: id,
+    details: { sequence: '3', resourceOwner: ORG_ID },
+    state,
+    username: 'ada',
+    loginNames: ['ada'],
+    preferredLoginName: 'ada',
+    human: {
+      profile: {
+        givenName: 'Ada',
+        familyName: 'Lovelace',
+        displayName: 'Ada L.',
+        preferredLanguage: 'en',
+        avatarUrl: '',
+      },
+      email: { email: 'ada@example.com', isVerified: true },
+    },
+  };
+}
+
+/** A token as Zitadel would sign it; `claims` override the defaults (iss, aud, …). */
+async function idToken(claims: JWTPayload, options: { key?: SigningKey; kid?: string; exp?: number } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    iss: stub.url,
+    sub: '69629012906488334',
+    aud: [CLIENT_ID, PROJECT_ID],
+    iat: now,
+    exp: options.exp ?? now + 300,
+    nonce: 'nonce-1',
+    email: 'ada@example.com',
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'sig-1' })
+    .sign(options.key ?? signingKey);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+async function expectUnavailable(promise: Promise<unknown>): Promise<void> {
+  const error = await rejection(promise);
+  expect(error).toBeInstanceOf(ApiError);
+  expect((error as ApiError).code).toBe('upstream_unavailable');
+  expect((error as ApiError).getStatus()).toBe(503);
+  expect((error as ApiError).message).not.toContain(ZITADEL_TEXT);
+}
+
+beforeAll(async () => {
+  await stub.start();
+  const pair = await generateKeyPair('RS256', { extractable: true });
+  signingKey = pair.privateKey;
+  publicJwk = { ...(await exportJWK(pair.publicKey)), kid: 'sig-1', alg: 'RS256', use: 'sig' };
+  const other = await generateKeyPair('RS256', { extractable: true });
+  otherKey = other.privateKey;
+  otherJwk = { ...(await exportJWK(other.publicKey)), kid: 'sig-2', alg: 'RS256', use: 'sig' };
+});
+
+afterAll(async () => {
+  await stub.stop();
+});
+
+beforeEach(() => {
+  stub.reset();
+  jwks = [publicJwk];
+  stub.on('GET', '/.well-known/openid-configuration', () => ({
+    body: {
+      issuer: stub.url,
+      authorization_endpoint: `${stub.url}/oauth/v2/authorize`,
+      token_endpoint: `${stub.url}/oauth/v2/token`,
+      jwks_uri: `${stub.url}/oauth/v2/keys`,
+      end_session_endpoint: `${stub.url}/oidc/v1/end_session`,
+    },
+  }));
+  stub.on('GET', '/oauth/v2/keys', () => ({ body: { keys: jwks } }));
+});
+
+// ---- service-account authentication ---------------------------------------------------------------
+
+describe('service-account authentication', () => {
+  it('sends the personal access token as a bearer token', async () => {
+    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+    await client().getUser('1');
+    expect(stub.last('GET', '/v2/users/1').headers.authorization).toBe('Bearer pat-123');
+  });
+
+  it('does not retry a 401 with a fixed PAT, and reports it as a ZitadelError', async () => {
+    stub.on('GET', '/v2/users/1', zitadelError(16, 'AUTH-7fs1e'));
+    const error = await rejection(client().getUser('1'));
+    expect(error).toBeInstanceOf(ZitadelError);
+    expect((error as ZitadelError).kind).toBe('unauthenticated');
+    expect(stub.count('GET', '/v2/users/1')).toBe(1);
+  });
+
+  describe('with a JWT-profile key file', () => {
+    let dir: string;
+    let keyFile: string;
+    let publicKey: KeyObject;
+    let issued = 0;
+
+    beforeAll(async () => {
+      const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      publicKey = pair.publicKey;
+      dir = await mkdtemp(join(tmpdir(), 'zitadel-key-'));
+      keyFile = join(dir, 'key.json');
+      const pem = pair.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+      await writeFile(
+        keyFile,
+        JSON.stringify({ type: 'serviceaccount', keyId: 'key-1', key: pem, userId: 'svc-9' }),
+      );
+    });
+
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    beforeEach(() => {
+      issued = 0;
+      stub.on('POST', '/oauth/v2/token', async (request) => {
+        // Slow enough that concurrent callers overlap with the exchange.
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        const { payload, protectedHeader } = await jwtVerify(request.form.get('assertion')!, publicKey, {
+          issuer: 'svc-9',
+          subject: 'svc-9',
+          audience: stub.url,
+          algorithms: ['RS256'],
+        });
+        expect(protectedHeader.kid).toBe('key-1');
+        expect(payload.exp! - payload.iat!).toBe(3600);
+        expect(request.form.get('grant_type')).toBe('urn:ietf:params:oauth:grant-type:jwt-bearer');
+        expect(request.form.get('scope')).toBe('openid urn:zitadel:iam:org:project:id:zitadel:aud');
+        issued += 1;
+        return { body: { access_token: `svc-token-${issued}`, token_type: 'Bearer', expires_in: 43199 } };
+      });
+    });
+
+    it('exchanges the signed assertion once and reuses the token, also for concurrent callers', async () => {
+      stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+      const zitadel = client({ credentials: { keyFile } });
+      await Promise.all([zitadel.getUser('1'), zitadel.getUser('1'), zitadel.getUser('1')]);
+      await zitadel.getUser('1');
+      expect(stub.count('POST', '/oauth/v2/token')).toBe(1);
+      expect(stub.count('GET', '/v2/users/1')).toBe(4);
+      expect(stub.last('GET', '/v2/users/1').headers.authorization).toBe('Bearer svc-token-1');
+    });
+
+    it('drops the token and retries once after a 401', async () => {
+      stub.sequence('GET', '/v2/users/1', zitadelError(16, 'AUTH-7fs1e'), { body: { user: apiUser('1') } });
+      const zitadel = client({ credentials: { keyFile } });
+      await expect(zitadel.getUser('1')).resolves.toMatchObject({ userId: '1' });
+      expect(stub.count('POST', '/oauth/v2/token')).toBe(2);
+      expect(stub.last('GET', '/v2/users/1').headers.authorization).toBe('Bearer svc-token-2');
+    });
+
+    it('gives up after the second 401', async () => {
+      stub.on('GET', '/v2/users/1', zitadelError(16, 'AUTH-7fs1e'));
+      const error = await rejection(client({ credentials: { keyFile } }).getUser('1'));
+      expect((error as ZitadelError).kind).toBe('unauthenticated');
+      expect(stub.count('GET', '/v2/users/1')).toBe(2);
+    });
+
+    it('turns a refused key into upstream_unavailable and logs why', async () => {
+      stub.on('POST', '/oauth/v2/token', {
+        status: 400,
+        body: { error: 'invalid_grant', error_description: 'key expired' },
+      });
+      const logger = { warn: jest.fn<(msg: string) => void>() };
+      await expectUnavailable(client({ credentials: { keyFile } }, logger).getUser('1'));
+      expect(logger.warn.mock.calls.flat().join('\n')).toContain('key expired');
+    });
+  });
+});
+
+// ---- users -----------------------------------------------------------------------------------------
+
+describe('users', () => {
+  it('maps GetUserByID into a flat ZitadelUser', async () => {
+    stub.on('GET', '/v2/users/69629012906488334', { body: { user: apiUser('69629012906488334') } });
+    await expect(client().getUser('69629012906488334')).resolves.toEqual({
+      userId: '69629012906488334',
+      state: 'USER_STATE_ACTIVE',
+      username: 'ada',
+      email: 'ada@example.com',
+      emailVerified: true,
+      givenName: 'Ada',
+      familyName: 'Lovelace',
+      displayName: 'Ada L.',
+      preferredLanguage: 'en',
+    });
+  });
+
+  it('reads an omitted isVerified as false', async () => {
+    const user = apiUser('1');
+    user.human.email = { email: 'ada@example.com' } as typeof user.human.email;
+    stub.on('GET', '/v2/users/1', { body: { user } });
+    await expect(client().getUser('1')).resolves.toMatchObject({ emailVerified: false });
+  });
+
+  it('returns null for an unknown or deleted user', async () => {
+    stub.on('GET', '/v2/users/404', zitadelError(5, 'QUERY-Dfbg2'));
+    stub.on('GET', '/v2/users/3', { body: { user: apiUser('3', 'USER_STATE_DELETED') } });
+    await expect(client().getUser('404')).resolves.toBeNull();
+    await expect(client().getUser('3')).resolves.toBeNull();
+    expect(stub.count('GET', '/v2/users/404')).toBe(1);
+  });
+
+  it('lists a page of users with the total Zitadel sends as a string', async () => {
+    stub.on('POST', '/v2/users', {
+      body: {
+        details: { totalResult: '42', timestamp: '2024-01-01T00:00:00Z' },
+        result: [apiUser('1'), apiUser('2')],
+      },
+    });
+    const page = await client().listUsers({ offset: 20, limit: 2 });
+    expect(page.total).toBe(42);
+    expect(page.users.map((u) => u.userId)).toEqual(['1', '2']);
+    expect(stub.last('POST', '/v2/users').json).toEqual({
+      query: { offset: 20, limit: 2, asc: true },
+      queries: [{ organizationIdQuery: { organizationId: ORG_ID } }],
+    });
+  });
+
+  it('adds a human user in the configured organization', async () => {
+    stub.on('POST', '/v2/users/human', {
+      status: 201,
+      body: { userId: '7', details: {}, emailCode: 'XYZ123' },
+    });
+    const result = await client().addHumanUser({
+      username: 'ada',
+      email: 'ada@example.com',
+      givenName: 'Ada',
+      familyName: 'Lovelace',
+      displayName: 'Ada L.',
+      preferredLanguage: 'en',
+      password: 'Secr3t!pass',
+      emailVerification: 'return_code',
+    });
+    expect(result).toEqual({ userId: '7', emailCode: 'XYZ123' });
+    expect(stub.last('POST', '/v2/users/human').json).toEqual({
+      username: 'ada',
+      organization: { orgId: ORG_ID },
+      profile: { givenName: 'Ada', familyName: 'Lovelace', displayName: 'Ada L.', preferredLanguage: 'en' },
+      email: { email: 'ada@example.com', returnCode: {} },
+      password: { password: 'Secr3t!pass', changeRequired: false },
+    });
+  });
+
+  it.each([
+    ['send_code', { email: 'b@example.com', sendCode: {} }],
+    ['verified', { email: 'b@example.com', isVerified: true }],
+  ] as const)('asks Zitadel to %s the email', async (emailVerification, email) => {
+    stub.on('POST', '/v2/users/human', { status: 201, body: { userId: '8' } });
+    await expect(
+      client().addHumanUser({
+        username: 'b',
+        email: 'b@example.com',
+        givenName: 'B',
+        familyName: 'C',
+        emailVerification,
+      }),
+    ).resolves.toEqual({ userId: '8' });
+    const body = stub.last('POST', '/v2/users/human').json;
+    expect(body.email).toEqual(email);
+    expect(body.password).toBeUndefined();
+  });
+
+  it('reports AlreadyExists as a conflict ApiError without Zitadel text', async () => {
+    stub.on('POST', '/v2/users/human', zitadelError(6, 'COMMAND-k2unb'));
+    const error = await rejection(
+      client().addHumanUser({
+        username: 'ada',
+        email: 'ada@example.com',
+        givenName: 'Ada',
+        familyName: 'Lovelace',
+        emailVerification: 'verified',
+      }),
+    );
+    expect(error).toBeInstanceOf(ApiError);
+    expect((error as ApiError).code).toBe('conflict');
+    expect((error as ApiError).getStatus()).toBe(409);
+    expect((error as ApiError).message).not.toContain(ZITADEL_TEXT);
+    expect(stub.count('POST', '/v2/users/human')).toBe(1);
+  });
+
+  it('keeps other 4xx answers as ZitadelErrors with kind and error id', async () => {
+    stub.on('POST', '/v2/users/1/email/verify', zitadelError(3, 'CODE-woT0xc'));
+    const error = await rejection(client().verifyEmail('1', 'WRONG'));
+    expect(error).toBeInstanceOf(ZitadelError);
+    expect(error).toMatchObject({ kind: 'invalid_argument', httpStatus: 400, errorId: 'CODE-woT0xc' });
+    expect(stub.last('POST', '/v2/users/1/email/verify').json).toEqual({ verificationCode: 'WRONG' });
+  });
+
+  it('sends only the changed fields of a profile update', async () => {
+    stub.on('PUT', '/v2/users/human/1', { body: { details: {} } });
+    await client().updateHumanUser('1', { username: 'ada2', email: 'new@example.com' });
+    expect(stub.last('PUT', '/v2/users/human/1').json).toEqual({
+      username: 'ada2',
+      email: { email: 'new@example.com' },
+    });
+    expect(stub.count('GET', '/v2/users/1')).toBe(0);
+  });
+
+  it('completes the profile from Zitadel when only the display name changes', async () => {
+    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+    stub.on('PUT', '/v2/users/human/1', { body: { details: {} } });
+    await client().updateHumanUser('1', { displayName: 'Countess' });
+    expect(stub.last('PUT', '/v2/users/human/1').json).toEqual({
+      profile: { givenName: 'Ada', familyName: 'Lovelace', displayName: 'Countess', preferredLanguage: 'en' },
+    });
+  });
+
+  it('counts deactivating an already inactive user as success', async () => {
+    stub.on('POST', '/v2/users/1/deactivate', zitadelError(9, 'COMMAND-5M0sf'));
+    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1', 'USER_STATE_INACTIVE') } });
+    await expect(client().deactivateUser('1')).resolves.toBeUndefined();
+    expect(stub.last('POST', '/v2/users/1/deactivate').json).toEqual({});
+  });
+
+  it('still fails a refused deactivation when the user is not inactive', async () => {
+    stub.on('POST', '/v2/users/1/deactivate', zitadelError(9, 'COMMAND-ke0fw'));
+    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1', 'USER_STATE_INITIAL') } });
+    await expect(client().deactivateUser('1')).rejects.toMatchObject({ kind: 'failed_precondition' });
+  });
+
+  it('counts lock, unlock and reactivate in the target state as success', async () => {
+    stub.on('POST', '/v2/users/1/lock', zitadelError(9, 'COMMAND-3NN8v'));
+    stub.on('POST', '/v2/users/1/unlock', zitadelError(9, 'COMMAND-4M0ds'));
+    stub.on('POST', '/v2/users/1/reactivate', zitadelError(9, 'COMMAND-6M0sf'));
+    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1', 'USER_STATE_LOCKED') } });
+    await expect(client().lockUser('1')).resolves.toBeUndefined();
+    await expect(client().reactivateUser('1')).resolves.toBeUndefined();
+    await expect(client().unlockUser('1')).rejects.toBeInstanceOf(ZitadelError);
+  });
+
+  it('counts deleting an unknown user as success', async () => {
+    stub.on('DELETE', '/v2/users/1', zitadelError(5, 'COMMAND-5M0od'));
+    await expect(client().deleteUser('1')).resolves.toBeUndefined();
+  });
+
+  it('sets a password', async () => {
+    stub.on('POST', '/v2/users/1/password', { body: { details: {} } });
+    await client().setPassword('1', 'N3w!password', true);
+    expect(stub.last('POST', '/v2/users/1/password').json).toEqual({
+      newPassword: { password: 'N3w!password', changeRequired: true },
+    });
+  });
+});
+
+// ---- transient failures ----------------------------------------------------------------------------
+
+describe('transient failures', () => {
+  const newUser = {
+    username: 'ada',
+    email: 'ada@example.com',
+    givenName: 'Ada',
+    familyName: 'Lovelace',
+    emailVerification: 'verified',
+  } as const;
+
+  it('retries an idempotent call on 5xx, then reports upstream_unavailable', async () => {
+    stub.on('GET', '/v2/users/1', zitadelError(13, 'INTERNAL-1'));
+    const logger = { warn: jest.fn<(msg: string) => void>() };
+    await expectUnavailable(client({}, logger).getUser('1'));
+    expect(stub.count('GET', '/v2/users/1')).toBe(3);
+    expect(logger.warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('recovers when a retry succeeds', async () => {
+    stub.sequence('POST', '/v2/users', zitadelError(14, 'UNAVAILABLE'), {
+      body: { details: { totalResult: '0' } },
+    });
+    await expect(client().listUsers({ offset: 0, limit: 10 })).resolves.toEqual({ total: 0, users: [] });
+    expect(stub.count('POST', '/v2/users')).toBe(2);
+  });
+
+  it('never retries adding a user or checking a password', async () => {
+    stub.on('POST', '/v2/users/human', zitadelError(13, 'INTERNAL-1'));
+    stub.on('POST', '/v2/sessions', zitadelError(13, 'INTERNAL-1'));
+    await expectUnavailable(client().addHumanUser(newUser));
+    await expectUnavailable(client().checkPassword('ada', 'pw'));
+    expect(stub.count('POST', '/v2/users/human')).toBe(1);
+    expect(stub.count('POST', '/v2/sessions')).toBe(1);
+  });
+
+  it('times out every attempt of a hanging call', async () => {
+    stub.on('GET', '/v2/users/1', 'hang');
+    stub.on('POST', '/v2/users/human', 'hang');
+    stub.on('POST', '/v2/sessions', 'hang');
+    await expectUnavailable(client().getUser('1'));
+    await expectUnavailable(client().addHumanUser(newUser));
+    await expectUnavailable(client().checkPassword('ada', 'pw'));
+    expect(stub.count('GET', '/v2/users/1')).toBe(3);
+    expect(stub.count('POST', '/v2/users/human')).toBe(1);
+    expect(stub.count('POST', '/v2/sessions')).toBe(1);
+  });
+
+  it('treats a refused connection like an outage', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const fetchSpy = jest.spyOn(globalThis, 'fetch');
+    try {
+      const zitadel = client({ url: `http://127.0.0.1:${port}` });
+      await expectUnavailable(zitadel.getUser('1'));
+      expect(fetchSpy).toHaveBeenCalledTimes(3);
+      fetchSpy.mockClear();
+      await expectUnavailable(zitadel.addHumanUser(newUser));
+      expect(fetchSpy).toHaveBeenCalledTimes(1);
+    } finally {
+      fetchSpy.mockRestore();
+    }
+  });
+});
+
+// ---- password checks and sessions ------------------------------------------------------------------
+
+describe('checkPassword', () => {
+  it('creates a short session and reads the user id from it', async () => {
+    stub.on('POST', '/v2/sessions', {
+      status: 201,
+      body: { sessionId: 's-1', sessionToken: 'tok-1', details: {} },
+    });
+    stub.on('GET', '/v2/sessions/s-1', {
+      body: { session: { id: 's-1', factors: { user: { id: '69629012906488334', loginName: 'ada' } } } },
+    });
+    await expect(
+      client().checkPassword('ada', 'Secr3t!pass', { ip: '203.0.113.9', description: 'Firefox' }),
+    ).resolves.toEqual({ sessionId: 's-1', sessionToken: 'tok-1', userId: '69629012906488334' });
+    expect(stub.last('POST', '/v2/sessions').json).toEqual({
+      checks: { user: { loginName: 'ada' }, password: { password: 'Secr3t!pass' } },
+      userAgent: { ip: '203.0.113.9', description: 'Firefox' },
+      lifetime: '300s',
+    });
+  });
+
+  it.each([
+    ['a wrong password', zitadelError(3, 'COMMAND-3M0fs')],
+    ['an unknown login name', zitadelError(5, 'QUERY-Dfbg2')],
+  ])('reports %s as invalid credentials', async (_case, reply) => {
+    stub.on('POST', '/v2/sessions', reply);
+    const error = await rejection(client().checkPassword('ada', 'wrong'));
+    expect(error).toBeInstanceOf(InvalidCredentialsError);
+    expect((error as Error).message).not.toContain(ZITADEL_TEXT);
+  });
+
+  it.each([
+    ['COMMAND-JLK35', 'locked'],
+    ['COMMAND-SFA3t', 'locked'],
+    ['COMMAND-vgDIu', 'inactive'],
+    ['COMMAND-3nJ4t', 'initial'],
+  ])('reports FailedPrecondition %s as a user blocked (%s)', async (id, reason) => {
+    stub.on('POST', '/v2/sessions', zitadelError(9, id));
+    const error = await rejection(client().checkPassword('ada', 'pw'));
+    expect(error).toBeInstanceOf(UserBlockedError);
+    expect((error as UserBlockedError).reason).toBe(reason);
+  });
+
+  it('deletes a session best effort', async () => {
+    stub.on('DELETE', '/v2/sessions/s-1', { body: { details: {} } });
+    stub.on('DELETE', '/v2/sessions/s-2', zitadelError(5, 'COMMAND-8Kp3d'));
+    await client().deleteSession('s-1', 'tok-1');
+    expect(stub.last('DELETE', '/v2/sessions/s-1').json).toEqual({ sessionToken: 'tok-1' });
+    await expect(client().deleteSession('s-2')).resolves.toBeUndefined();
+    stub.on('DELETE', '/v2/sessions/s-3', zitadelError(14, 'UNAVAILABLE'));
+    await expectUnavailable(client().deleteSession('s-3'));
+  });
+});
+
+// ---- role grants -----------------------------------------------------------------------------------
+
+describe('role grants', () => {
+  const search = '/management/v1/users/grants/_search';
+
+  it('searches the grants of the user in the project, in the organization', async () => {
+    stub.on('POST', search, {
+      body: {
+        details: { totalResult: '2' },
+        result: [
+          {
+            id: 'g1',
+            projectId: PROJECT_ID,
+            state: 'USER_GRANT_STATE_ACTIVE',
+            roleKeys: ['admin', 'viewer'],
+          },
+          { id: 'g2', projectId: PROJECT_ID, state: 'USER_GRANT_STATE_INACTIVE', roleKeys: ['owner'] },
+          { id: 'g3', projectId: 'another', roleKeys: ['other'] },
+        ],
+      },
+    });
+    await expect(client().getUserRoles('1')).resolves.toEqual(['admin', 'viewer']);
+    const request = stub.last('POST', search);
+    expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
+    expect(request.json.queries).toEqual([
+      { userIdQuery: { userId: '1' } },
+      { projectIdQuery: { projectId: PROJECT_ID } },
+    ]);
+  });
+
+  it('creates the grant when the user has none', async () => {
+    stub.on('POST', search, { body: { result: [] } });
+    stub.on('POST', '/management/v1/users/1/grants', { body: { userGrantId: 'g1' } });
+    await client().setUserRoles('1', ['admin', 'admin']);
+    const request = stub.last('POST', '/management/v1/users/1/grants');
+    expect(request.json).toEqual({ projectId: PROJECT_ID, roleKeys: ['admin'] });
+    expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
+  });
+
+  it('updates an existing grant, and leaves an unchanged one alone', async () => {
+    stub.on('POST', search, {
+      body: { result: [{ id: 'g1', projectId: PROJECT_ID, roleKeys: ['viewer'] }] },
+    });
+    stub.on('PUT', '/management/v1/users/1/grants/g1', { body: { details: {} } });
+    await client().setUserRoles('1', ['admin', 'viewer']);
+    expect(stub.last('PUT', '/management/v1/users/1/grants/g1').json).toEqual({
+      roleKeys: ['admin', 'viewer'],
+    });
+    await client().setUserRoles('1', ['viewer']);
+    expect(stub.count('PUT', '/management/v1/users/1/grants/g1')).toBe(1);
+  });
+
+  it('removes the grant for an empty role list', async () => {
+    stub.on('POST', search, {
+      body: { result: [{ id: 'g1', projectId: PROJECT_ID, roleKeys: ['viewer'] }] },
+    });
+    stub.on('DELETE', '/management/v1/users/1/grants/g1', { body: { details: {} } });
+    await client().setUserRoles('1', []);
+    expect(stub.count('DELETE', '/management/v1/users/1/grants/g1')).toBe(1);
+  });
+
+  it('updates the grant someone else created meanwhile', async () => {
+    stub.sequence(
+      'POST',
+      search,
+      { body: { result: [] } },
+      { body: { result: [{ id: 'g9', projectId: PROJECT_ID, roleKeys: [] }] } },
+    );
+    stub.on('POST', '/management/v1/users/1/grants', zitadelError(6, 'COMMAND-2b8fs'));
+    stub.on('PUT', '/management/v1/users/1/grants/g9', { body: { details: {} } });
+    await client().setUserRoles('1', ['admin']);
+    expect(stub.last('PUT', '/management/v1/users/1/grants/g9').json).toEqual({ roleKeys: ['admin'] });
+  });
+});
+
+// ---- OIDC --------------------------------------------------------------------------------------------
+
+describe('OIDC', () => {
+  it('builds the authorization URL from discovery, fetched once', async () => {
+    const zitadel = client();
+    const url = new URL(
+      await zitadel.authorizationUrl({ state: 'st', nonce: 'no', codeChallenge: 'ch', loginHint: 'ada' }),
+    );
+    await zitadel.authorizationUrl({ state: 'st', nonce: 'no', codeChallenge: 'ch' });
+    expect(`${url.origin}${url.pathname}`).toBe(`${stub.url}/oauth/v2/authorize`);
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      client_id: CLIENT_ID,
+      redirect_uri: 'http://app.test/auth/callback',
+      response_type: 'code',
+      scope: `openid profile email urn:zitadel:iam:org:project:id:${PROJECT_ID}:aud urn:zitadel:iam:org:projects:roles`,
+      state: 'st',
+      nonce: 'no',
+      code_challenge: 'ch',
+      code_challenge_method: 'S256',
+      login_hint: 'ada',
+    });
+    expect(stub.count('GET', '/.well-known/openid-configuration')).toBe(1);
+  });
+
+  it('tries discovery again after a failure', async () => {
+    stub.sequence('GET', '/.well-known/openid-configuration', zitadelError(13, 'X'), {
+      body: {
+        issuer: stub.url,
+        authorization_endpoint: `${stub.url}/oauth/v2/authorize`,
+        token_endpoint: `${stub.url}/oauth/v2/token`,
+        jwks_uri: `${stub.url}/oauth/v2/keys`,
+      },
+    });
+    const zitadel = client({ retries: 0 });
+    await expectUnavailable(zitadel.authorizationUrl({ state: 's', nonce: 'n', codeChallenge: 'c' }));
+    await expect(zitadel.authorizationUrl({ state: 's', nonce: 'n', codeChallenge: 'c' })).resolves.toContain(
+      '/oauth/v2/authorize?',
+    );
+  });
+
+  it('exchanges a code with PKCE and the client secret', async () => {
+    stub.on('POST', '/oauth/v2/token', {
+      body: { id_token: 'id.jwt', access_token: 'access.jwt', expires_in: 43199, token_type: 'Bearer' },
+    });
+    const tokens = await client({ clientSecret: 's3cret:+' }).exchangeCode({
+      code: 'c0de',
+      codeVerifier: 'v',
+    });
+    expect(tokens).toEqual({ idToken: 'id.jwt', accessToken: 'access.jwt', expiresIn: 43199 });
+    const request = stub.last('POST', '/oauth/v2/token');
+    expect(Object.fromEntries(request.form)).toEqual({
+      grant_type: 'authorization_code',
+      code: 'c0de',
+      redirect_uri: 'http://app.test/auth/callback',
+      client_id: CLIENT_ID,
+      code_verifier: 'v',
+    });
+    expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    const basic = Buffer.from(request.headers.authorization!.replace(/^Basic /, ''), 'base64').toString();
+    expect(basic).toBe('client-1%40users:s3cret%3A%2B');
+  });
+
+  it('reports a used code as invalid_grant, without retrying', async () => {
+    stub.on('POST', '/oauth/v2/token', {
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'used' },
+    });
+    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v' }));
+    expect(error).toMatchObject({ kind: 'invalid_argument', httpStatus: 400, errorId: 'invalid_grant' });
+    stub.on('POST', '/oauth/v2/token', { status: 502 });
+    await expectUnavailable(client().exchangeCode({ code: 'c', codeVerifier: 'v' }));
+    expect(stub.count('POST', '/oauth/v2/token')).toBe(2);
+  });
+
+  it('verifies an ID token and merges the role claims', async () => {
+    const token = await idToken({
+      'urn:zitadel:iam:org:project:roles': { admin: { [ORG_ID]: 'acme.test' } },
+      [`urn:zitadel:iam:org:project:${PROJECT_ID}:roles`]: { viewer: { [ORG_ID]: 'acme.test' } },
+    });
+    const claims = await client().verifyIdToken(token, 'nonce-1');
+    expect(claims).toMatchObject({
+      sub: '69629012906488334',
+      iss: stub.url,
+      aud: [CLIENT_ID, PROJECT_ID],
+      email: 'ada@example.com',
+      nonce: 'nonce-1',
+    });
+    expect(claims.roles.sort()).toEqual(['admin', 'viewer']);
+  });
+
+  it.each([
+    ['a wrong nonce', () => idToken({}), 'other-nonce', 'nonce_mismatch'],
+    [
+      'a wrong issuer',
+      () => idToken({ iss: 'https://evil.test' }),
+      'nonce-1',
+      'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    ],
+    [
+      'a wrong audience',
+      () => idToken({ aud: 'someone-else' }),
+      'nonce-1',
+      'ERR_JWT_CLAIM_VALIDATION_FAILED',
+    ],
+    [
+      'an expired token',
+      () => idToken({}, { exp: Math.floor(Date.now() / 1000) - 120 }),
+      'nonce-1',
+      'ERR_JWT_EXPIRED',
+    ],
+    [
+      'a forged signature',
+      () => idToken({}, { key: otherKey }),
+      'nonce-1',
+      'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+    ],
+  ])('rejects %s', async (_case, make, nonce, errorId) => {
+    const error = await rejection(client().verifyIdToken(await make(), nonce));
+    expect(error).toBeInstanceOf(ZitadelError);
+    expect(error).toMatchObject({ kind: 'unauthenticated', httpStatus: 401, errorId });
+  });
+
+  it('refetches the JWKS for an unknown kid once the cooldown has passed', async () => {
+    const zitadel = client();
+    await zitadel.verifyIdToken(await idToken({}), 'nonce-1');
+    expect(stub.count('GET', '/oauth/v2/keys')).toBe(1);
+    const rotated = await idToken({}, { key: otherKey, kid: 'sig-2' });
+    const unknown = await idToken({}, { key: otherKey, kid: 'sig-404' });
+
+    // Within jose's cooldown an unknown kid is refused without hammering the endpoint.
+    await expect(zitadel.verifyIdToken(rotated, 'nonce-1')).rejects.toMatchObject({
+      errorId: 'ERR_JWKS_NO_MATCHING_KEY',
+    });
+    expect(stub.count('GET', '/oauth/v2/keys')).toBe(1);
+
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now + 31_000);
+    try {
+      await expect(zitadel.verifyIdToken(unknown, 'nonce-1')).rejects.toMatchObject({
+        kind: 'unauthenticated',
+        errorId: 'ERR_JWKS_NO_MATCHING_KEY',
+      });
+      expect(stub.count('GET', '/oauth/v2/keys')).toBe(2);
+
+      jwks = [publicJwk, otherJwk];
+      clock.mockImplementation(() => now + 62_000);
+      await expect(zitadel.verifyIdToken(rotated, 'nonce-1')).resolves.toMatchObject({
+        sub: '69629012906488334',
+      });
+      expect(stub.count('GET', '/oauth/v2/keys')).toBe(3);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it('reports an unreachable JWKS as upstream_unavailable, not as a bad token', async () => {
+    stub.on('GET', '/oauth/v2/keys', zitadelError(14, 'UNAVAILABLE'));
+    await expectUnavailable(client().verifyIdToken(await idToken({}), 'nonce-1'));
+    expect(stub.count('GET', '/oauth/v2/keys')).toBe(3);
+  });
+
+  it('verifies an access token whose audience includes the project', async () => {
+    const zitadel = client();
+    const access = await idToken({ aud: [PROJECT_ID, 'client-9'] });
+    await expect(zitadel.verifyAccessToken(access)).resolves.toMatchObject({ aud: [PROJECT_ID, 'client-9'] });
+    await expect(zitadel.verifyAccessToken(await idToken({ aud: CLIENT_ID }))).rejects.toMatchObject({
+      kind: 'unauthenticated',
+    });
+  });
+
+  it('builds the end-session URL', async () => {
+    const url = new URL(await client().endSessionUrl({ idTokenHint: 'id.jwt' }));
+    expect(`${url.origin}${url.pathname}`).toBe(`${stub.url}/oidc/v1/end_session`);
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      id_token_hint: 'id.jwt',
+      client_id: CLIENT_ID,
+      post_logout_redirect_uri: 'http://app.test/',
+    });
+    const bare = new URL(
+      await client({ postLogoutRedirectUri: undefined }).endSessionUrl({ idTokenHint: 'x' }),
+    );
+    expect(bare.searchParams.has('post_logout_redirect_uri')).toBe(false);
+  });
+
+  it('exposes the issuer', () => {
+    expect(client({ url: `${stub.url}/` }).issuer).toBe(stub.url);
+  });
+});

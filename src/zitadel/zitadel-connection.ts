@@ -1,0 +1,18 @@
+/** Where and how to reach Zitadel, resolved at start-up from configuration or the dev identity provider. */
+export interface ZitadelConnection {
+  /** Base URL, also the OIDC issuer, e.g. https://auth.example.com */
+  url: string;
+  orgId: string;
+  projectId: string;
+  clientId: string;
+  clientSecret?: string;
+  redirectUri: string;
+  postLogoutRedirectUri?: string;
+  /** Exactly one of these authenticates this service to Zitadel's API. */
+  credentials: { pat: string } | { keyFile: string };
+  timeoutMs: number;
+  /** Extra attempts for idempotent calls (reads, and writes whose repeat is harmless). */
+  retries: number;
+}
+
+export const ZITADEL_CONNECTION = Symbol('ZITADEL_CONNECTION');

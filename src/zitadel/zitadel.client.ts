@@ -1,0 +1,86 @@
+import type {
+  HumanUserChanges,
+  NewHumanUser,
+  OidcTokens,
+  PasswordCheck,
+  ZitadelErrorKind,
+  ZitadelTokenClaims,
+  ZitadelUser,
+} from './zitadel.types.js';
+
+/** A Zitadel answer callers may branch on; `errorId` is Zitadel's own (e.g. `COMMAND-3M0fs`). */
+export class ZitadelError extends Error {
+  override readonly name = 'ZitadelError';
+  constructor(
+    readonly kind: ZitadelErrorKind,
+    readonly httpStatus: number,
+    readonly errorId: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Wrong password or unknown login name: deliberately indistinguishable. */
+export class InvalidCredentialsError extends Error {
+  override readonly name = 'InvalidCredentialsError';
+}
+
+/** The password was right but Zitadel refuses the user (locked, deactivated, not initialised). */
+export class UserBlockedError extends Error {
+  override readonly name = 'UserBlockedError';
+  constructor(readonly reason: 'locked' | 'inactive' | 'initial') {
+    super(`user is ${reason}`);
+  }
+}
+
+/**
+ * Zitadel's v2 REST API and OIDC endpoints, as this service uses them. Implemented by HttpZitadelClient;
+ * tests run it against the embedded development identity provider (dev-idp/), which speaks the same paths.
+ */
+export abstract class ZitadelClient {
+  /** The OIDC issuer (Zitadel's base URL), which its tokens carry as `iss`. */
+  abstract readonly issuer: string;
+
+  abstract addHumanUser(user: NewHumanUser): Promise<{ userId: string; emailCode?: string }>;
+  /** null when Zitadel does not know the id (or the user is deleted). */
+  abstract getUser(userId: string): Promise<ZitadelUser | null>;
+  abstract listUsers(page: {
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; users: ZitadelUser[] }>;
+  abstract updateHumanUser(userId: string, changes: HumanUserChanges): Promise<void>;
+  /** Each of these succeeds when the user is already in the target state (they are retried safely). */
+  abstract deactivateUser(userId: string): Promise<void>;
+  abstract reactivateUser(userId: string): Promise<void>;
+  abstract lockUser(userId: string): Promise<void>;
+  abstract unlockUser(userId: string): Promise<void>;
+  abstract deleteUser(userId: string): Promise<void>;
+  abstract setPassword(userId: string, password: string, changeRequired: boolean): Promise<void>;
+  /** Throws ZitadelError kind invalid_argument for a wrong or expired code. */
+  abstract verifyEmail(userId: string, code: string): Promise<void>;
+  /** Throws InvalidCredentialsError or UserBlockedError. */
+  abstract checkPassword(
+    loginName: string,
+    password: string,
+    userAgent?: { ip?: string; description?: string },
+  ): Promise<PasswordCheck>;
+  abstract deleteSession(sessionId: string, sessionToken?: string): Promise<void>;
+  /** The user's role keys in the configured project. */
+  abstract getUserRoles(userId: string): Promise<string[]>;
+  /** Replaces the user's role keys in the configured project. */
+  abstract setUserRoles(userId: string, roles: string[]): Promise<void>;
+
+  abstract authorizationUrl(params: {
+    state: string;
+    nonce: string;
+    codeChallenge: string;
+    loginHint?: string;
+  }): Promise<string>;
+  abstract exchangeCode(params: { code: string; codeVerifier: string }): Promise<OidcTokens>;
+  /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
+  abstract verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims>;
+  /** Verifies a Zitadel-issued JWT access token: JWKS (refetched on unknown kid), issuer, audience = project. */
+  abstract verifyAccessToken(token: string): Promise<ZitadelTokenClaims>;
+  abstract endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string>;
+}

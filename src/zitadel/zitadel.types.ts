@@ -1,0 +1,82 @@
+/**
+ * Zitadel's user model as this service uses it, flattened from the v2 API's JSON
+ * (`user{userId, state, username, human{profile, email}}`). Ids are numeric strings, never UUIDs.
+ */
+export type ZitadelUserState =
+  | 'USER_STATE_UNSPECIFIED'
+  | 'USER_STATE_ACTIVE'
+  | 'USER_STATE_INACTIVE'
+  | 'USER_STATE_DELETED'
+  | 'USER_STATE_LOCKED'
+  | 'USER_STATE_INITIAL';
+
+export interface ZitadelUser {
+  userId: string;
+  state: ZitadelUserState;
+  username: string;
+  email: string;
+  emailVerified: boolean;
+  givenName: string;
+  familyName: string;
+  displayName: string;
+  avatarUrl?: string;
+  preferredLanguage?: string;
+}
+
+export interface NewHumanUser {
+  username: string;
+  email: string;
+  givenName: string;
+  familyName: string;
+  displayName?: string;
+  preferredLanguage?: string;
+  /** Omitted: Zitadel sends an invitation / initialization mail instead. */
+  password?: string;
+  /** send_code: Zitadel mails a verification code; return_code: it is returned (tests); verified: trusted. */
+  emailVerification: 'send_code' | 'return_code' | 'verified';
+}
+
+export interface HumanUserChanges {
+  username?: string;
+  email?: string;
+  givenName?: string;
+  familyName?: string;
+  displayName?: string;
+}
+
+/** Result of a successful password check through Zitadel's session API. */
+export interface PasswordCheck {
+  sessionId: string;
+  sessionToken: string;
+  userId: string;
+}
+
+export interface OidcTokens {
+  idToken: string;
+  accessToken: string;
+  expiresIn: number;
+}
+
+/** The claims of a verified Zitadel ID or access token that this service reads. */
+export interface ZitadelTokenClaims {
+  sub: string;
+  iss: string;
+  aud: string[];
+  exp: number;
+  email?: string;
+  nonce?: string;
+  /** Role keys from `urn:zitadel:iam:org:project:roles` / `urn:zitadel:iam:org:project:{id}:roles`. */
+  roles: string[];
+}
+
+/**
+ * What Zitadel answered, reduced to what callers branch on. `unavailable` (network, timeout, 5xx) and
+ * `already_exists` never reach callers as ZitadelErrors: the client turns them into 503 and 409 ApiErrors.
+ */
+export type ZitadelErrorKind =
+  | 'not_found'
+  | 'invalid_argument'
+  | 'failed_precondition'
+  | 'unauthenticated'
+  | 'permission_denied'
+  | 'unknown';
