@@ -2,10 +2,14 @@ import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import { LoggerModule } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config.js';
+import { AuthModule } from './auth/auth.module.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { UsersModule } from './users/users.module.js';
+import { ZitadelModule } from './zitadel/zitadel.module.js';
 
 @Module({})
 export class AppModule {
@@ -29,6 +33,10 @@ export class AppModule {
         DatabaseModule,
         HealthModule,
         MetricsModule,
+        ZitadelModule,
+        UsersModule,
+        SessionsModule,
+        AuthModule,
         ...extraModules,
       ],
     };

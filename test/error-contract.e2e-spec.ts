@@ -1,8 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Body, Controller, Get, Module, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  Module,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  SetMetadata,
+} from '@nestjs/common';
 import { Type } from 'class-transformer';
 import { IsEmail, IsIn, IsInt, IsOptional, IsString, Max, Min, ValidateNested } from 'class-validator';
 import { DataSource } from 'typeorm';
+import { ACCESS_METADATA } from '../src/common/access.js';
 import { ApiError } from '../src/common/errors/api-error.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { expectProblem } from './support/problem.js';
@@ -39,6 +50,7 @@ const SECRET = 'password=hunter2 at db.internal:5432';
 
 /** Throwaway routes mounted inside the real application pipeline, one per failure the filter must shape. */
 @Controller('test-errors')
+@SetMetadata(ACCESS_METADATA, 'public')
 class FailingController {
   constructor(private readonly dataSource: DataSource) {}
 

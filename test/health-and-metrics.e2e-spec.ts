@@ -52,11 +52,11 @@ describe('metrics', () => {
     }
   });
 
-  describe('in production', () => {
+  describe('when not public (the production default)', () => {
     const token = 'a-long-metrics-token-0123456789';
     let t: TestApp;
     beforeAll(async () => {
-      t = await startTestApp({ NODE_ENV: 'production', METRICS_TOKEN: token });
+      t = await startTestApp({ METRICS_PUBLIC: 'false', METRICS_TOKEN: token });
     });
     afterAll(() => t.close());
 
@@ -77,7 +77,7 @@ describe('metrics', () => {
     });
 
     it('is not exposed at all without a token', async () => {
-      const closed = await startTestApp({ NODE_ENV: 'production' });
+      const closed = await startTestApp({ METRICS_PUBLIC: 'false' });
       try {
         expectProblem(await closed.http({ method: 'GET', url: '/metrics' }), 404, 'not_found');
       } finally {

@@ -4,7 +4,7 @@ import { ConfigError, parseAppConfig } from './app-config.js';
 describe('parseAppConfig', () => {
   it('applies the documented defaults to an empty environment', () => {
     const config = parseAppConfig({});
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       nodeEnv: 'development',
       http: { host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576 },
       log: { level: 'info' },
@@ -16,7 +16,24 @@ describe('parseAppConfig', () => {
         statementTimeoutMs: 10_000,
       },
       metrics: { public: true, token: undefined },
+      zitadel: {
+        url: undefined,
+        clientId: 'users-api',
+        redirectUri: 'http://localhost:3000/api/users/login/callback',
+        timeoutMs: 5_000,
+        retries: 2,
+      },
+      auth: {
+        registrationEnabled: false,
+        issuer: 'users-api',
+        audience: 'users-api',
+        sessionTtlSeconds: 43_200,
+        rememberMeTtlSeconds: 2_592_000,
+      },
     });
+    expect(config.auth.rolePermissions.admin).toContain('admin:users');
+    expect(config.auth.rolePermissions.manager).toEqual(['admin:monitor']);
+    expect(config.auth.rolePermissions.user).toEqual([]);
   });
 
   it('names the variable when a value is bad', () => {
@@ -50,9 +67,43 @@ describe('parseAppConfig', () => {
     expect(config.database.url).toBe('postgresql://u@db:5432/users');
   });
 
+  const production = {
+    NODE_ENV: 'production',
+    ZITADEL_URL: 'https://auth.example.com',
+    ZITADEL_ORG_ID: '1',
+    ZITADEL_PROJECT_ID: '2',
+    ZITADEL_CLIENT_ID: '3',
+    ZITADEL_PAT: 'pat',
+    SESSION_SIGNING_KEY_FILE: '/run/secrets/session-key.pem',
+  };
+
   it('keeps metrics private in production unless configured', () => {
-    expect(parseAppConfig({ NODE_ENV: 'production' }).metrics.public).toBe(false);
-    expect(parseAppConfig({ NODE_ENV: 'production', METRICS_PUBLIC: 'true' }).metrics.public).toBe(true);
+    expect(parseAppConfig(production).metrics.public).toBe(false);
+    expect(parseAppConfig({ ...production, METRICS_PUBLIC: 'true' }).metrics.public).toBe(true);
     expect(() => parseAppConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN/);
+  });
+
+  it('refuses production without a real Zitadel or a session signing key', () => {
+    expect(() => parseAppConfig({ ...production, ZITADEL_URL: undefined })).toThrow(
+      /ZITADEL_URL: required in production/,
+    );
+    expect(() => parseAppConfig({ ...production, SESSION_SIGNING_KEY_FILE: undefined })).toThrow(
+      /SESSION_SIGNING_KEY/,
+    );
+  });
+
+  it('requires the rest of the Zitadel settings once ZITADEL_URL is set', () => {
+    expect(() => parseAppConfig({ ZITADEL_URL: 'https://auth.example.com' })).toThrow(
+      /ZITADEL_ORG_ID.*ZITADEL_PROJECT_ID.*ZITADEL_CLIENT_ID.*ZITADEL_PAT/,
+    );
+  });
+
+  it('parses ROLE_PERMISSIONS and names it when wrong', () => {
+    const config = parseAppConfig({ ROLE_PERMISSIONS: '{"support": ["admin:users"]}' });
+    expect(config.auth.rolePermissions).toEqual({ support: ['admin:users'] });
+    expect(() => parseAppConfig({ ROLE_PERMISSIONS: '{"x": ["admin:everything"]}' })).toThrow(
+      /ROLE_PERMISSIONS/,
+    );
+    expect(() => parseAppConfig({ ROLE_PERMISSIONS: 'not json' })).toThrow(/ROLE_PERMISSIONS: must be JSON/);
   });
 });

@@ -30,7 +30,54 @@ const envSchema = z.object({
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 0, 600_000),
   METRICS_PUBLIC: flag,
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
+  ZITADEL_URL: z.url({ message: 'must be a URL' }).optional(),
+  ZITADEL_ORG_ID: z.string().min(1).optional(),
+  ZITADEL_PROJECT_ID: z.string().min(1).optional(),
+  ZITADEL_CLIENT_ID: z.string().min(1).optional(),
+  ZITADEL_CLIENT_SECRET: z.string().min(1).optional(),
+  ZITADEL_REDIRECT_URI: z.url({ message: 'must be a URL' }).optional(),
+  ZITADEL_POST_LOGOUT_REDIRECT_URI: z.url({ message: 'must be a URL' }).optional(),
+  ZITADEL_PAT: z.string().min(1).optional(),
+  ZITADEL_KEY_FILE: z.string().min(1).optional(),
+  ZITADEL_TIMEOUT_MS: int(5_000, 100, 60_000),
+  ZITADEL_RETRIES: int(2, 0, 5),
+
+  ADMIN_EMAIL: z.email({ message: 'must be an email address' }).default('admin@localhost.test'),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  REGISTRATION_ENABLED: flag,
+
+  SESSION_SIGNING_KEY: z
+    .string()
+    .includes('PRIVATE KEY', { message: 'must be a PEM private key' })
+    .optional(),
+  SESSION_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  SESSION_ISSUER: z.string().min(1).default('users-api'),
+  SESSION_AUDIENCE: z.string().min(1).default('users-api'),
+  SESSION_TTL_SECONDS: int(12 * 3600, 60, 90 * 86_400),
+  SESSION_REMEMBER_ME_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
+  LOGIN_FAILURE_MIN_MS: int(400, 0, 5_000),
+  ROLE_PERMISSIONS: z.string().optional(),
 });
+
+/** Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. */
+export const PERMISSIONS = [
+  'admin:users',
+  'admin:groups',
+  'admin:bots',
+  'admin:config',
+  'admin:monitor',
+  'admin:backup',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+const DEFAULT_ROLE_PERMISSIONS: Record<string, Permission[]> = {
+  admin: [...PERMISSIONS],
+  manager: ['admin:monitor'],
+  user: [],
+};
+
+const rolePermissionsSchema = z.record(z.string().min(1), z.array(z.enum(PERMISSIONS)));
 
 export type Environment = Record<string, string | undefined>;
 
@@ -47,6 +94,34 @@ export interface AppConfig {
     statementTimeoutMs: number;
   };
   metrics: { public: boolean; token: string | undefined };
+  zitadel: {
+    /** Unset (outside production): the embedded development identity provider stands in. */
+    url: string | undefined;
+    orgId: string | undefined;
+    projectId: string | undefined;
+    clientId: string;
+    clientSecret: string | undefined;
+    redirectUri: string;
+    postLogoutRedirectUri: string | undefined;
+    pat: string | undefined;
+    keyFile: string | undefined;
+    timeoutMs: number;
+    retries: number;
+  };
+  auth: {
+    adminEmail: string;
+    adminPassword: string | undefined;
+    registrationEnabled: boolean;
+    /** PEM of the key that signs session tokens; unset: generated once under dataDir (not in production). */
+    signingKeyPem: string | undefined;
+    signingKeyFile: string | undefined;
+    issuer: string;
+    audience: string;
+    sessionTtlSeconds: number;
+    rememberMeTtlSeconds: number;
+    loginFailureMinMs: number;
+    rolePermissions: Record<string, Permission[]>;
+  };
 }
 
 export class ConfigError extends Error {
@@ -63,6 +138,33 @@ export function parseAppConfig(env: Environment): AppConfig {
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = result.data;
+  const production = e.NODE_ENV === 'production';
+  const problems: string[] = [];
+  let rolePermissions = DEFAULT_ROLE_PERMISSIONS;
+  if (e.ROLE_PERMISSIONS) {
+    try {
+      const parsed = rolePermissionsSchema.safeParse(JSON.parse(e.ROLE_PERMISSIONS));
+      if (parsed.success) rolePermissions = parsed.data;
+      else problems.push(`ROLE_PERMISSIONS: ${parsed.error.issues.map((i) => i.message).join(', ')}`);
+    } catch {
+      problems.push('ROLE_PERMISSIONS: must be JSON such as {"admin": ["admin:users"]}');
+    }
+  }
+  if (production && !e.ZITADEL_URL) {
+    problems.push('ZITADEL_URL: required in production (the embedded identity provider is for development)');
+  }
+  if (e.ZITADEL_URL) {
+    for (const name of ['ZITADEL_ORG_ID', 'ZITADEL_PROJECT_ID', 'ZITADEL_CLIENT_ID'] as const) {
+      if (!e[name]) problems.push(`${name}: required when ZITADEL_URL is set`);
+    }
+    if (!e.ZITADEL_PAT && !e.ZITADEL_KEY_FILE) {
+      problems.push('ZITADEL_PAT: set it or ZITADEL_KEY_FILE when ZITADEL_URL is set');
+    }
+  }
+  if (production && !e.SESSION_SIGNING_KEY && !e.SESSION_SIGNING_KEY_FILE) {
+    problems.push('SESSION_SIGNING_KEY: required in production (or SESSION_SIGNING_KEY_FILE)');
+  }
+  if (problems.length) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   return {
     nodeEnv: e.NODE_ENV,
     http: { host: e.HOST, port: e.PORT, bodyLimitBytes: e.BODY_LIMIT_BYTES },
@@ -75,6 +177,32 @@ export function parseAppConfig(env: Environment): AppConfig {
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     },
     // Metrics describe traffic and internals: open by default only outside production.
-    metrics: { public: e.METRICS_PUBLIC ?? e.NODE_ENV !== 'production', token: e.METRICS_TOKEN },
+    metrics: { public: e.METRICS_PUBLIC ?? !production, token: e.METRICS_TOKEN },
+    zitadel: {
+      url: e.ZITADEL_URL,
+      orgId: e.ZITADEL_ORG_ID,
+      projectId: e.ZITADEL_PROJECT_ID,
+      clientId: e.ZITADEL_CLIENT_ID ?? 'users-api',
+      clientSecret: e.ZITADEL_CLIENT_SECRET,
+      redirectUri: e.ZITADEL_REDIRECT_URI ?? `http://localhost:${e.PORT}/api/users/login/callback`,
+      postLogoutRedirectUri: e.ZITADEL_POST_LOGOUT_REDIRECT_URI,
+      pat: e.ZITADEL_PAT,
+      keyFile: e.ZITADEL_KEY_FILE,
+      timeoutMs: e.ZITADEL_TIMEOUT_MS,
+      retries: e.ZITADEL_RETRIES,
+    },
+    auth: {
+      adminEmail: e.ADMIN_EMAIL,
+      adminPassword: e.ADMIN_PASSWORD,
+      registrationEnabled: e.REGISTRATION_ENABLED ?? false,
+      signingKeyPem: e.SESSION_SIGNING_KEY,
+      signingKeyFile: e.SESSION_SIGNING_KEY_FILE,
+      issuer: e.SESSION_ISSUER,
+      audience: e.SESSION_AUDIENCE,
+      sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      rememberMeTtlSeconds: e.SESSION_REMEMBER_ME_TTL_SECONDS,
+      loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
+      rolePermissions,
+    },
   };
 }

@@ -8,6 +8,8 @@ import { EmbeddedPostgres } from './embedded-postgres.js';
 import { runMigrationsLocked } from './run-migrations.js';
 
 export const EMBEDDED_POSTGRES = Symbol('EMBEDDED_POSTGRES');
+/** The URL the service actually connects to: DATABASE_URL, or the embedded server's. */
+export const DATABASE_CONNECTION_URL = Symbol('DATABASE_CONNECTION_URL');
 
 /** Starts the embedded server only when no DATABASE_URL is configured; otherwise provides null. */
 @Module({
@@ -23,8 +25,14 @@ export const EMBEDDED_POSTGRES = Symbol('EMBEDDED_POSTGRES');
         return embedded;
       },
     },
+    {
+      provide: DATABASE_CONNECTION_URL,
+      inject: [ConfigService, EMBEDDED_POSTGRES],
+      useFactory: (config: ConfigService<AppConfig, true>, embedded: EmbeddedPostgres | null) =>
+        config.get('database', { infer: true }).url ?? embedded!.connectionUrl,
+    },
   ],
-  exports: [EMBEDDED_POSTGRES],
+  exports: [EMBEDDED_POSTGRES, DATABASE_CONNECTION_URL],
 })
 class EmbeddedPostgresModule {}
 
@@ -32,13 +40,13 @@ class EmbeddedPostgresModule {}
   imports: [
     TypeOrmModule.forRootAsync({
       imports: [EmbeddedPostgresModule],
-      inject: [ConfigService, EMBEDDED_POSTGRES],
+      inject: [ConfigService, DATABASE_CONNECTION_URL],
       // Fail fast at boot: an orchestrator restarts us, and a clear error beats minutes of silent retries.
-      useFactory: (config: ConfigService<AppConfig, true>, embedded: EmbeddedPostgres | null) => {
+      useFactory: (config: ConfigService<AppConfig, true>, url: string) => {
         const database = config.get('database', { infer: true });
         return {
           ...dataSourceOptions({
-            url: database.url ?? embedded!.connectionUrl,
+            url,
             poolMax: database.poolMax,
             statementTimeoutMs: database.statementTimeoutMs,
             migrationsRun: false,
@@ -50,6 +58,7 @@ class EmbeddedPostgresModule {}
     }),
     EmbeddedPostgresModule,
   ],
+  exports: [EmbeddedPostgresModule],
 })
 export class DatabaseModule implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Database');

@@ -26,7 +26,7 @@ export class HealthController {
 
   /** Liveness: the process serves HTTP. Deliberately checks nothing else, so a database outage never restarts us. */
   @Get('live')
-  @Endpoint({ summary: 'Liveness probe', public: true })
+  @Endpoint({ summary: 'Liveness probe', access: 'public' })
   @ApiOkResponse({ type: HealthDto, description: 'Healthy' })
   @HealthCheck({ swaggerDocumentation: false })
   liveness() {
@@ -35,7 +35,7 @@ export class HealthController {
 
   /** Readiness: dependencies answer; a load balancer should route here only while this is 200. */
   @Get('ready')
-  @Endpoint({ summary: 'Readiness probe (checks the database)', public: true })
+  @Endpoint({ summary: 'Readiness probe (checks the database)', access: 'public' })
   @ApiOkResponse({ type: HealthDto, description: 'Healthy' })
   @HealthCheck({ swaggerDocumentation: false })
   readiness() {

@@ -25,7 +25,7 @@ export class MetricsController {
   @Endpoint({
     summary: 'Prometheus metrics',
     description: 'Public outside production; in production requires `Authorization: Bearer <METRICS_TOKEN>`.',
-    public: true,
+    access: 'public',
     errors: [401, 404],
   })
   @ApiOkResponse({

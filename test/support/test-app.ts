@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance } from 'fastify';
@@ -19,6 +21,13 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     DATABASE_URL: process.env.TEST_DATABASE_URL,
     DB_MIGRATIONS_RUN: 'false',
     DB_POOL_MAX: '4',
+    // The development session key lands here, not in the repository's ./data.
+    DATA_DIR: join(tmpdir(), `users-api-test-${process.pid}`),
+    ADMIN_EMAIL: 'admin@users-api.test',
+    ADMIN_PASSWORD: 'Admin-Passw0rd!',
+    REGISTRATION_ENABLED: 'true',
+    // Keeps the equal-time padding of failed logins short in tests; its own test sets it explicitly.
+    LOGIN_FAILURE_MIN_MS: '50',
     ...env,
   });
   const app = await createApp(config, extraModules);

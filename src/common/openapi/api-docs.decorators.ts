@@ -1,9 +1,8 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
 import { ApiExtraModels, ApiOperation, ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { STATUS_CODES } from 'node:http';
+import { ACCESS_METADATA, describeAccess, type Access } from '../access.js';
 import { ProblemDto } from './problem.dto.js';
-
-export const IS_PUBLIC = 'users-api:is-public';
 
 /** Error statuses every operation can answer with, whatever it does. */
 const ALWAYS = [400, 429, 500, 503];
@@ -24,23 +23,20 @@ export function ApiProblemResponses(...statuses: number[]): MethodDecorator & Cl
 }
 
 /**
- * Declares an operation: its summary, its error responses, and whether it is open to anonymous callers.
- * operationIds come from method names (see openapi.ts), so they are stable and unique.
+ * Declares an operation in one place: who may call it (enforced by the global guard), its summary, and
+ * its error responses (401/403 added for protected routes). operationIds are the method names.
  */
 export function Endpoint(options: {
   summary: string;
   description?: string;
-  public?: boolean;
+  access: Access;
   errors?: number[];
 }) {
-  const decorators = [
-    ApiOperation({
-      summary: options.summary,
-      description: options.description,
-      ...(options.public ? { security: [] } : {}),
-    }),
-    ApiProblemResponses(...(options.errors ?? []), ...(options.public ? [] : [401, 403])),
-  ];
-  if (options.public) decorators.push(SetMetadata(IS_PUBLIC, true));
-  return applyDecorators(...decorators);
+  const isPublic = options.access === 'public';
+  const description = [options.description, describeAccess(options.access)].filter(Boolean).join('\n\n');
+  return applyDecorators(
+    SetMetadata(ACCESS_METADATA, options.access),
+    ApiOperation({ summary: options.summary, description, ...(isPublic ? { security: [] } : {}) }),
+    ApiProblemResponses(...(options.errors ?? []), ...(isPublic ? [] : [401, 403])),
+  );
 }

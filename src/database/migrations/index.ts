@@ -1,7 +1,8 @@
 import { InitialSchema1795541909458 } from './1795541909458-InitialSchema.js';
+import { LoginSessions1795542567647 } from './1795542567647-LoginSessions.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
  * file next to this one; add its class here (the drift test fails until you do).
  */
-export const MIGRATIONS = [InitialSchema1795541909458];
+export const MIGRATIONS = [InitialSchema1795541909458, LoginSessions1795542567647];

@@ -1,0 +1,48 @@
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { APP_GUARD } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { AppConfig } from '../config/app-config.js';
+import { SessionsModule } from '../sessions/sessions.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { ZitadelModule } from '../zitadel/zitadel.module.js';
+import { AccessGuard } from './access.guard.js';
+import { AuthController } from './auth.controller.js';
+import { AuthService } from './auth.service.js';
+import { OidcLoginState } from './entities/oidc-login-state.entity.js';
+import { PermissionsService } from './permissions.service.js';
+import { SessionJwtStrategy } from './session-jwt.strategy.js';
+import { loadSessionSigningKey } from './session-signing-key.js';
+import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.service.js';
+
+@Module({
+  imports: [
+    PassportModule,
+    TypeOrmModule.forFeature([OidcLoginState]),
+    UsersModule,
+    SessionsModule,
+    ZitadelModule,
+  ],
+  controllers: [AuthController],
+  providers: [
+    {
+      provide: SESSION_SIGNING_KEY,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfig, true>) => {
+        const auth = config.get('auth', { infer: true });
+        return loadSessionSigningKey({
+          pem: auth.signingKeyPem,
+          file: auth.signingKeyFile,
+          dataDir: config.get('database', { infer: true }).dataDir,
+        });
+      },
+    },
+    SessionTokenService,
+    SessionJwtStrategy,
+    PermissionsService,
+    AuthService,
+    { provide: APP_GUARD, useClass: AccessGuard },
+  ],
+})
+export class AuthModule {}

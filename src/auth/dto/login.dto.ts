@@ -1,0 +1,68 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsEmail, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+
+const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+export class LoginDto {
+  @ApiProperty({ example: 'user@example.com' })
+  @Transform(trimmed)
+  @IsEmail()
+  @MaxLength(254)
+  email!: string;
+
+  @ApiPropertyOptional({
+    description:
+      'With a password: checked through Zitadel, a session token is returned. Without: a redirect URL for the OIDC login page.',
+    example: 'SecurePassword123!',
+  })
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1024)
+  password?: string;
+
+  @ApiPropertyOptional({ description: 'A longer session lifetime', default: false })
+  @IsOptional()
+  @IsBoolean()
+  remember_me?: boolean;
+}
+
+export class LoginSessionDto {
+  @ApiProperty({ description: 'Send as `Authorization: Bearer <session_token>`' })
+  session_token!: string;
+
+  @ApiProperty({ enum: ['Bearer'] })
+  token_type!: 'Bearer';
+
+  @ApiProperty({ format: 'date-time' })
+  expires_at!: string;
+
+  @ApiProperty({ format: 'uuid' })
+  user_id!: string;
+}
+
+export class LoginRedirectDto {
+  @ApiProperty({ example: 'https://auth.example.com/oauth/v2/authorize?client_id=…' })
+  redirect_url!: string;
+}
+
+export class LoginCallbackQuery {
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2048) code?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) state?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) error?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2048) error_description?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2048) iss?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) session_state?: string;
+}
+
+export class LogoutResponseDto {
+  @ApiProperty({ enum: ['logged_out'] })
+  status!: 'logged_out';
+
+  @ApiProperty({ example: '/' })
+  redirect_url!: string;
+
+  @ApiPropertyOptional({ description: "Zitadel's end-session URL, when the login came through OIDC" })
+  end_session_url?: string;
+}

@@ -1,0 +1,60 @@
+import { Controller, Delete, Get, Param } from '@nestjs/common';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Endpoint } from '../common/openapi/api-docs.decorators.js';
+import { uuidParam } from '../common/http/params.js';
+import { UsersService } from '../users/users.service.js';
+import {
+  AllSessionsTerminatedDto,
+  SessionListDto,
+  SessionTerminatedDto,
+  toSessionDto,
+} from './dto/session.dto.js';
+import { SessionsService } from './sessions.service.js';
+
+@ApiTags('sessions')
+@Controller('api/users/:id/sessions')
+export class SessionsController {
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly users: UsersService,
+  ) {}
+
+  @Get()
+  @Endpoint({ summary: "List a user's active sessions", access: { selfOr: 'admin:users' }, errors: [404] })
+  @ApiOkResponse({ type: SessionListDto, description: 'Active sessions, newest first' })
+  async listSessions(@Param('id', uuidParam('user id')) id: string): Promise<SessionListDto> {
+    await this.users.requireById(id);
+    return { sessions: (await this.sessions.listActive(id)).map(toSessionDto) };
+  }
+
+  @Delete(':session_id')
+  @Endpoint({
+    summary: 'Terminate one session',
+    description: 'Its token stops working on the next request. Terminating an ended session succeeds again.',
+    access: { selfOr: 'admin:users' },
+    errors: [404],
+  })
+  @ApiOkResponse({ type: SessionTerminatedDto, description: 'Terminated' })
+  async terminateSession(
+    @Param('id', uuidParam('user id')) id: string,
+    @Param('session_id', uuidParam('session id')) sessionId: string,
+  ): Promise<SessionTerminatedDto> {
+    await this.users.requireById(id);
+    const session = await this.sessions.terminate(id, sessionId);
+    return { session_id: session.id, status: 'terminated' };
+  }
+
+  @Delete()
+  @Endpoint({
+    summary: 'Terminate all sessions of a user (log out everywhere)',
+    access: { selfOr: 'admin:users' },
+    errors: [404],
+  })
+  @ApiOkResponse({ type: AllSessionsTerminatedDto, description: 'All sessions terminated' })
+  async terminateAllSessions(
+    @Param('id', uuidParam('user id')) id: string,
+  ): Promise<AllSessionsTerminatedDto> {
+    await this.users.requireById(id);
+    return { terminated_count: await this.sessions.terminateAll(id), status: 'all_sessions_terminated' };
+  }
+}

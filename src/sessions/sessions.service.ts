@@ -1,0 +1,128 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { ApiError } from '../common/errors/api-error.js';
+import { Session, type AuthMethod } from './entities/session.entity.js';
+
+/** What the token check needs about a session and its user, read in one indexed query. */
+export interface ActiveSession {
+  sessionId: string;
+  userId: string;
+  zitadelId: string;
+  roles: string[];
+}
+
+/** last_activity is a hint for humans, not an audit log: write it at most this often per session. */
+const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
+
+@Injectable()
+export class SessionsService {
+  private readonly logger = new Logger(SessionsService.name);
+
+  constructor(@InjectRepository(Session) private readonly sessions: Repository<Session>) {}
+
+  async create(input: {
+    userId: string;
+    expiresAt: Date;
+    authMethod: AuthMethod;
+    deviceInfo: string | null;
+    ipAddress: string | null;
+    botId?: string | null;
+    idToken?: string | null;
+  }): Promise<Session> {
+    return this.sessions.save(
+      this.sessions.create({
+        userId: input.userId,
+        expiresAt: input.expiresAt,
+        authMethod: input.authMethod,
+        deviceInfo: input.deviceInfo,
+        ipAddress: input.ipAddress,
+        botId: input.botId ?? null,
+        idToken: input.idToken ?? null,
+      }),
+    );
+  }
+
+  /**
+   * The heart of revocation: a token is honoured only while its session is active and unexpired and its
+   * user is active. One primary-key lookup joined to the user; no cache, so logout, termination,
+   * suspension and deletion take effect on the very next request.
+   */
+  async authenticate(sessionId: string, userId: string): Promise<ActiveSession | null> {
+    const row = await this.sessions
+      .createQueryBuilder('s')
+      .innerJoin('s.user', 'u')
+      .select(['s.id AS session_id', 's.last_activity AS last_activity', 'u.id AS user_id'])
+      .addSelect(['u.zitadel_id AS zitadel_id', 'u.roles AS roles'])
+      .where('s.id = :sessionId', { sessionId })
+      .andWhere('s.user_id = :userId', { userId })
+      .andWhere(`s.status = 'active'`)
+      .andWhere('s.expires_at > now()')
+      .andWhere(`u.status = 'active'`)
+      .getRawOne<{
+        session_id: string;
+        last_activity: Date;
+        user_id: string;
+        zitadel_id: string;
+        roles: string[];
+      }>();
+    if (!row) return null;
+    if (Date.now() - row.last_activity.getTime() > ACTIVITY_WRITE_INTERVAL_MS) this.touch(sessionId);
+    return { sessionId: row.session_id, userId: row.user_id, zitadelId: row.zitadel_id, roles: row.roles };
+  }
+
+  /** Active, unexpired sessions of a user, newest first. */
+  listActive(userId: string): Promise<Session[]> {
+    return this.sessions
+      .createQueryBuilder('s')
+      .where('s.user_id = :userId', { userId })
+      .andWhere(`s.status = 'active'`)
+      .andWhere('s.expires_at > now()')
+      .orderBy('s.created_at', 'DESC')
+      .addOrderBy('s.id', 'DESC')
+      .getMany();
+  }
+
+  findOfUser(userId: string, sessionId: string): Promise<Session | null> {
+    return this.sessions.findOneBy({ id: sessionId, userId });
+  }
+
+  /** Ends one session of the user. Ending an already ended session is a no-op (idempotent). */
+  async terminate(userId: string, sessionId: string): Promise<Session> {
+    const result = await this.sessions
+      .createQueryBuilder()
+      .update(Session)
+      .set({ status: 'terminated', terminatedAt: () => 'now()' })
+      .where('id = :sessionId AND user_id = :userId', { sessionId, userId })
+      .andWhere(`status = 'active'`)
+      .execute();
+    const session = await this.findOfUser(userId, sessionId);
+    if (!session) throw new ApiError('not_found', 'Session not found');
+    if (!result.affected) this.logger.debug(`Session ${sessionId} was already ${session.status}`);
+    return session;
+  }
+
+  /** Ends every active session of the user; returns how many were active. */
+  async terminateAll(userId: string): Promise<number> {
+    const result = await this.sessions
+      .createQueryBuilder()
+      .update(Session)
+      .set({ status: 'terminated', terminatedAt: () => 'now()' })
+      .where('user_id = :userId', { userId })
+      .andWhere(`status = 'active'`)
+      .execute();
+    return result.affected ?? 0;
+  }
+
+  private touch(sessionId: string): void {
+    // Off the request path; the condition keeps concurrent requests from all writing.
+    this.sessions
+      .createQueryBuilder()
+      .update(Session)
+      .set({ lastActivity: () => 'now()' })
+      .where('id = :sessionId', { sessionId })
+      .andWhere(`last_activity < now() - interval '60 seconds'`)
+      .execute()
+      .catch((error: unknown) => this.logger.warn({ err: error }, 'Could not record session activity'));
+  }
+}

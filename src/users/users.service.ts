@@ -1,0 +1,78 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Not, Repository } from 'typeorm';
+import { ApiError } from '../common/errors/api-error.js';
+import type { ZitadelUser } from '../zitadel/zitadel.types.js';
+import { User, type UserStatus } from './entities/user.entity.js';
+
+@Injectable()
+export class UsersService {
+  constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
+
+  /** A user that has not been deleted; deleted users are gone from every read. */
+  findById(id: string): Promise<User | null> {
+    return this.users.findOneBy({ id, status: Not('deleted') });
+  }
+
+  async requireById(id: string): Promise<User> {
+    const user = await this.findById(id);
+    if (!user) throw ApiError.userNotFound();
+    return user;
+  }
+
+  findByZitadelId(zitadelId: string): Promise<User | null> {
+    return this.users.findOneBy({ zitadelId });
+  }
+
+  findByEmailOrUsername(email: string, username: string): Promise<User | null> {
+    return this.users
+      .createQueryBuilder('u')
+      .where('u.deleted_at IS NULL')
+      .andWhere('(lower(u.email) = lower(:email) OR lower(u.username) = lower(:username))', {
+        email,
+        username,
+      })
+      .getOne();
+  }
+
+  /**
+   * Refreshes the local cache of a Zitadel user (profile, state, project roles), creating the row on first
+   * sight. Local decisions win where Zitadel has no say: a suspension stays until an admin lifts it.
+   */
+  async syncFromZitadel(remote: ZitadelUser, roles: string[]): Promise<User> {
+    const existing = await this.findByZitadelId(remote.userId);
+    const user = existing ?? this.users.create({ zitadelId: remote.userId });
+    user.username = remote.username;
+    user.email = remote.email;
+    user.displayName =
+      remote.displayName || [remote.givenName, remote.familyName].filter(Boolean).join(' ') || null;
+    if (remote.avatarUrl) user.avatarUrl = remote.avatarUrl;
+    user.roles = roles.length ? [...new Set(roles)].sort() : ['user'];
+    user.status = statusFromZitadel(remote, existing?.status);
+    return this.users.save(user);
+  }
+
+  /** A user whose Zitadel account is gone: keep the row for the audit trail, hide it everywhere else. */
+  async markDeleted(user: User): Promise<void> {
+    if (user.status === 'deleted') return;
+    user.status = 'deleted';
+    user.deletedAt = new Date();
+    await this.users.save(user);
+  }
+
+  async recordLogin(userId: string): Promise<void> {
+    await this.users.update({ id: userId }, { lastLogin: () => 'now()' });
+  }
+
+  async activate(userId: string): Promise<void> {
+    await this.users.update({ id: userId }, { status: 'active' });
+  }
+}
+
+function statusFromZitadel(remote: ZitadelUser, current: UserStatus | undefined): UserStatus {
+  if (current === 'deleted' || remote.state === 'USER_STATE_DELETED') return 'deleted';
+  if (current === 'suspended') return 'suspended';
+  if (remote.state === 'USER_STATE_INACTIVE') return 'inactive';
+  if (!remote.emailVerified) return 'pending_verification';
+  return 'active';
+}
