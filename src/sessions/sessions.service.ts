@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
 import { Session, type AuthMethod } from './entities/session.entity.js';
 
@@ -102,9 +102,13 @@ export class SessionsService {
     return session;
   }
 
-  /** Ends every active session of the user; returns how many were active. */
-  async terminateAll(userId: string): Promise<number> {
-    const result = await this.sessions
+  /**
+   * Ends every active session of the user; returns how many were active. Pass the transaction's manager
+   * when the sessions must end together with another change (a suspension, a deletion).
+   */
+  async terminateAll(userId: string, manager?: EntityManager): Promise<number> {
+    const repository = manager ? manager.getRepository(Session) : this.sessions;
+    const result = await repository
       .createQueryBuilder()
       .update(Session)
       .set({ status: 'terminated', terminatedAt: () => 'now()' })
