@@ -58,6 +58,7 @@ const envSchema = z.object({
   SESSION_REMEMBER_ME_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
   LOGIN_FAILURE_MIN_MS: int(400, 0, 5_000),
   ROLE_PERMISSIONS: z.string().optional(),
+  SUSPENSION_CHECK_INTERVAL_MS: int(30_000, 100, 3_600_000),
 });
 
 /** Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. */
@@ -121,6 +122,10 @@ export interface AppConfig {
     rememberMeTtlSeconds: number;
     loginFailureMinMs: number;
     rolePermissions: Record<string, Permission[]>;
+  };
+  users: {
+    /** How often expired suspensions (`until`) are looked for and lifted. */
+    suspensionCheckIntervalMs: number;
   };
 }
 
@@ -204,5 +209,6 @@ export function parseAppConfig(env: Environment): AppConfig {
       loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
       rolePermissions,
     },
+    users: { suspensionCheckIntervalMs: e.SUSPENSION_CHECK_INTERVAL_MS },
   };
 }

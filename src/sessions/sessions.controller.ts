@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Param } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { CurrentActor, type Actor } from '../common/actor.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
 import { uuidParam } from '../common/http/params.js';
 import { UsersService } from '../users/users.service.js';
@@ -38,9 +39,10 @@ export class SessionsController {
   async terminateSession(
     @Param('id', uuidParam('user id')) id: string,
     @Param('session_id', uuidParam('session id')) sessionId: string,
+    @CurrentActor() actor: Actor,
   ): Promise<SessionTerminatedDto> {
     await this.users.requireById(id);
-    const session = await this.sessions.terminate(id, sessionId);
+    const session = await this.sessions.terminateAs(actor, id, sessionId);
     return { session_id: session.id, status: 'terminated' };
   }
 
@@ -53,8 +55,10 @@ export class SessionsController {
   @ApiOkResponse({ type: AllSessionsTerminatedDto, description: 'All sessions terminated' })
   async terminateAllSessions(
     @Param('id', uuidParam('user id')) id: string,
+    @CurrentActor() actor: Actor,
   ): Promise<AllSessionsTerminatedDto> {
     await this.users.requireById(id);
-    return { terminated_count: await this.sessions.terminateAll(id), status: 'all_sessions_terminated' };
+    const count = await this.sessions.terminateAs(actor, id);
+    return { terminated_count: count, status: 'all_sessions_terminated' };
   }
 }

@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
+import type { Actor } from '../common/actor.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { Session, type AuthMethod } from './entities/session.entity.js';
 
@@ -19,7 +21,11 @@ const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
 export class SessionsService {
   private readonly logger = new Logger(SessionsService.name);
 
-  constructor(@InjectRepository(Session) private readonly sessions: Repository<Session>) {}
+  constructor(
+    @InjectRepository(Session) private readonly sessions: Repository<Session>,
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
 
   async create(input: {
     userId: string;
@@ -87,16 +93,49 @@ export class SessionsService {
     return this.sessions.findOneBy({ id: sessionId, userId });
   }
 
+  /**
+   * Ends one or all sessions on a caller's request. When the caller is not the user (an admin), the
+   * audit record commits in the same transaction.
+   */
+  async terminateAs(actor: Actor, userId: string, sessionId: string): Promise<Session>;
+  async terminateAs(actor: Actor, userId: string): Promise<number>;
+  async terminateAs(actor: Actor, userId: string, sessionId?: string): Promise<Session | number> {
+    if (actor.userId === userId) {
+      return sessionId ? this.terminate(userId, sessionId) : this.terminateAll(userId);
+    }
+    return this.dataSource.transaction(async (manager) => {
+      if (sessionId) {
+        const session = await this.terminate(userId, sessionId, manager);
+        await this.audit.record(manager, {
+          actor,
+          targetUserId: userId,
+          action: 'session.terminated',
+          changes: { session_id: { before: sessionId, after: null } },
+        });
+        return session;
+      }
+      const count = await this.terminateAll(userId, manager);
+      await this.audit.record(manager, {
+        actor,
+        targetUserId: userId,
+        action: 'sessions.terminated_all',
+        changes: { terminated_count: { before: null, after: count } },
+      });
+      return count;
+    });
+  }
+
   /** Ends one session of the user. Ending an already ended session is a no-op (idempotent). */
-  async terminate(userId: string, sessionId: string): Promise<Session> {
-    const result = await this.sessions
+  async terminate(userId: string, sessionId: string, manager?: EntityManager): Promise<Session> {
+    const repository = manager ? manager.getRepository(Session) : this.sessions;
+    const result = await repository
       .createQueryBuilder()
       .update(Session)
       .set({ status: 'terminated', terminatedAt: () => 'now()' })
       .where('id = :sessionId AND user_id = :userId', { sessionId, userId })
       .andWhere(`status = 'active'`)
       .execute();
-    const session = await this.findOfUser(userId, sessionId);
+    const session = await repository.findOneBy({ id: sessionId, userId });
     if (!session) throw new ApiError('not_found', 'Session not found');
     if (!result.affected) this.logger.debug(`Session ${sessionId} was already ${session.status}`);
     return session;

@@ -3,7 +3,28 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { Not, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
+import type { UserSort } from './dto/list-users.dto.js';
 import { User, type UserStatus } from './entities/user.entity.js';
+import { decodeCursor, encodeCursor } from './user-cursor.js';
+
+/**
+ * Must stay character for character the expression of the `users_search_trgm_idx` index (see the
+ * InitialSchema migration), or PostgreSQL cannot use the index and search scans the table.
+ */
+const SEARCH_EXPRESSION = `(lower(u.username) || ' ' || lower(u.email) || ' ' || lower(coalesce(u.display_name, '')))`;
+const SORT_COLUMNS = { created_at: 'u.created_at', username: 'u.username', email: 'u.email' } as const;
+
+export interface UserListQuery {
+  status?: UserStatus;
+  role?: string;
+  search?: string;
+  sort: UserSort;
+  limit: number;
+  offset: number;
+  cursor?: string;
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 @Injectable()
 export class UsersService {
@@ -12,6 +33,11 @@ export class UsersService {
   /** A user that has not been deleted; deleted users are gone from every read. */
   findById(id: string): Promise<User | null> {
     return this.users.findOneBy({ id, status: Not('deleted') });
+  }
+
+  /** Deleted users too: their audit trail stays readable. */
+  existsIncludingDeleted(id: string): Promise<boolean> {
+    return this.users.existsBy({ id });
   }
 
   async requireById(id: string): Promise<User> {
@@ -33,6 +59,65 @@ export class UsersService {
         username,
       })
       .getOne();
+  }
+
+  /** Suspended users whose `until` has passed, oldest first. */
+  findSuspensionsEndedBy(now: Date, limit: number): Promise<Pick<User, 'id'>[]> {
+    return this.users
+      .createQueryBuilder('u')
+      .select('u.id')
+      .where(`u.status = 'suspended'`)
+      .andWhere('u.suspended_until <= :now', { now })
+      .orderBy('u.suspended_until')
+      .limit(limit)
+      .getMany();
+  }
+
+  /**
+   * One page of users and the exact total. Every filter and each sort order is served by an index (see
+   * the User entity); with `cursor`, the page starts after the cursor's row (keyset pagination), so a deep
+   * page costs what the first one does.
+   */
+  async list(query: UserListQuery): Promise<{ users: User[]; total: number; nextCursor: string | null }> {
+    const filtered = this.users.createQueryBuilder('u');
+    if (query.status) filtered.where('u.status = :status', { status: query.status });
+    else filtered.where(`u.status <> 'deleted'`);
+    if (query.role) filtered.andWhere('u.roles @> ARRAY[:role]::text[]', { role: query.role });
+    if (query.search) {
+      filtered.andWhere(`${SEARCH_EXPRESSION} LIKE :pattern`, {
+        pattern: `%${escapeLike(query.search.toLowerCase())}%`,
+      });
+    }
+    const counted = filtered.clone().select('count(*)::int', 'total').getRawOne<{ total: number }>();
+
+    const descending = query.sort.startsWith('-');
+    const key = query.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS;
+    const column = SORT_COLUMNS[key];
+    const direction = descending ? 'DESC' : 'ASC';
+    const page = filtered.clone();
+    if (query.cursor) {
+      const after = decodeCursor(query.cursor, query.sort);
+      page.andWhere(`(${column}, u.id) ${descending ? '<' : '>'} (:afterValue, :afterId)`, {
+        afterValue: after.value,
+        afterId: after.id,
+      });
+    }
+    // The sort value as text keeps created_at's microseconds, which a JavaScript Date would drop.
+    page
+      .addSelect(`${column}::text`, 'cursor_value')
+      .orderBy(column, direction)
+      .addOrderBy('u.id', direction)
+      .offset(query.offset)
+      .limit(query.limit + 1);
+    const [{ entities, raw }, total] = await Promise.all([page.getRawAndEntities(), counted]);
+    const hasMore = entities.length > query.limit;
+    const users = entities.slice(0, query.limit);
+    const last = (raw as { cursor_value: string }[])[users.length - 1];
+    return {
+      users,
+      total: total?.total ?? 0,
+      nextCursor: hasMore && last ? encodeCursor(query.sort, last.cursor_value, users.at(-1)!.id) : null,
+    };
   }
 
   /**

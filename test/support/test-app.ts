@@ -2,14 +2,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { createUsersApiClient, type UsersApiClient } from '../../client/index.js';
 import { createApp } from '../../src/app.js';
 import { parseAppConfig, type Environment } from '../../src/config/app-config.js';
+import { contractViolations } from './contract.js';
+import { injectFetch } from './inject-fetch.js';
 
 export interface TestApp {
   app: NestFastifyApplication;
-  /** Fastify's in-process injector: real routing, hooks, parsing and serialization, no sockets. */
-  http: FastifyInstance['inject'];
+  /**
+   * Fastify's in-process injector: real routing, hooks, parsing and serialization, no sockets. Every
+   * response of a documented operation is checked against openapi.json; a violation fails the test.
+   */
+  http: (options: InjectOptions) => Promise<LightMyRequestResponse>;
+  /** The typed client of client/, as other services use it, over the same injector. */
+  client: (token?: string) => UsersApiClient;
   close(): Promise<void>;
 }
 
@@ -32,7 +40,25 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
   });
   const app = await createApp(config, extraModules);
   await app.init();
-  const fastify = app.getHttpAdapter().getInstance();
+  const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   await fastify.ready();
-  return { app, http: fastify.inject.bind(fastify), close: () => app.close() };
+  const http = async (options: InjectOptions) => {
+    const res = await fastify.inject(options);
+    const violations = contractViolations({
+      method: options.method ?? 'GET',
+      url: typeof options.url === 'string' ? options.url : '/',
+      status: res.statusCode,
+      contentType: res.headers['content-type']?.toString(),
+      body: res.body,
+    });
+    if (violations.length) throw new Error(`Response breaks openapi.json:\n${violations.join('\n')}`);
+    return res;
+  };
+  const fetch = injectFetch(http as FastifyInstance['inject']);
+  return {
+    app,
+    http,
+    client: (token) => createUsersApiClient({ baseUrl: 'http://users-api.test', token, fetch }),
+    close: () => app.close(),
+  };
 }

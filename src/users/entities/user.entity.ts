@@ -11,6 +11,8 @@ import {
 
 export const USER_STATUSES = ['active', 'suspended', 'inactive', 'pending_verification', 'deleted'] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
+/** Deleted users are gone from every read and list. */
+export const LISTABLE_STATUSES = ['active', 'suspended', 'inactive', 'pending_verification'] as const;
 
 /**
  * The local cache of a Zitadel user plus what only this service knows (roles as last seen, suspension,
@@ -31,6 +33,8 @@ export type UserStatus = (typeof USER_STATUSES)[number];
 @Index('users_search_trgm_idx', { synchronize: false })
 @Index('users_status_created_idx', ['status', 'createdAt', 'id'])
 @Index('users_created_idx', ['createdAt', 'id'])
+@Index('users_username_idx', ['username', 'id'])
+@Index('users_email_idx', ['email', 'id'])
 export class User {
   @PrimaryGeneratedColumn('uuid')
   id!: string;

@@ -1,0 +1,107 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { PageQuery } from '../../common/http/pagination.js';
+import { LISTABLE_STATUSES, type User } from '../entities/user.entity.js';
+
+export const USER_SORTS = ['created_at', '-created_at', 'username', '-username', 'email', '-email'] as const;
+export type UserSort = (typeof USER_SORTS)[number];
+
+const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+
+export class ListUsersQuery extends PageQuery {
+  @ApiPropertyOptional({ enum: LISTABLE_STATUSES })
+  @IsOptional()
+  @IsIn(LISTABLE_STATUSES)
+  status?: (typeof LISTABLE_STATUSES)[number];
+
+  @ApiPropertyOptional({ description: 'Users holding this role', example: 'manager' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'role must be 1-64 letters, digits or _.:-' })
+  role?: string;
+
+  @ApiPropertyOptional({
+    description: 'Case-insensitive substring of username, display name or email (1-100 characters)',
+    example: 'john',
+  })
+  @IsOptional()
+  @Transform(trimmed)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  search?: string;
+
+  @ApiPropertyOptional({
+    enum: USER_SORTS,
+    default: 'created_at',
+    description: 'Sort key; a leading `-` sorts descending. Ties are broken by user id.',
+  })
+  @IsOptional()
+  @IsIn(USER_SORTS)
+  sort?: UserSort;
+
+  @ApiPropertyOptional({
+    description: 'Keyset pagination: `next_cursor` of the previous page (same filters and sort; no offset)',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  cursor?: string;
+}
+
+export class UserSummaryDto {
+  @ApiProperty({ format: 'uuid' })
+  user_id!: string;
+
+  @ApiProperty()
+  username!: string;
+
+  @ApiProperty()
+  email!: string;
+
+  @ApiProperty({ type: String, nullable: true })
+  display_name!: string | null;
+
+  @ApiProperty({ enum: LISTABLE_STATUSES })
+  status!: string;
+
+  @ApiProperty({ type: [String] })
+  roles!: string[];
+
+  @ApiProperty({ format: 'date-time' })
+  created_at!: string;
+}
+
+export class UserListDto {
+  @ApiProperty({ type: [UserSummaryDto] })
+  users!: UserSummaryDto[];
+
+  @ApiProperty({ description: 'Exact number of users matching the filters' })
+  total!: number;
+
+  @ApiProperty()
+  limit!: number;
+
+  @ApiProperty()
+  offset!: number;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'Pass as `cursor` for the next page; null on the last page',
+  })
+  next_cursor!: string | null;
+}
+
+export function toUserSummaryDto(user: User): UserSummaryDto {
+  return {
+    user_id: user.id,
+    username: user.username,
+    email: user.email,
+    display_name: user.displayName,
+    status: user.status,
+    roles: user.roles,
+    created_at: user.createdAt.toISOString(),
+  };
+}
