@@ -433,7 +433,7 @@ export interface components {
              *       "user"
              *     ]
              */
-            roles: string[];
+            roles?: string[];
             /**
              * @description 3–64 characters: letters, digits, `.`, `_`, `-`
              * @example newuser
@@ -481,7 +481,7 @@ export interface components {
              * @description A longer session lifetime
              * @default false
              */
-            remember_me: boolean;
+            remember_me?: boolean;
         };
         LoginRedirectDto: {
             /** @example https://auth.example.com/oauth/v2/authorize?client_id=… */

@@ -65,8 +65,11 @@ export class AuthService {
       void this.zitadel.deleteSession(check.sessionId, check.sessionToken).catch(() => undefined);
     } catch (error) {
       if (error instanceof InvalidCredentialsError) {
+        // Zitadel no longer knows a deleted user; saying so is more useful than "wrong password".
+        const deleted = await this.users.isDeletedEmail(input.email);
         // Unknown email and wrong password answer alike, and take alike long.
         await sleep(Math.max(0, started + this.auth.loginFailureMinMs - Date.now()));
+        if (deleted) throw ApiError.forbidden('This account has been deleted');
         throw ApiError.unauthorized('Invalid email or password');
       }
       if (error instanceof UserBlockedError) throw await this.blockedLogin(error, input.email);

@@ -8,7 +8,7 @@ import { ApiError } from '../common/errors/api-error.js';
 import { assertIfMatch } from '../common/http/etag.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import { ZitadelClient } from '../zitadel/zitadel.client.js';
+import { ZitadelClient, ZitadelError } from '../zitadel/zitadel.client.js';
 import {
   ADMIN_ONLY_FIELDS,
   type CreateUserDto,
@@ -113,19 +113,21 @@ export class UserAdminService {
       }
 
       if (changes.display_name) {
-        await this.zitadel.updateHumanUser(user.zitadelId, { displayName: input.display_name });
+        await inZitadel(() =>
+          this.zitadel.updateHumanUser(user.zitadelId, { displayName: input.display_name }),
+        );
         user.displayName = input.display_name!;
       }
       if (changes.avatar_url) user.avatarUrl = input.avatar_url ?? null;
       if (changes.roles) {
-        await this.zitadel.setUserRoles(user.zitadelId, changes.roles.after as string[]);
+        await inZitadel(() => this.zitadel.setUserRoles(user.zitadelId, changes.roles.after as string[]));
         user.roles = changes.roles.after as string[];
       }
       if (changes.status?.after === 'suspended') {
-        await this.zitadel.deactivateUser(user.zitadelId);
+        await inZitadel(() => this.zitadel.deactivateUser(user.zitadelId));
         this.markSuspended(user, null, null);
       } else if (changes.status?.after === 'active') {
-        await this.zitadel.reactivateUser(user.zitadelId);
+        await inZitadel(() => this.zitadel.reactivateUser(user.zitadelId));
         this.markActive(user);
       }
       await manager.save(user);
@@ -157,7 +159,7 @@ export class UserAdminService {
       const user = await this.lockUser(manager, id, ifMatch);
       if (user.status === 'suspended') throw ApiError.conflict('The user is already suspended');
       const before = user.status;
-      await this.zitadel.deactivateUser(user.zitadelId);
+      await inZitadel(() => this.zitadel.deactivateUser(user.zitadelId));
       this.markSuspended(user, input.reason, input.until ?? null);
       await manager.save(user);
       await this.sessions.terminateAll(user.id, manager);
@@ -183,7 +185,7 @@ export class UserAdminService {
         throw ApiError.conflict('The user has not verified their email address yet');
       }
       const before = user.status;
-      await this.zitadel.reactivateUser(user.zitadelId);
+      await inZitadel(() => this.zitadel.reactivateUser(user.zitadelId));
       this.markActive(user);
       await manager.save(user);
       await this.audit.record(manager, {
@@ -201,7 +203,7 @@ export class UserAdminService {
     return this.dataSource.transaction(async (manager) => {
       const user = await this.lockUser(manager, id, ifMatch);
       const before = user.status;
-      await this.zitadel.deleteUser(user.zitadelId);
+      await inZitadel(() => this.zitadel.deleteUser(user.zitadelId));
       user.status = 'deleted';
       user.deletedAt = new Date();
       await manager.save(user);
@@ -276,4 +278,22 @@ function auditActionFor(changes: AuditChanges): AuditAction {
   if (changes.status) return changes.status.after === 'suspended' ? 'user.suspended' : 'user.activated';
   if (changes.roles) return 'user.roles_changed';
   return 'user.updated';
+}
+
+/**
+ * Zitadel's refusals of a state change (e.g. deactivating a user who never finished the invitation)
+ * become 409 with our own words; unreachable and 5xx are already 503 from the client.
+ */
+async function inZitadel<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (
+      error instanceof ZitadelError &&
+      (error.kind === 'failed_precondition' || error.kind === 'not_found')
+    ) {
+      throw ApiError.conflict('Zitadel does not allow this change for the user in their current state');
+    }
+    throw error;
+  }
 }

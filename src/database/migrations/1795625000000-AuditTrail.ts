@@ -1,6 +1,9 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** The audit trail of admin writes, and indexes for sorting the user list by username and email. */
+/**
+ * The audit trail of admin writes, indexes for sorting the user list by username and email, and one
+ * for looking up addresses of deleted users.
+ */
 
 export class AuditTrail1795625000000 implements MigrationInterface {
   name = 'AuditTrail1795625000000';

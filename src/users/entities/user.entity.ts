@@ -29,6 +29,8 @@ export const LISTABLE_STATUSES = ['active', 'suspended', 'inactive', 'pending_ve
 // Case-insensitive uniqueness among users that still exist: lower(email), lower(username).
 @Index('users_email_lower_key', { synchronize: false })
 @Index('users_username_lower_key', { synchronize: false })
+// lower(email) over all rows, deleted ones included (login tells a deleted account from an unknown one).
+@Index('users_email_lower_idx', { synchronize: false })
 // Case-insensitive substring search over username, display name and email (pg_trgm GIN).
 @Index('users_search_trgm_idx', { synchronize: false })
 @Index('users_status_created_idx', ['status', 'createdAt', 'id'])
