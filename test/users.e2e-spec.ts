@@ -163,7 +163,7 @@ describe('users API', () => {
           status: 422,
           error: 'validation_error',
         });
-        expect(res.json().errors.map((e: { field: string }) => e.field)).toContain(field);
+        expect(res.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toContain(field);
       }
     });
 
