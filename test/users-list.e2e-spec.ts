@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { signedInUser, uniqueName, type SignedInUser } from './support/identity.js';
+import { startTestApp, type TestApp } from './support/test-app.js';
+
+const STATUSES = ['active', 'suspended', 'inactive', 'pending_verification'] as const;
+const SORTS = ['created_at', '-created_at', 'username', '-username', 'email', '-email'] as const;
+const ROLE_SETS = [['user'], ['manager', 'user'], ['admin']];
+
+interface Seeded {
+  id: string;
+  username: string;
+  email: string;
+  display_name: string;
+  status: string;
+  roles: string[];
+  created_at: string;
+}
+
+/**
+ * List and search against a seeded set. Every query carries a search term unique to this run, since
+ * other spec files add users to the same database at the same time.
+ */
+describe('GET /api/users: filters, search, sorting and pagination', () => {
+  let t: TestApp;
+  let admin: SignedInUser;
+  const tag = uniqueName('list').replace(/[^a-z0-9]/g, '');
+  let seeded: Seeded[];
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signedInUser(t, { roles: ['admin'] });
+    // 30 users: statuses, role sets and search fields spread across them; deleted ones must never show.
+    // created_at repeats in threes, so ties are broken by id. Lower-case alphanumerics keep the expected
+    // order the same under any collation.
+    const rows = Array.from({ length: 30 }, (_, i) => {
+      const n = String(i).padStart(2, '0');
+      return {
+        username: `${tag}u${String.fromCharCode(97 + ((i * 7) % 26))}${n}`,
+        email: `${i % 3 === 0 ? `${tag}em` : 'mail'}${n}x@${tag}.example`,
+        display_name: i % 4 === 0 ? `Person ${tag}dn ${n}` : `Person ${n}`,
+        status: i % 6 === 5 ? 'deleted' : STATUSES[i % 4],
+        roles: ROLE_SETS[i % 3],
+        created_at: new Date(Date.UTC(2020, 0, 1, 0, Math.floor(i / 3))).toISOString(),
+      };
+    });
+    seeded = await t.app.get(DataSource).query<Seeded[]>(
+      `INSERT INTO users (zitadel_id, username, email, display_name, status, roles, created_at, deleted_at)
+       SELECT 'seed-' || gen_random_uuid(), r.username, r.email, r.display_name, r.status, r.roles, r.created_at,
+              CASE WHEN r.status = 'deleted' THEN now() END
+       FROM jsonb_to_recordset($1::jsonb)
+         AS r(username text, email text, display_name text, status text, roles text[], created_at timestamptz)
+       RETURNING id, username, email, display_name, status, roles,
+                 to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`,
+      [JSON.stringify(rows)],
+    );
+  });
+  afterAll(() => t.close());
+
+  const list = (query: Record<string, string | number | undefined>) => {
+    const search = new URLSearchParams(
+      Object.entries(query)
+        .filter((e): e is [string, string | number] => e[1] !== undefined)
+        .map(([k, v]) => [k, String(v)]),
+    );
+    return t.http({
+      method: 'GET',
+      url: `/api/users?${search.toString()}`,
+      headers: { authorization: `Bearer ${admin.token}` },
+    });
+  };
+
+  function expected(
+    filter: { status?: string; role?: string; search: string },
+    sort = 'created_at',
+  ): Seeded[] {
+    const needle = filter.search.toLowerCase();
+    const key = sort.replace(/^-/, '') as 'created_at' | 'username' | 'email';
+    const sign = sort.startsWith('-') ? -1 : 1;
+    return seeded
+      .filter((u) => u.status !== 'deleted')
+      .filter((u) => !filter.status || u.status === filter.status)
+      .filter((u) => !filter.role || u.roles.includes(filter.role))
+      .filter((u) => `${u.username} ${u.email} ${u.display_name}`.toLowerCase().includes(needle))
+      .sort((a, b) => sign * (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  it('answers every combination of status, role and search with exactly the matching users', async () => {
+    const searches = [tag, `${tag}DN`.toUpperCase(), `${tag}em`, `Person ${tag}`.toUpperCase()];
+    for (const status of [undefined, ...STATUSES]) {
+      for (const role of [undefined, 'user', 'manager', 'admin']) {
+        for (const search of searches) {
+          const res = await list({ status, role, search, limit: 100 });
+          const want = expected({ status, role, search });
+          const body = res.json<{
+            users: { user_id: string }[];
+            total: number;
+            next_cursor: string | null;
+          }>();
+          expect({
+            status,
+            role,
+            search,
+            code: res.statusCode,
+            total: body.total,
+            ids: body.users.map((u) => u.user_id),
+          }).toEqual({
+            status,
+            role,
+            search,
+            code: 200,
+            total: want.length,
+            ids: want.map((u) => u.id),
+          });
+          expect(body.next_cursor).toBeNull();
+        }
+      }
+    }
+  });
+
+  it('returns the contract fields for each user', async () => {
+    const res = await list({ search: tag, limit: 1 });
+    const first = expected({ search: tag })[0];
+    expect(res.json()).toEqual({
+      users: [
+        {
+          user_id: first.id,
+          username: first.username,
+          email: first.email,
+          display_name: first.display_name,
+          status: first.status,
+          roles: first.roles,
+          created_at: first.created_at,
+        },
+      ],
+      total: expected({ search: tag }).length,
+      limit: 1,
+      offset: 0,
+      next_cursor: expect.any(String),
+    });
+  });
+
+  it.each(SORTS)(
+    'covers every row exactly once, in order, by cursor and by offset (sort=%s)',
+    async (sort) => {
+      const want = expected({ search: tag }, sort).map((u) => u.id);
+      const byCursor: string[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < 20; page++) {
+        const res = await list({ search: tag, sort, limit: 4, cursor });
+        const body = res.json<{ users: { user_id: string }[]; total: number; next_cursor: string | null }>();
+        expect(body.total).toBe(want.length);
+        byCursor.push(...body.users.map((u) => u.user_id));
+        if (!body.next_cursor) break;
+        cursor = body.next_cursor;
+      }
+      expect(byCursor).toEqual(want);
+
+      const byOffset: string[] = [];
+      for (let offset = 0; offset < want.length + 4; offset += 4) {
+        const res = await list({ search: tag, sort, limit: 4, offset });
+        byOffset.push(...res.json<{ users: { user_id: string }[] }>().users.map((u) => u.user_id));
+      }
+      expect(byOffset).toEqual(want);
+    },
+  );
+
+  it('keeps a cursor valid while rows before it are added', async () => {
+    const first = await list({ search: tag, limit: 3 });
+    const cursor = first.json<{ next_cursor: string }>().next_cursor;
+    const db = t.app.get(DataSource);
+    const [{ id }] = await db.query<{ id: string }[]>(
+      `INSERT INTO users (zitadel_id, username, email, created_at)
+       VALUES ('seed-' || gen_random_uuid(), $1, $2, '2019-01-01') RETURNING id`,
+      [`${tag}early`, `${tag}early@example.test`],
+    );
+    try {
+      const rest = await list({ search: tag, limit: 100, cursor });
+      expect(rest.json<{ users: { user_id: string }[] }>().users.map((u) => u.user_id)).toEqual(
+        expected({ search: tag })
+          .slice(3)
+          .map((u) => u.id),
+      );
+      // An offset page, by contrast, shifts: the new row pushes every row one place on.
+      const shifted = await list({ search: tag, limit: 1, offset: 3 });
+      expect(shifted.json<{ users: { user_id: string }[] }>().users[0].user_id).toBe(
+        expected({ search: tag })[2].id,
+      );
+    } finally {
+      await db.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = $1`, [id]);
+    }
+  });
+
+  it('treats % and _ in the search as literal characters', async () => {
+    expect((await list({ search: `${tag}%` })).json()).toMatchObject({ total: 0, users: [] });
+    expect((await list({ search: `${tag}_` })).json()).toMatchObject({ total: 0, users: [] });
+  });
+
+  it('refuses bad parameters with 400 (malformed) or 422 (bad value), never clamping', async () => {
+    const cases: [Record<string, string | number>, number, string][] = [
+      [{ limit: 101 }, 422, 'limit'],
+      [{ limit: 0 }, 422, 'limit'],
+      [{ limit: 'abc' }, 400, 'limit'],
+      [{ offset: -1 }, 422, 'offset'],
+      [{ sort: 'password' }, 422, 'sort'],
+      [{ status: 'deleted' }, 422, 'status'],
+      [{ search: 'x'.repeat(101) }, 422, 'search'],
+      [{ role: 'a b' }, 422, 'role'],
+      [{ color: 'blue' }, 422, 'color'],
+    ];
+    for (const [query, status, field] of cases) {
+      const res = await list(query);
+      expect({ query, status: res.statusCode }).toEqual({ query, status });
+      expect(res.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toContain(field);
+    }
+  });
+
+  it('refuses a malformed cursor (400), one from another sort or combined with offset (422)', async () => {
+    expect((await list({ cursor: 'bm90IGEgY3Vyc29y' })).statusCode).toBe(400);
+    expect((await list({ cursor: '!!!' })).statusCode).toBe(400);
+    const cursor = (await list({ search: tag, limit: 2, sort: 'username' })).json<{ next_cursor: string }>()
+      .next_cursor;
+    expect((await list({ search: tag, cursor })).statusCode).toBe(422);
+    expect((await list({ search: tag, sort: 'username', cursor, offset: 2 })).statusCode).toBe(422);
+  });
+});
