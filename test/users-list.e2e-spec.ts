@@ -61,7 +61,7 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
     const search = new URLSearchParams(
       Object.entries(query)
         .filter((e): e is [string, string | number] => e[1] !== undefined)
-        .map(([k, v]) => [k, String(v)]),
+        .map(([k, v]): [string, string] => [k, String(v)]),
     );
     return t.http({
       method: 'GET',
