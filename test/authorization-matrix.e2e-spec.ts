@@ -1,17 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { SessionsService } from '../src/sessions/sessions.service.js';
-import { bearer, newSession, setLocalStatus, signedInUser, type SignedInUser } from './support/identity.js';
+import {
+  bearer,
+  newSession,
+  setLocalStatus,
+  signedInUser,
+  strongPassword,
+  uniqueName,
+  type SignedInUser,
+} from './support/identity.js';
+import { collectRoutes } from './support/routes.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 type Actor =
-  'anonymous' | 'self' | 'other user' | 'admin' | 'suspended user' | 'terminated session' | 'expired token';
-
-interface Route {
-  name: string;
-  request: (targetId: string, targetSessionId: string) => { method: 'GET' | 'POST' | 'DELETE'; url: string };
-  /** Expected status per actor, in the order of ACTORS. */
-  expect: Record<Actor, number>;
-}
+  | 'anonymous'
+  | 'self'
+  | 'other user'
+  | 'admin'
+  | 'suspended user'
+  | 'deleted user'
+  | 'terminated session'
+  | 'expired token';
 
 const ACTORS: Actor[] = [
   'anonymous',
@@ -19,95 +28,207 @@ const ACTORS: Actor[] = [
   'other user',
   'admin',
   'suspended user',
+  'deleted user',
   'terminated session',
   'expired token',
 ];
 
+interface Target {
+  userId: string;
+  sessionId: string;
+}
+
+interface Route {
+  name: string;
+  request: (target: Target) => {
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+    url: string;
+    payload?: object;
+  };
+  /** Routes that change the target's state get a new target for every case. */
+  freshTarget?: 'active' | 'suspended';
+  expect: Record<Actor, number>;
+}
+
+/** Whatever the route, these callers never get past authentication. */
 const denied = {
   anonymous: 401,
   'suspended user': 401,
+  'deleted user': 401,
   'terminated session': 401,
   'expired token': 401,
 } as const;
+const selfOrAdmin = (ok: number) => ({ ...denied, self: ok, 'other user': 403, admin: ok });
+const adminOnly = (ok: number) => ({ ...denied, self: 403, 'other user': 403, admin: ok });
+const anyone = (ok: number) => ({ ...denied, self: ok, 'other user': ok, admin: ok });
 
-/** Every authenticated route of the identity issue. Public routes are covered by their own flow tests. */
+/** Every authenticated route of the application. Public routes are covered by their own flow tests. */
 const ROUTES: Route[] = [
   {
     name: 'GET /api/users/me',
     request: () => ({ method: 'GET', url: '/api/users/me' }),
-    expect: { ...denied, self: 200, 'other user': 200, admin: 200 },
+    expect: anyone(200),
   },
   {
     name: 'POST /api/users/logout',
     request: () => ({ method: 'POST', url: '/api/users/logout' }),
-    expect: { ...denied, self: 200, 'other user': 200, admin: 200 },
+    expect: anyone(200),
+  },
+  {
+    name: 'GET /api/users',
+    request: () => ({ method: 'GET', url: '/api/users?limit=1' }),
+    expect: adminOnly(200),
+  },
+  {
+    name: 'POST /api/users',
+    request: () => {
+      const username = uniqueName('matrix');
+      return {
+        method: 'POST',
+        url: '/api/users',
+        payload: {
+          email: `${username}@example.test`,
+          username,
+          display_name: 'M',
+          password: strongPassword(),
+        },
+      };
+    },
+    expect: adminOnly(201),
+  },
+  {
+    name: 'GET /api/users/:id',
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}` }),
+    expect: selfOrAdmin(200),
+  },
+  {
+    name: 'PUT /api/users/:id',
+    request: (t) => ({
+      method: 'PUT',
+      url: `/api/users/${t.userId}`,
+      payload: { display_name: uniqueName('name') },
+    }),
+    expect: selfOrAdmin(200),
+  },
+  {
+    name: 'DELETE /api/users/:id',
+    request: (t) => ({ method: 'DELETE', url: `/api/users/${t.userId}` }),
+    freshTarget: 'active',
+    expect: adminOnly(200),
+  },
+  {
+    name: 'POST /api/users/:id/suspend',
+    request: (t) => ({
+      method: 'POST',
+      url: `/api/users/${t.userId}/suspend`,
+      payload: { reason: 'matrix' },
+    }),
+    freshTarget: 'active',
+    expect: adminOnly(200),
+  },
+  {
+    name: 'POST /api/users/:id/activate',
+    request: (t) => ({ method: 'POST', url: `/api/users/${t.userId}/activate` }),
+    freshTarget: 'suspended',
+    // The suspended target's own tokens are dead, so "self" is refused at authentication.
+    expect: { ...adminOnly(200), self: 401 },
+  },
+  {
+    name: 'GET /api/users/:id/audit',
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/audit` }),
+    expect: adminOnly(200),
   },
   {
     name: 'GET /api/users/:id/sessions',
-    request: (id) => ({ method: 'GET', url: `/api/users/${id}/sessions` }),
-    expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/sessions` }),
+    expect: selfOrAdmin(200),
   },
   {
     name: 'DELETE /api/users/:id/sessions/:session_id',
-    request: (id, sessionId) => ({ method: 'DELETE', url: `/api/users/${id}/sessions/${sessionId}` }),
-    expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
+    request: (t) => ({ method: 'DELETE', url: `/api/users/${t.userId}/sessions/${t.sessionId}` }),
+    expect: selfOrAdmin(200),
   },
   {
     name: 'DELETE /api/users/:id/sessions',
-    request: (id) => ({ method: 'DELETE', url: `/api/users/${id}/sessions` }),
-    expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
+    request: (t) => ({ method: 'DELETE', url: `/api/users/${t.userId}/sessions` }),
+    expect: selfOrAdmin(200),
   },
 ];
 
-describe('authorization matrix (identity routes)', () => {
+describe('authorization matrix', () => {
   let t: TestApp;
   let target: SignedInUser;
   let other: SignedInUser;
   let admin: SignedInUser;
   let suspended: SignedInUser;
+  let deleted: SignedInUser;
 
   beforeAll(async () => {
     t = await startTestApp();
-    [target, other, admin, suspended] = await Promise.all([
+    [target, other, admin, suspended, deleted] = await Promise.all([
       signedInUser(t),
       signedInUser(t),
       signedInUser(t, { roles: ['admin'] }),
       signedInUser(t),
+      signedInUser(t),
     ]);
+    // Only the status changes here (not the sessions), so the token check itself must refuse them.
     await setLocalStatus(t, suspended.userId, 'suspended');
+    await setLocalStatus(t, deleted.userId, 'deleted');
   });
   afterAll(() => t.close());
 
+  async function targetFor(route: Route): Promise<SignedInUser> {
+    if (!route.freshTarget) return target;
+    const fresh = await signedInUser(t);
+    if (route.freshTarget === 'suspended') await setLocalStatus(t, fresh.userId, 'suspended');
+    return fresh;
+  }
+
   /** A fresh credential for each case, since several routes end sessions. */
-  async function headersFor(actor: Actor): Promise<Record<string, string>> {
+  async function headersFor(actor: Actor, self: SignedInUser): Promise<Record<string, string>> {
     switch (actor) {
       case 'anonymous':
         return {};
       case 'self':
-        return bearer((await newSession(t, target.userId)).token);
+        return bearer((await newSession(t, self.userId)).token);
       case 'other user':
         return bearer((await newSession(t, other.userId)).token);
       case 'admin':
         return bearer((await newSession(t, admin.userId)).token);
       case 'suspended user':
         return bearer((await newSession(t, suspended.userId)).token);
+      case 'deleted user':
+        return bearer((await newSession(t, deleted.userId)).token);
       case 'terminated session': {
-        const session = await newSession(t, target.userId);
-        await t.app.get(SessionsService).terminate(target.userId, session.sessionId);
+        const session = await newSession(t, self.userId);
+        await t.app.get(SessionsService).terminate(self.userId, session.sessionId);
         return bearer(session.token);
       }
       case 'expired token':
-        return bearer((await newSession(t, target.userId, new Date(Date.now() - 1000))).token);
+        return bearer((await newSession(t, self.userId, new Date(Date.now() - 1000))).token);
     }
   }
 
   const cases = ROUTES.flatMap((route) => ACTORS.map((actor) => [route.name, actor, route] as const));
 
   it.each(cases)('%s as %s', async (_name, actor, route) => {
-    const headers = await headersFor(actor);
-    const victimSession = await newSession(t, target.userId);
-    const res = await t.http({ ...route.request(target.userId, victimSession.sessionId), headers });
+    const subject = await targetFor(route);
+    const headers = await headersFor(actor, subject);
+    const victimSession = await newSession(t, subject.userId);
+    const res = await t.http({
+      ...route.request({ userId: subject.userId, sessionId: victimSession.sessionId }),
+      headers,
+    });
     expect({ actor, status: res.statusCode }).toEqual({ actor, status: route.expect[actor] });
     if (res.statusCode >= 400) expect(res.headers['content-type']).toContain('application/problem+json');
+  });
+
+  it('covers every authenticated route the application has', () => {
+    const authenticated = Object.entries(collectRoutes(t))
+      .filter(([, access]) => access !== 'public')
+      .map(([name]) => name)
+      .sort();
+    expect(ROUTES.map((r) => r.name).sort()).toEqual(authenticated);
   });
 });

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
-import { ModulesContainer } from '@nestjs/core';
-import { ACCESS_METADATA, type Access } from '../src/common/access.js';
+import type { Access } from '../src/common/access.js';
+import { collectRoutes } from './support/routes.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -31,32 +29,6 @@ const EXPECTED: Record<string, Access | undefined> = {
   'DELETE /api/users/:id/sessions/:session_id': { selfOr: 'admin:users' },
   'DELETE /api/users/:id/sessions': { selfOr: 'admin:users' },
 };
-
-function collectRoutes(t: TestApp): Record<string, Access | undefined> {
-  const routes: Record<string, Access | undefined> = {};
-  for (const module of t.app.get(ModulesContainer).values()) {
-    for (const wrapper of module.controllers.values()) {
-      const controller = wrapper.metatype as { prototype: Record<string, unknown> } | null;
-      if (!controller) continue;
-      const base = String(Reflect.getMetadata(PATH_METADATA, controller) ?? '');
-      for (const name of Object.getOwnPropertyNames(controller.prototype)) {
-        const handler = controller.prototype[name];
-        if (name === 'constructor' || typeof handler !== 'function') continue;
-        const path = Reflect.getMetadata(PATH_METADATA, handler) as string | undefined;
-        if (path === undefined) continue;
-        const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
-        const full = `/${[base, path]
-          .map((p) => p.replace(/^\/|\/$/g, ''))
-          .filter(Boolean)
-          .join('/')}`;
-        routes[`${method} ${full}`] =
-          (Reflect.getMetadata(ACCESS_METADATA, handler) as Access | undefined) ??
-          (Reflect.getMetadata(ACCESS_METADATA, controller) as Access | undefined);
-      }
-    }
-  }
-  return routes;
-}
 
 describe('route access declarations', () => {
   let t: TestApp;
