@@ -60,6 +60,19 @@ describe('OpenAPI document', () => {
     expect(ids.size).toBeGreaterThan(0);
   });
 
+  it('has the typed client of client/ generated from the committed document (run `npm run openapi`)', async () => {
+    const { default: openapiTS, astToString } = await import('openapi-typescript');
+    const committed = await readFile(new URL('../client/schema.d.ts', import.meta.url), 'utf8');
+    const generated = astToString(
+      await openapiTS(new URL('../openapi.json', import.meta.url), {
+        alphabetize: true,
+        defaultNonNullable: false,
+      }),
+    );
+    // The CLI puts a "generated, do not edit" banner above what the API returns.
+    expect(committed.slice(committed.indexOf('export '))).toBe(generated.slice(generated.indexOf('export ')));
+  });
+
   it('declares the bearer scheme', () => {
     expect(document.components?.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
