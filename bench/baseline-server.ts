@@ -1,0 +1,175 @@
+/**
+ * The bare baseline: plain Fastify + pg doing the same SQL and the same JWT verification as users-api, with
+ * no framework, validation layer, guard or serializer of ours. It is the practical ceiling on this stack;
+ * the benchmark reports users-api as a fraction of it.
+ */
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import Fastify from 'fastify';
+import jwt, { type JwtPayload } from 'jsonwebtoken';
+import pg from 'pg';
+
+const publicKey = createPublicKey(createPrivateKey(process.env.SESSION_SIGNING_KEY!));
+const algorithm = publicKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.DB_POOL_MAX ?? 10),
+});
+const app = Fastify({ logger: false });
+
+const SEARCH = `(lower(u.username) || ' ' || lower(u.email) || ' ' || lower(coalesce(u.display_name, '')))`;
+const SORTS: Record<string, string> = {
+  created_at: 'u.created_at',
+  username: 'u.username',
+  email: 'u.email',
+};
+
+interface UserRow {
+  id: string;
+  username: string;
+  email: string;
+  display_name: string | null;
+  avatar_url: string | null;
+  status: string;
+  roles: string[];
+  created_at: Date;
+  last_login: Date | null;
+  cursor_value: string;
+}
+
+interface Session {
+  user_id: string;
+  roles: string[];
+}
+
+async function authenticate(authorization: string | undefined): Promise<Session | null> {
+  const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
+  if (!token) return null;
+  let claims: JwtPayload;
+  try {
+    claims = jwt.verify(token, publicKey, {
+      algorithms: [algorithm],
+      issuer: process.env.SESSION_ISSUER ?? 'users-api',
+      audience: process.env.SESSION_AUDIENCE ?? 'users-api',
+    }) as JwtPayload;
+  } catch {
+    return null;
+  }
+  const { rows } = await pool.query<Session>(
+    `SELECT s.id AS session_id, s.last_activity, u.id AS user_id, u.zitadel_id, u.roles
+     FROM sessions s INNER JOIN users u ON u.id = s.user_id
+     WHERE s.id = $1 AND s.user_id = $2 AND s.status = 'active' AND s.expires_at > now() AND u.status = 'active'`,
+    [claims.sid, claims.sub],
+  );
+  return rows[0] ?? null;
+}
+
+app.get('/api/users/me', async (request, reply) => {
+  const session = await authenticate(request.headers.authorization);
+  if (!session) return reply.code(401).send({ error: 'unauthorized' });
+  const { rows } = await pool.query<UserRow>(`SELECT * FROM users WHERE id = $1 AND status <> 'deleted'`, [
+    session.user_id,
+  ]);
+  const u = rows[0];
+  return {
+    user_id: u.id,
+    username: u.username,
+    email: u.email,
+    display_name: u.display_name,
+    avatar_url: u.avatar_url,
+    roles: u.roles,
+    created_at: u.created_at,
+    last_login: u.last_login,
+  };
+});
+
+app.get('/api/users', async (request, reply) => {
+  const session = await authenticate(request.headers.authorization);
+  if (!session) return reply.code(401).send({ error: 'unauthorized' });
+  if (!session.roles.includes('admin')) return reply.code(403).send({ error: 'forbidden' });
+  const q = request.query as Record<string, string | undefined>;
+  const limit = Number(q.limit ?? 50);
+  const offset = Number(q.offset ?? 0);
+  const where = [q.status ? `u.status = $1` : `u.status <> 'deleted' AND $1::text IS NULL`];
+  const params: unknown[] = [q.status ?? null];
+  if (q.role) where.push(`u.roles @> ARRAY[$${params.push(q.role)}]::text[]`);
+  if (q.search) where.push(`${SEARCH} LIKE $${params.push(`%${q.search.toLowerCase()}%`)}`);
+  const sort = q.sort ?? 'created_at';
+  const column = SORTS[sort.replace(/^-/, '')];
+  const direction = sort.startsWith('-') ? 'DESC' : 'ASC';
+  const pageWhere = [...where];
+  const pageParams = [...params];
+  if (q.cursor) {
+    const [, value, id] = JSON.parse(Buffer.from(q.cursor, 'base64url').toString()) as string[];
+    pageWhere.push(
+      `(${column}, u.id) ${direction === 'DESC' ? '<' : '>'} ($${pageParams.push(value)}, $${pageParams.push(id)})`,
+    );
+  }
+  const [count, page] = await Promise.all([
+    pool.query<{ total: number }>(
+      `SELECT count(*)::int AS total FROM users u WHERE ${where.join(' AND ')}`,
+      params,
+    ),
+    pool.query<UserRow>(
+      `SELECT u.*, ${column}::text AS cursor_value FROM users u WHERE ${pageWhere.join(' AND ')}
+       ORDER BY ${column} ${direction}, u.id ${direction} OFFSET ${offset} LIMIT ${limit + 1}`,
+      pageParams,
+    ),
+  ]);
+  const users = page.rows.slice(0, limit);
+  const last = users.at(-1);
+  return {
+    users: users.map((u) => ({
+      user_id: u.id,
+      username: u.username,
+      email: u.email,
+      display_name: u.display_name,
+      status: u.status,
+      roles: u.roles,
+      created_at: u.created_at,
+    })),
+    total: count.rows[0].total,
+    limit,
+    offset,
+    next_cursor:
+      page.rows.length > limit && last
+        ? Buffer.from(JSON.stringify([sort, last.cursor_value, last.id])).toString('base64url')
+        : null,
+  };
+});
+
+app.put('/api/users/:id/settings', async (request, reply) => {
+  const session = await authenticate(request.headers.authorization);
+  if (!session) return reply.code(401).send({ error: 'unauthorized' });
+  const { id } = request.params as { id: string };
+  if (id !== session.user_id && !session.roles.includes('admin'))
+    return reply.code(403).send({ error: 'forbidden' });
+  const body = request.body as Record<string, unknown>;
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    for (const [key, value] of Object.entries(body)) {
+      await client.query(
+        `INSERT INTO user_settings (user_id, setting_key, setting_value) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, setting_key) DO UPDATE SET setting_value = EXCLUDED.setting_value, updated_at = now()`,
+        [id, key, JSON.stringify(value)],
+      );
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+  return { status: 'updated', settings: body };
+});
+
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3100) });
+process.on(
+  'SIGTERM',
+  () =>
+    void app
+      .close()
+      .then(() => pool.end())
+      .then(() => process.exit(0)),
+);

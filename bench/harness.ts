@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { calculateJwkThumbprint, exportJWK } from 'jose';
+import jwt from 'jsonwebtoken';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../src/database/data-source-options.js';
+import { runMigrationsLocked } from '../src/database/run-migrations.js';
+import { SEED_PREFIX, seedUsers } from './seed.js';
+
+/** What the benchmark and the soak share: a migrated database, seeded users, tokens, child servers. */
+
+export async function ensureDatabase(url: string): Promise<void> {
+  const admin = new URL(url);
+  const name = admin.pathname.slice(1);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+  if (!rowCount) await client.query(`CREATE DATABASE "${name}"`);
+  await client.end();
+  const dataSource = new DataSource(
+    dataSourceOptions({ url, poolMax: 2, statementTimeoutMs: 0, migrationsRun: false }),
+  );
+  await dataSource.initialize();
+  await runMigrationsLocked(dataSource);
+  await dataSource.destroy();
+}
+
+export async function ensureSeeded(client: pg.Client, users: number): Promise<void> {
+  const { rows } = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM users WHERE zitadel_id LIKE $1`,
+    [`${SEED_PREFIX}%`],
+  );
+  if (rows[0].n === users) {
+    console.log(`${users} seeded users already present`);
+    return;
+  }
+  await client.query(`DELETE FROM users WHERE zitadel_id LIKE $1`, [`${SEED_PREFIX}%`]);
+  const started = Date.now();
+  await seedUsers(client, users);
+  console.log(`seeded ${users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** A session row and its token for a seeded user, signed with the key both servers verify against. */
+export async function tokenFor(client: pg.Client, userId: string, pem: string): Promise<string> {
+  const expiresAt = new Date(Date.now() + 3_600_000);
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO sessions (user_id, expires_at, device_info) VALUES ($1, $2, 'bench') RETURNING id`,
+    [userId, expiresAt],
+  );
+  const privateKey = createPrivateKey(pem);
+  const kid = await calculateJwkThumbprint(await exportJWK(createPublicKey(privateKey)));
+  return jwt.sign(
+    { sub: userId, sid: rows[0].id, token_use: 'session', iss: 'users-api', aud: 'users-api' },
+    privateKey,
+    { algorithm: 'ES256', keyid: kid, expiresIn: 3600 },
+  );
+}
+
+export function startNode(script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [script], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return child;
+}
+
+export async function waitFor(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** Peak resident set size of a process while `run` runs, sampled from /proc every 100 ms. */
+export async function peakRss<T>(pid: number, run: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
+  let peak = 0;
+  const sample = async () => {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    peak = Math.max(peak, kb);
+  };
+  const timer = setInterval(() => void sample(), 100);
+  try {
+    const result = await run();
+    await sample();
+    return { result, peakMb: Math.round(peak / 1024) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export function newSigningKey(): string {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+}
+
+/** An active seeded user holding exactly this role. */
+export async function pickSeededUser(client: pg.Client, role: 'user' | 'admin'): Promise<string> {
+  const { rows } = await client.query<{ id: string }>(
+    `SELECT id FROM users WHERE zitadel_id LIKE $1 AND status = 'active' AND roles = ARRAY[$2] LIMIT 1`,
+    [`${SEED_PREFIX}%`, role],
+  );
+  return rows[0].id;
+}
+
+/** Current resident set size of a process, in MB (Linux). */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+}

@@ -1,0 +1,204 @@
+/**
+ * `npm run bench [-- --users 1000000 --duration 10 --connections 20]`
+ *
+ * Seeds users in bulk, starts users-api and the bare baseline (bench/baseline-server.ts) on the same
+ * database with the same signing key, drives both with autocannon on the hot endpoints, and prints one
+ * table per run: req/s, p50, p97.5, p99, service/baseline ratio, and the service's peak RSS. The same
+ * figures go to bench/results/<users>-<time>.json. Only loopback is ever contacted.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import {
+  ensureDatabase,
+  ensureSeeded,
+  newSigningKey,
+  peakRss,
+  pickSeededUser,
+  startNode,
+  tokenFor,
+  waitFor,
+} from './harness.js';
+
+const { values: args } = parseArgs({
+  options: {
+    users: { type: 'string', default: '100000' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '20' },
+    search: { type: 'string', default: 'ann' },
+    database: {
+      type: 'string',
+      default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/users_api_bench',
+    },
+    only: { type: 'string' },
+  },
+});
+const USERS = Number(args.users);
+const DURATION = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const SERVICE_PORT = 3200;
+const BASELINE_PORT = 3201;
+
+interface Scenario {
+  name: string;
+  method: 'GET' | 'PUT';
+  path: string;
+  token: string;
+  body?: string;
+}
+
+interface Measured {
+  rps: number;
+  p50: number;
+  p97_5: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function drive(port: number, scenario: Scenario, duration = DURATION): Promise<Measured> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}${scenario.path}`,
+    method: scenario.method,
+    connections: CONNECTIONS,
+    duration,
+    headers: {
+      authorization: `Bearer ${scenario.token}`,
+      ...(scenario.body ? { 'content-type': 'application/json' } : {}),
+    },
+    body: scenario.body,
+  });
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p97_5: result.latency.p97_5,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+async function main(): Promise<void> {
+  const url = args.database;
+  await ensureDatabase(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await ensureSeeded(client, USERS);
+
+  const pem = newSigningKey();
+  const userId = await pickSeededUser(client, 'user');
+  const adminId = await pickSeededUser(client, 'admin');
+  const userToken = await tokenFor(client, userId, pem);
+  const adminToken = await tokenFor(client, adminId, pem);
+
+  // A cursor 90% of the way through the default order, and the same depth as an offset.
+  const depth = Math.min(Math.floor(USERS * 0.9), 1_000_000);
+  const { rows: deep } = await client.query<{ value: string; id: string }>(
+    `SELECT created_at::text AS value, id FROM users WHERE status <> 'deleted' ORDER BY created_at, id OFFSET $1 LIMIT 1`,
+    [depth],
+  );
+  const cursor = Buffer.from(JSON.stringify(['created_at', deep[0].value, deep[0].id])).toString('base64url');
+
+  const all: Scenario[] = [
+    { name: 'GET /api/users/me', method: 'GET', path: '/api/users/me', token: userToken },
+    {
+      name: `GET /api/users?search=${args.search}`,
+      method: 'GET',
+      path: `/api/users?search=${args.search}`,
+      token: adminToken,
+    },
+    {
+      name: 'GET /api/users?status=active&role=user&limit=100',
+      method: 'GET',
+      path: '/api/users?status=active&role=user&limit=100',
+      token: adminToken,
+    },
+    {
+      name: `deep page by cursor (row ${depth})`,
+      method: 'GET',
+      path: `/api/users?limit=50&cursor=${cursor}`,
+      token: adminToken,
+    },
+    {
+      name: `deep page by offset (row ${depth})`,
+      method: 'GET',
+      path: `/api/users?limit=50&offset=${depth}`,
+      token: adminToken,
+    },
+    {
+      name: 'PUT /api/users/:id/settings',
+      method: 'PUT',
+      path: `/api/users/${userId}/settings`,
+      token: userToken,
+      body: JSON.stringify({ theme: 'dark', language: 'en' }),
+    },
+  ];
+  const scenarios = all.filter((s) => !args.only || s.name.includes(args.only));
+
+  const common = { DATABASE_URL: url, SESSION_SIGNING_KEY: pem, DB_POOL_MAX: '10' };
+  const service = startNode('dist/src/main.js', {
+    ...common,
+    PORT: String(SERVICE_PORT),
+    LOG_LEVEL: 'warn',
+    DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
+    ADMIN_PASSWORD: 'Bench-Passw0rd!',
+    // The benchmark measures throughput, not the rate limiter: lift the per-user limits for this run.
+    RATE_LIMIT_DISABLED: 'true',
+  });
+  const baseline = startNode('dist/bench/baseline-server.js', { ...common, PORT: String(BASELINE_PORT) });
+  const rows: Record<string, unknown>[] = [];
+  try {
+    await Promise.all([
+      waitFor(`http://127.0.0.1:${SERVICE_PORT}/health/live`),
+      waitFor(`http://127.0.0.1:${BASELINE_PORT}/api/users/me`),
+    ]);
+    let servicePeakMb = 0;
+    for (const scenario of scenarios) {
+      // A short warm-up for each server (JIT, pool, caches), not counted.
+      await drive(SERVICE_PORT, scenario, 2);
+      await drive(BASELINE_PORT, scenario, 2);
+      const { result: svc, peakMb } = await peakRss(service.pid!, () => drive(SERVICE_PORT, scenario));
+      const base = await drive(BASELINE_PORT, scenario);
+      servicePeakMb = Math.max(servicePeakMb, peakMb);
+      rows.push({
+        endpoint: scenario.name,
+        'service req/s': svc.rps,
+        'service p50 ms': svc.p50,
+        'service p97.5 ms': svc.p97_5,
+        'service p99 ms': svc.p99,
+        'baseline req/s': base.rps,
+        'baseline p99 ms': base.p99,
+        ratio: Number((svc.rps / Math.max(1, base.rps)).toFixed(2)),
+        'service non-2xx': svc.non2xx + svc.errors,
+        'baseline non-2xx': base.non2xx + base.errors,
+        'service peak RSS MB': peakMb,
+      });
+    }
+    console.log(
+      `\nusers-api vs bare baseline: ${USERS} users, ${CONNECTIONS} connections, ${DURATION} s per run`,
+    );
+    console.table(rows);
+    const machine = { cpus: cpus().length, node: process.version };
+    await mkdir('bench/results', { recursive: true });
+    const out = `bench/results/${USERS}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+    await writeFile(
+      out,
+      JSON.stringify(
+        { users: USERS, connections: CONNECTIONS, duration: DURATION, machine, servicePeakMb, rows },
+        null,
+        2,
+      ),
+    );
+    console.log(`written to ${out}`);
+  } finally {
+    service.kill('SIGTERM');
+    baseline.kill('SIGTERM');
+    await client.query(`DELETE FROM sessions WHERE device_info = 'bench'`);
+    await client.end();
+  }
+}
+
+await main();

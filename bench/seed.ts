@@ -1,0 +1,90 @@
+import cliProgress from 'cli-progress';
+import type pg from 'pg';
+
+/** Seeded rows are recognisable by this zitadel_id prefix, so a rerun can count and replace them. */
+export const SEED_PREFIX = 'bench-';
+
+const FIRST_NAMES = [
+  'Anna',
+  'Joanna',
+  'Hannah',
+  'Danny',
+  'John',
+  'Maria',
+  'Pedro',
+  'Lucas',
+  'Sofia',
+  'Mateo',
+  'Emma',
+  'Liam',
+  'Olivia',
+  'Noah',
+  'Ava',
+  'Ethan',
+  'Mia',
+  'Yuki',
+  'Chen',
+  'Fatima',
+  'Omar',
+  'Ivan',
+  'Zoe',
+  'Kofi',
+];
+const LAST_NAMES = [
+  'Silva',
+  'Santos',
+  'Smith',
+  'Johnson',
+  'Brown',
+  'Garcia',
+  'Miller',
+  'Davis',
+  'Martin',
+  'Lopez',
+  'Wilson',
+  'Anderson',
+  'Thomas',
+  'Moore',
+  'Jackson',
+  'White',
+  'Harris',
+  'Clark',
+  'Lewis',
+  'Walker',
+  'Young',
+  'King',
+];
+
+/**
+ * Seeds `total` users with multi-row INSERT … SELECT over generate_series, in batches (each its own
+ * statement, so the progress bar moves and no transaction grows huge). Names, statuses and roles are
+ * spread the way a real organisation's would be: mostly active users, some managers, few admins.
+ */
+export async function seedUsers(client: pg.Client, total: number, batchSize = 25_000): Promise<void> {
+  const bar = new cliProgress.SingleBar(
+    { format: 'seeding users [{bar}] {value}/{total} ({eta}s left)', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, 0);
+  for (let start = 1; start <= total; start += batchSize) {
+    const end = Math.min(total, start + batchSize - 1);
+    await client.query(
+      `INSERT INTO users (zitadel_id, username, email, display_name, status, roles, created_at, last_login)
+       SELECT $3 || i,
+              'user' || i || '_' || substr(md5(i::text), 1, 6),
+              'user' || i || '_' || substr(md5(i::text), 1, 6) || '@example.com',
+              ($4::text[])[1 + i % cardinality($4::text[])] || ' ' || ($5::text[])[1 + (i / 7) % cardinality($5::text[])],
+              CASE WHEN i % 20 = 3 THEN 'suspended' WHEN i % 33 = 5 THEN 'inactive'
+                   WHEN i % 50 = 7 THEN 'pending_verification' ELSE 'active' END,
+              CASE WHEN i % 100 = 0 THEN ARRAY['admin'] WHEN i % 7 = 0 THEN ARRAY['manager', 'user']
+                   ELSE ARRAY['user'] END,
+              now() - (i % 1000) * interval '1 day' - (i % 86400) * interval '1 second',
+              now() - (i % 30) * interval '1 day'
+       FROM generate_series($1::int, $2::int) AS i`,
+      [start, end, SEED_PREFIX, FIRST_NAMES, LAST_NAMES],
+    );
+    bar.update(end);
+  }
+  bar.stop();
+  await client.query('ANALYZE users');
+}
