@@ -8,6 +8,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
+import { SettingsModule } from './settings/settings.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ZitadelModule } from './zitadel/zitadel.module.js';
 
@@ -36,6 +37,7 @@ export class AppModule {
         ZitadelModule,
         UsersModule,
         SessionsModule,
+        SettingsModule,
         AuthModule,
         ...extraModules,
       ],

@@ -8,7 +8,15 @@ type Actor =
 
 interface Route {
   name: string;
-  request: (targetId: string, targetSessionId: string) => { method: 'GET' | 'POST' | 'DELETE'; url: string };
+  request: (
+    targetId: string,
+    targetSessionId: string,
+  ) => {
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+    url: string;
+    payload?: string | Buffer | Record<string, unknown>;
+    headers?: Record<string, string>;
+  };
   /** Expected status per actor, in the order of ACTORS. */
   expect: Record<Actor, number>;
 }
@@ -55,6 +63,16 @@ const ROUTES: Route[] = [
   {
     name: 'DELETE /api/users/:id/sessions',
     request: (id) => ({ method: 'DELETE', url: `/api/users/${id}/sessions` }),
+    expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
+  },
+  {
+    name: 'GET /api/users/:id/settings',
+    request: (id) => ({ method: 'GET', url: `/api/users/${id}/settings` }),
+    expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
+  },
+  {
+    name: 'PUT /api/users/:id/settings',
+    request: (id) => ({ method: 'PUT', url: `/api/users/${id}/settings`, payload: { theme: 'dark' } }),
     expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
   },
 ];
@@ -106,7 +124,8 @@ describe('authorization matrix (identity routes)', () => {
   it.each(cases)('%s as %s', async (_name, actor, route) => {
     const headers = await headersFor(actor);
     const victimSession = await newSession(t, target.userId);
-    const res = await t.http({ ...route.request(target.userId, victimSession.sessionId), headers });
+    const request = route.request(target.userId, victimSession.sessionId);
+    const res = await t.http({ ...request, headers: { ...request.headers, ...headers } });
     expect({ actor, status: res.statusCode }).toEqual({ actor, status: route.expect[actor] });
     if (res.statusCode >= 400) expect(res.headers['content-type']).toContain('application/problem+json');
   });

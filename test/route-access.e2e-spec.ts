@@ -22,6 +22,8 @@ const EXPECTED: Record<string, Access | undefined> = {
   'GET /api/users/:id/sessions': { selfOr: 'admin:users' },
   'DELETE /api/users/:id/sessions/:session_id': { selfOr: 'admin:users' },
   'DELETE /api/users/:id/sessions': { selfOr: 'admin:users' },
+  'GET /api/users/:id/settings': { selfOr: 'admin:users' },
+  'PUT /api/users/:id/settings': { selfOr: 'admin:users' },
 };
 
 function collectRoutes(t: TestApp): Record<string, Access | undefined> {
