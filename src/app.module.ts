@@ -9,6 +9,7 @@ import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { SettingsModule } from './settings/settings.module.js';
+import { AvatarsModule } from './users/avatars/avatars.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ZitadelModule } from './zitadel/zitadel.module.js';
 
@@ -38,6 +39,7 @@ export class AppModule {
         UsersModule,
         SessionsModule,
         SettingsModule,
+        AvatarsModule,
         AuthModule,
         ...extraModules,
       ],

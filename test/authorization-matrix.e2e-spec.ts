@@ -3,6 +3,12 @@ import { SessionsService } from '../src/sessions/sessions.service.js';
 import { bearer, newSession, setLocalStatus, signedInUser, type SignedInUser } from './support/identity.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
+/** A 1×1 PNG. */
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
+  'base64',
+);
+
 type Actor =
   'anonymous' | 'self' | 'other user' | 'admin' | 'suspended user' | 'terminated session' | 'expired token';
 
@@ -75,6 +81,22 @@ const ROUTES: Route[] = [
     request: (id) => ({ method: 'PUT', url: `/api/users/${id}/settings`, payload: { theme: 'dark' } }),
     expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
   },
+  {
+    // Avatars are shown to everyone in a chat: any authenticated user may fetch one (the target has one).
+    name: 'GET /api/users/:id/avatar',
+    request: (id) => ({ method: 'GET', url: `/api/users/${id}/avatar` }),
+    expect: { ...denied, self: 200, 'other user': 200, admin: 200 },
+  },
+  {
+    name: 'PUT /api/users/:id/avatar',
+    request: (id) => ({
+      method: 'PUT',
+      url: `/api/users/${id}/avatar`,
+      payload: PNG,
+      headers: { 'content-type': 'image/png' },
+    }),
+    expect: { ...denied, self: 200, 'other user': 403, admin: 200 },
+  },
 ];
 
 describe('authorization matrix (identity routes)', () => {
@@ -93,6 +115,13 @@ describe('authorization matrix (identity routes)', () => {
       signedInUser(t),
     ]);
     await setLocalStatus(t, suspended.userId, 'suspended');
+    const upload = await t.http({
+      method: 'PUT',
+      url: `/api/users/${target.userId}/avatar`,
+      headers: { ...bearer(target.token), 'content-type': 'image/png' },
+      payload: PNG,
+    });
+    expect(upload.statusCode).toBe(200);
   });
   afterAll(() => t.close());
 

@@ -24,6 +24,8 @@ const EXPECTED: Record<string, Access | undefined> = {
   'DELETE /api/users/:id/sessions': { selfOr: 'admin:users' },
   'GET /api/users/:id/settings': { selfOr: 'admin:users' },
   'PUT /api/users/:id/settings': { selfOr: 'admin:users' },
+  'GET /api/users/:id/avatar': 'authenticated',
+  'PUT /api/users/:id/avatar': { selfOr: 'admin:users' },
 };
 
 function collectRoutes(t: TestApp): Record<string, Access | undefined> {
