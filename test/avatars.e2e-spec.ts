@@ -146,6 +146,17 @@ describe('avatars', () => {
     expect(await avatarRow(user.userId)).toBeUndefined();
   });
 
+  it('refuses image bytes sent to a JSON route with 415 (not one field error per byte)', async () => {
+    const res = await t.http({
+      method: 'PUT',
+      url: `/api/users/${viewer.userId}/settings`,
+      headers: { ...bearer(viewer.token), 'content-type': 'image/png' },
+      payload: PNG,
+    });
+    expectProblem(res, 415, 'unsupported_media_type');
+    expect(res.json().errors).toBeUndefined();
+  });
+
   it('refuses a body over 1 MB with 413 and stores nothing', async () => {
     const user = await signedInUser(t);
     const big = Buffer.concat([PNG, Buffer.alloc(1_048_576 - PNG.length + 1)]);
