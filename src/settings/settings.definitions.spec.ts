@@ -1,7 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
-import { canonicalLanguageTag, canonicalTimeZone, parseStoredValue } from './settings.definitions.js';
+import {
+  canonicalLanguageTag,
+  canonicalTimeZone,
+  effectiveSettings,
+  parseStoredValue,
+} from './settings.definitions.js';
 import { applyPatch, changedSettings } from './settings.service.js';
-import { effectiveSettings } from './settings.definitions.js';
 
 describe('language tags', () => {
   it.each([
