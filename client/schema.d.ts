@@ -108,6 +108,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{id}/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's avatar
+         * @description The uploaded image (with `ETag` and `Cache-Control`; `If-None-Match` answers 304), else a 302 redirect to the external `avatar_url` from the identity provider, else 404 `not_found`. Any authenticated user may fetch it: avatars are shown to the other participants of a chat.
+         *
+         *     Any authenticated user.
+         */
+        get: operations["getAvatar"];
+        /**
+         * Upload a user's avatar
+         * @description The raw image bytes as the body (PNG, JPEG or WebP, at most 1048576 bytes). The format is judged by the content, not the declared type: bytes that are none of the three answer 415 `unsupported_media_type`, and a JPEG sent as image/png is stored and served as image/jpeg. The user's `avatar_url` becomes this service's avatar URL.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        put: operations["updateAvatar"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/{id}/sessions": {
         parameters: {
             query?: never;
@@ -149,6 +177,34 @@ export interface paths {
          *     The user themself, or a caller with the `admin:users` permission.
          */
         delete: operations["terminateSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a user's preferences
+         * @description Every preference, with the default for those the user never set.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        get: operations["getSettings"];
+        /**
+         * Update a user's preferences
+         * @description Merges the given keys (and the given keys of `notifications`) into the stored preferences; `null` resets a key to its default, keys left out are unchanged, unknown keys are refused (422). All or nothing: one invalid field and nothing is written. `settings` in the reply holds the preferences whose value changed, with their new values (`{}` for an empty body or when nothing changed).
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        put: operations["updateSettings"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -415,6 +471,25 @@ export interface components {
             offset: number;
             total: number;
         };
+        AvatarUpdatedDto: {
+            /** @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar */
+            avatar_url: string;
+            /** @enum {string} */
+            status: "updated";
+            /** Format: uuid */
+            user_id: string;
+        };
+        ChangedSettingsDto: {
+            default_bot?: string | null;
+            /** @example en */
+            language?: string;
+            /** @description The whole object after the merge */
+            notifications?: components["schemas"]["NotificationSettingsDto"];
+            /** @enum {string} */
+            theme?: "light" | "dark" | "system";
+            /** @example America/New_York */
+            timezone?: string;
+        };
         CreateUserDto: {
             /** @example New User */
             display_name: string;
@@ -505,6 +580,28 @@ export interface components {
             /** @enum {string} */
             status: "logged_out";
         };
+        NotificationSettingsDto: {
+            /**
+             * @example daily
+             * @enum {string}
+             */
+            digest: "none" | "daily" | "weekly";
+            /** @example true */
+            email: boolean;
+            /** @example false */
+            push: boolean;
+        };
+        NotificationSettingsPatchDto: {
+            /**
+             * @description Default none; null resets it to the default
+             * @enum {string|null}
+             */
+            digest?: "none" | "daily" | "weekly" | null;
+            /** @description Default true; null resets it to the default */
+            email?: boolean | null;
+            /** @description Default true; null resets it to the default */
+            push?: boolean | null;
+        };
         ProblemDto: {
             /** @example Invalid value for: email */
             detail: string;
@@ -592,6 +689,25 @@ export interface components {
             /** @enum {string} */
             status: "terminated";
         };
+        SettingsDto: {
+            /** @example support-bot */
+            default_bot: string | null;
+            /** @example en */
+            language: string;
+            notifications: components["schemas"]["NotificationSettingsDto"];
+            /**
+             * @example dark
+             * @enum {string}
+             */
+            theme: "light" | "dark" | "system";
+            /** @example America/New_York */
+            timezone: string;
+        };
+        SettingsUpdatedDto: {
+            settings: components["schemas"]["ChangedSettingsDto"];
+            /** @enum {string} */
+            status: "updated";
+        };
         SuspendUserDto: {
             /** @example Policy violation */
             reason: string;
@@ -600,6 +716,30 @@ export interface components {
              * @description The user is reactivated automatically at this time (must be in the future)
              */
             until?: string;
+        };
+        UpdateSettingsDto: {
+            /**
+             * @description The bot conversations open with. Default null (none); null resets it to the default
+             * @example support-bot
+             */
+            default_bot?: string | null;
+            /**
+             * @description A BCP 47 language tag, stored in canonical case (EN-us → en-US). Default en; null resets it to the default
+             * @example pt-BR
+             */
+            language?: string | null;
+            /** @description Merged into the stored preferences: keys left out stay as they are. null resets it to the default (all three) */
+            notifications?: components["schemas"]["NotificationSettingsPatchDto"] | null;
+            /**
+             * @description Default system; null resets it to the default
+             * @enum {string|null}
+             */
+            theme?: "light" | "dark" | "system" | null;
+            /**
+             * @description An IANA time zone. Default UTC; null resets it to the default
+             * @example America/New_York
+             */
+            timezone?: string | null;
         };
         UpdateUserDto: {
             /**
@@ -1471,6 +1611,220 @@ export interface operations {
             };
         };
     };
+    getAvatar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The image, in the format detected at upload */
+            200: {
+                headers: {
+                    "Cache-Control"?: string;
+                    /** @description Quoted SHA-256 of the bytes */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "image/webp": string;
+                };
+            };
+            /** @description No upload: the external avatar URL */
+            302: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not modified (`If-None-Match` matched the ETag) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    updateAvatar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/jpeg": string;
+                "image/png": string;
+                "image/webp": string;
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvatarUpdatedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Payload Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     listSessions: {
         parameters: {
             query?: never;
@@ -1691,6 +2045,189 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The preferences */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    updateSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateSettingsDto"];
+            };
+        };
+        responses: {
+            /** @description Updated */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsUpdatedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,8 @@ import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
+import { SettingsModule } from './settings/settings.module.js';
+import { AvatarsModule } from './users/avatars/avatars.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ZitadelModule } from './zitadel/zitadel.module.js';
 
@@ -38,6 +40,8 @@ export class AppModule {
         AuditModule,
         UsersModule,
         SessionsModule,
+        SettingsModule,
+        AvatarsModule,
         AuthModule,
         ...extraModules,
       ],

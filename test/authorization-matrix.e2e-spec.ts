@@ -12,6 +12,12 @@ import {
 import { collectRoutes } from './support/routes.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
+/** A 1×1 PNG. */
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
+  'base64',
+);
+
 type Actor =
   | 'anonymous'
   | 'self'
@@ -43,7 +49,8 @@ interface Route {
   request: (target: Target) => {
     method: 'GET' | 'POST' | 'PUT' | 'DELETE';
     url: string;
-    payload?: object;
+    payload?: object | Buffer;
+    headers?: Record<string, string>;
   };
   /** Routes that change the target's state get a new target for every case. */
   freshTarget?: 'active' | 'suspended';
@@ -153,6 +160,32 @@ const ROUTES: Route[] = [
     request: (t) => ({ method: 'DELETE', url: `/api/users/${t.userId}/sessions` }),
     expect: selfOrAdmin(200),
   },
+  {
+    name: 'GET /api/users/:id/settings',
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/settings` }),
+    expect: selfOrAdmin(200),
+  },
+  {
+    name: 'PUT /api/users/:id/settings',
+    request: (t) => ({ method: 'PUT', url: `/api/users/${t.userId}/settings`, payload: { theme: 'dark' } }),
+    expect: selfOrAdmin(200),
+  },
+  {
+    // Avatars are shown to everyone in a chat: any authenticated user may fetch one (the target has one).
+    name: 'GET /api/users/:id/avatar',
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/avatar` }),
+    expect: anyone(200),
+  },
+  {
+    name: 'PUT /api/users/:id/avatar',
+    request: (t) => ({
+      method: 'PUT',
+      url: `/api/users/${t.userId}/avatar`,
+      payload: PNG,
+      headers: { 'content-type': 'image/png' },
+    }),
+    expect: selfOrAdmin(200),
+  },
 ];
 
 describe('authorization matrix', () => {
@@ -175,6 +208,13 @@ describe('authorization matrix', () => {
     // Only the status changes here (not the sessions), so the token check itself must refuse them.
     await setLocalStatus(t, suspended.userId, 'suspended');
     await setLocalStatus(t, deleted.userId, 'deleted');
+    const upload = await t.http({
+      method: 'PUT',
+      url: `/api/users/${target.userId}/avatar`,
+      headers: { ...bearer(target.token), 'content-type': 'image/png' },
+      payload: PNG,
+    });
+    expect(upload.statusCode).toBe(200);
   });
   afterAll(() => t.close());
 
@@ -216,10 +256,8 @@ describe('authorization matrix', () => {
     const subject = await targetFor(route);
     const headers = await headersFor(actor, subject);
     const victimSession = await newSession(t, subject.userId);
-    const res = await t.http({
-      ...route.request({ userId: subject.userId, sessionId: victimSession.sessionId }),
-      headers,
-    });
+    const request = route.request({ userId: subject.userId, sessionId: victimSession.sessionId });
+    const res = await t.http({ ...request, headers: { ...request.headers, ...headers } });
     expect({ actor, status: res.statusCode }).toEqual({ actor, status: route.expect[actor] });
     if (res.statusCode >= 400) expect(res.headers['content-type']).toContain('application/problem+json');
   });

@@ -28,6 +28,10 @@ const EXPECTED: Record<string, Access | undefined> = {
   'GET /api/users/:id/sessions': { selfOr: 'admin:users' },
   'DELETE /api/users/:id/sessions/:session_id': { selfOr: 'admin:users' },
   'DELETE /api/users/:id/sessions': { selfOr: 'admin:users' },
+  'GET /api/users/:id/settings': { selfOr: 'admin:users' },
+  'PUT /api/users/:id/settings': { selfOr: 'admin:users' },
+  'GET /api/users/:id/avatar': 'authenticated',
+  'PUT /api/users/:id/avatar': { selfOr: 'admin:users' },
 };
 
 describe('route access declarations', () => {

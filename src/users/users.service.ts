@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Not, Repository } from 'typeorm';
+import { EntityManager, Not, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
 import type { UserSort } from './dto/list-users.dto.js';
@@ -141,7 +141,8 @@ export class UsersService {
     user.email = remote.email;
     user.displayName =
       remote.displayName || [remote.givenName, remote.familyName].filter(Boolean).join(' ') || null;
-    if (remote.avatarUrl) user.avatarUrl = remote.avatarUrl;
+    // An avatar uploaded here wins over Zitadel's picture (see setAvatarUrl).
+    if (remote.avatarUrl && !isUploadedAvatarUrl(user.avatarUrl)) user.avatarUrl = remote.avatarUrl;
     user.roles = roles.length ? [...new Set(roles)].sort() : ['user'];
     user.status = statusFromZitadel(remote, existing?.status);
     return this.users.save(user);
@@ -162,6 +163,24 @@ export class UsersService {
   async activate(userId: string): Promise<void> {
     await this.users.update({ id: userId }, { status: 'active' });
   }
+
+  /**
+   * Points the profile at an avatar: the uploaded one (`uploadedAvatarUrl(id)`), an external URL, or
+   * none. Pass a transaction's manager when it must change together with the avatar itself.
+   */
+  async setAvatarUrl(id: string, url: string | null, manager?: EntityManager): Promise<void> {
+    const users = manager ? manager.getRepository(User) : this.users;
+    await users.update({ id }, { avatarUrl: url });
+  }
+}
+
+/** Where an avatar uploaded to this service is served (`GET /api/users/:id/avatar`). */
+export function uploadedAvatarUrl(userId: string): string {
+  return `/api/users/${userId}/avatar`;
+}
+
+function isUploadedAvatarUrl(url: string | null): boolean {
+  return url !== null && /^\/api\/users\/[0-9a-f-]{36}\/avatar$/.test(url);
 }
 
 function statusFromZitadel(remote: ZitadelUser, current: UserStatus | undefined): UserStatus {

@@ -1,6 +1,8 @@
+import { expect } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import type { Response } from 'light-my-request';
 
 /**
  * Response validation against the committed openapi.json: every documented operation's responses must
@@ -20,9 +22,24 @@ interface Document {
 
 const document = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8')) as Document;
 
+/**
+ * Object schemas become closed (additionalProperties: false unless they say otherwise), so a field the
+ * document does not describe fails the check: the document must describe exactly what goes over the wire.
+ */
+function closed(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(closed);
+  if (!schema || typeof schema !== 'object') return schema;
+  const copy = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, closed(v)]));
+  if (copy.type === 'object' && copy.properties && copy.additionalProperties === undefined) {
+    copy.additionalProperties = false;
+  }
+  return copy;
+}
+
+// OpenAPI 3.0 schemas: `nullable` is understood by ajv; `example` and friends are not, hence not strict.
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats.default(ajv);
-ajv.addSchema({ $id: 'openapi.json', components: document.components });
+ajv.addSchema({ $id: 'openapi.json', components: closed(document.components) });
 
 /** Path templates as regular expressions, the ones with fewer parameters first (`/me` before `/{id}`). */
 const templates = Object.keys(document.paths)
@@ -49,16 +66,47 @@ function rebase(schema: unknown): unknown {
   return schema;
 }
 
+/**
+ * Asserts a response conforms to the operation `method pathTemplate` (which must be documented). startTestApp
+ * already checks every response; this names the operation explicitly, for tests about the contract itself.
+ */
+export function expectContract(method: string, pathTemplate: string, res: Response): void {
+  expect({
+    operation: `${method} ${pathTemplate}`,
+    found: Boolean(document.paths[pathTemplate]?.[method.toLowerCase()]),
+  }).toEqual({
+    operation: `${method} ${pathTemplate}`,
+    found: true,
+  });
+  const url = pathTemplate.replace(/\{[^}]+\}/g, 'x');
+  const violations = contractViolations(
+    {
+      method,
+      url,
+      status: res.statusCode,
+      contentType: res.headers['content-type']?.toString(),
+      body: res.body,
+    },
+    pathTemplate,
+  );
+  expect(violations).toEqual([]);
+}
+
 /** Problems with one response, or [] when it conforms (or its path is not in the document). */
-export function contractViolations(response: {
-  method: string;
-  url: string;
-  status: number;
-  contentType: string | undefined;
-  body: string;
-}): string[] {
+export function contractViolations(
+  response: {
+    method: string;
+    url: string;
+    status: number;
+    contentType: string | undefined;
+    body: string;
+  },
+  template?: string,
+): string[] {
   const path = response.url.split('?')[0];
-  const match = templates.find((t) => t.pattern.test(path));
+  const match = template
+    ? templates.find((t) => t.template === template)
+    : templates.find((t) => t.pattern.test(path));
   const operation = match && document.paths[match.template][response.method.toLowerCase()];
   if (!match || !operation) return [];
   const where = `${response.method} ${match.template} → ${response.status}`;
@@ -82,7 +130,7 @@ export function contractViolations(response: {
   const key = `${where} ${mediaType}`;
   let validate = compiled.get(key);
   if (!validate) {
-    validate = ajv.compile(rebase(media.schema) as object);
+    validate = ajv.compile(closed(rebase(media.schema)) as object);
     compiled.set(key, validate);
   }
   let body: unknown;

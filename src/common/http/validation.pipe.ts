@@ -57,6 +57,11 @@ export class AppValidationPipe extends ValidationPipe {
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' && metadata.metatype && !this.isPrimitiveMetatype(metadata.metatype)) {
+      // Raw bytes (an image content type, parsed for the avatar upload) sent to a JSON route: refuse the
+      // type rather than validate each byte as an unknown property (a megabyte of field errors).
+      if (Buffer.isBuffer(value)) {
+        throw new ApiError('unsupported_media_type', 'This route takes a JSON body (application/json)');
+      }
       // A JSON body that is an array, a string or null where an object is expected.
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         throw ApiError.invalidRequest('The request body must be a JSON object');

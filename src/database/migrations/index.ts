@@ -1,9 +1,15 @@
 import { InitialSchema1795541909458 } from './1795541909458-InitialSchema.js';
 import { LoginSessions1795542567647 } from './1795542567647-LoginSessions.js';
 import { AuditTrail1795625000000 } from './1795625000000-AuditTrail.js';
+import { UserAvatars1795620000000 } from './1795620000000-UserAvatars.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
  * file next to this one; add its class here (the drift test fails until you do).
  */
-export const MIGRATIONS = [InitialSchema1795541909458, LoginSessions1795542567647, AuditTrail1795625000000];
+export const MIGRATIONS = [
+  InitialSchema1795541909458,
+  LoginSessions1795542567647,
+  UserAvatars1795620000000,
+  AuditTrail1795625000000,
+];
