@@ -144,9 +144,14 @@ app.put('/api/users/:id/settings', async (request, reply) => {
   if (id !== session.user_id && !session.roles.includes('admin'))
     return reply.code(403).send({ error: 'forbidden' });
   const body = request.body as Record<string, unknown>;
+  const exists = await pool.query(`SELECT 1 FROM users WHERE id = $1 AND status <> 'deleted'`, [id]);
+  if (!exists.rowCount) return reply.code(404).send({ error: 'user_not_found' });
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
+    // The same serialization and read-before-write as SettingsService.update.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('user_settings:' || $1, 0))`, [id]);
+    await client.query(`SELECT * FROM user_settings WHERE user_id = $1`, [id]);
     for (const [key, value] of Object.entries(body)) {
       await client.query(
         `INSERT INTO user_settings (user_id, setting_key, setting_value) VALUES ($1, $2, $3)
