@@ -14,6 +14,23 @@ export interface ActiveSession {
   roles: string[];
 }
 
+interface AuthenticateRow {
+  session_id: string;
+  last_activity: Date;
+  user_id: string;
+  zitadel_id: string;
+  roles: string[];
+}
+
+/**
+ * The token check runs on every authenticated request, so its SQL is written once here rather than built
+ * by a query builder per call. The primary key finds the session; the join reads its user by primary key.
+ */
+const AUTHENTICATE_SQL = `
+  SELECT s.id AS session_id, s.last_activity, u.id AS user_id, u.zitadel_id, u.roles
+  FROM sessions s INNER JOIN users u ON u.id = s.user_id
+  WHERE s.id = $1 AND s.user_id = $2 AND s.status = 'active' AND s.expires_at > now() AND u.status = 'active'`;
+
 /** last_activity is a hint for humans, not an audit log: write it at most this often per session. */
 const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
 
@@ -55,23 +72,7 @@ export class SessionsService {
    * suspension and deletion take effect on the very next request.
    */
   async authenticate(sessionId: string, userId: string): Promise<ActiveSession | null> {
-    const row = await this.sessions
-      .createQueryBuilder('s')
-      .innerJoin('s.user', 'u')
-      .select(['s.id AS session_id', 's.last_activity AS last_activity', 'u.id AS user_id'])
-      .addSelect(['u.zitadel_id AS zitadel_id', 'u.roles AS roles'])
-      .where('s.id = :sessionId', { sessionId })
-      .andWhere('s.user_id = :userId', { userId })
-      .andWhere(`s.status = 'active'`)
-      .andWhere('s.expires_at > now()')
-      .andWhere(`u.status = 'active'`)
-      .getRawOne<{
-        session_id: string;
-        last_activity: Date;
-        user_id: string;
-        zitadel_id: string;
-        roles: string[];
-      }>();
+    const [row] = await this.sessions.query<AuthenticateRow[]>(AUTHENTICATE_SQL, [sessionId, userId]);
     if (!row) return null;
     if (Date.now() - row.last_activity.getTime() > ACTIVITY_WRITE_INTERVAL_MS) this.touch(sessionId);
     return { sessionId: row.session_id, userId: row.user_id, zitadelId: row.zitadel_id, roles: row.roles };
