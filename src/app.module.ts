@@ -7,6 +7,8 @@ import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module.js';
+import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ZitadelModule } from './zitadel/zitadel.module.js';
@@ -31,12 +33,15 @@ export class AppModule {
           },
         }),
         DatabaseModule,
+        RedisModule,
         HealthModule,
         MetricsModule,
         ZitadelModule,
         UsersModule,
         SessionsModule,
         AuthModule,
+        // After AuthModule: its access guard must identify the caller before per-user limits count.
+        RateLimitModule,
         ...extraModules,
       ],
     };
