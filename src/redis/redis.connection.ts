@@ -22,7 +22,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private reportedDown = false;
 
   constructor(config: ConfigService<AppConfig, true>) {
-    const { url, timeoutMs } = config.get('redis', { infer: true });
+    const { url, timeoutMs, keyPrefix } = config.get('redis', { infer: true });
     this.timeoutMs = timeoutMs;
     this.client = url
       ? new Redis(url, {
@@ -33,6 +33,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
           // Keep trying in the background, quickly enough that recovery is noticed within a second.
           retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
           connectionName: 'users-api',
+          // Every key this service writes starts with it, so several services (or test runs) can share a Redis.
+          keyPrefix,
         })
       : null;
     this.client?.on('ready', () => {

@@ -3,6 +3,8 @@ import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis'
 import { ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
 import type { RedisConnection } from '../../redis/redis.connection.js';
 
+const FAILURE_PAUSE_MS = 1_000;
+
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /**
@@ -18,6 +20,8 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
     this.shared = redis.client ? new ThrottlerStorageRedisService(redis.client) : null;
   }
 
+  private pausedUntil = 0;
+
   /** Which store the last increment went to; for tests and health. */
   lastStore: 'redis' | 'memory' = 'memory';
 
@@ -28,12 +32,15 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
     blockDuration: number,
     throttlerName: string,
   ): Promise<ThrottlerStorageRecord> {
-    if (this.shared && this.redis.ready) {
+    if (this.shared && this.redis.ready && Date.now() >= this.pausedUntil) {
       try {
         const record = await this.shared.increment(key, ttl, limit, blockDuration, throttlerName);
         this.lastStore = 'redis';
         return record;
       } catch (error) {
+        // A hung Redis keeps its connection "ready" while each command runs into the timeout: stop
+        // paying that timeout on every request for a moment.
+        this.pausedUntil = Date.now() + FAILURE_PAUSE_MS;
         this.redis.markDown(error);
       }
     } else if (this.shared) {

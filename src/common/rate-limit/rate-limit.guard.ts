@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Reflector } from '@nestjs/core';
 import {
   InjectThrottlerOptions,
@@ -10,7 +9,6 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
-import type { AppConfig } from '../../config/app-config.js';
 import { ApiError } from '../errors/api-error.js';
 
 /**
@@ -20,16 +18,12 @@ import { ApiError } from '../errors/api-error.js';
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  private readonly keyPrefix: string;
-
   constructor(
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
-    config: ConfigService<AppConfig, true>,
   ) {
     super(options, storage, reflector);
-    this.keyPrefix = `${config.get('redis', { infer: true }).keyPrefix}rl:`;
   }
 
   protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
@@ -37,7 +31,8 @@ export class RateLimitGuard extends ThrottlerGuard {
     const name = throttler.name ?? 'default';
     const { req, res } = this.getRequestResponse(context);
     const tracker = await getTracker(req, context);
-    const key = this.keyPrefix + generateKey(context, tracker, name);
+    // In Redis under REDIS_KEY_PREFIX (the client adds it): users-api:{rl:<hash>:login}:hits
+    const key = `rl:${generateKey(context, tracker, name)}`;
     const record = await this.storageService.increment(key, ttl, limit, blockDuration, name);
 
     const reply = res as FastifyReply;
