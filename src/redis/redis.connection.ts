@@ -30,6 +30,8 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
           commandTimeout: timeoutMs,
           connectTimeout: Math.max(timeoutMs, 1_000),
           maxRetriesPerRequest: 1,
+          // ioredis waits this long for a socket to close on disconnect, even one that never opened.
+          disconnectTimeout: timeoutMs,
           // Keep trying in the background, quickly enough that recovery is noticed within a second.
           retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
           connectionName: 'users-api',
