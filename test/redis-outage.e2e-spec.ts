@@ -157,7 +157,8 @@ async function eventually(
     expectProblem(await wrongLogin(ip), 429, 'rate_limited');
   });
 
-  it('does not hang on a Redis that stops answering (connection open, no replies)', async () => {
+  it('does not hang on a Redis that stops answering (connection open, no replies); warns once, recovers', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
     redis!.kill('SIGSTOP');
     try {
       for (let request = 0; request < 5; request++) {
@@ -173,14 +174,22 @@ async function eventually(
       expect(res.statusCode).toBe(200);
       expect(res.json()).toMatchObject({ status: 'degraded' });
       expect(Date.now() - started).toBeLessThan(1_000);
+      expect(
+        warn.mock.calls.filter(([message]) => /Redis is unavailable/.test(String(message))),
+      ).toHaveLength(1);
     } finally {
       redis!.kill('SIGCONT');
+      warn.mockRestore();
     }
     await eventually(
       async () => (await ready()).json<{ status: string }>().status === 'ok',
       5_000,
       'recovery',
     );
+    // Past the storage's one-second pause after a failure, counting goes back to Redis.
+    await sleep(1_100);
+    expect((await me()).statusCode).toBe(200);
+    expect(store()).toBe('redis');
   });
 });
 

@@ -39,10 +39,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
           keyPrefix,
         })
       : null;
-    this.client?.on('ready', () => {
-      if (this.reportedDown) this.logger.log('Redis is reachable again: rate limits are shared again');
-      this.reportedDown = false;
-    });
+    this.client?.on('ready', () => this.markUp());
     // Without an 'error' listener ioredis reports every failed reconnect as an unhandled error.
     this.client?.on('error', (error: Error) => this.markDown(error));
     this.client?.on('close', () => this.markDown());
@@ -67,11 +64,23 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     );
   }
 
+  /**
+   * Called after a command succeeded. A frozen Redis keeps its connection (no 'ready' event when it
+   * thaws), so recovery is also noticed here.
+   */
+  markUp(): void {
+    if (!this.reportedDown) return;
+    this.reportedDown = false;
+    this.logger.log('Redis is reachable again: rate limits are shared again');
+  }
+
   /** A round trip, bounded by the command timeout; false instead of throwing. */
   async ping(): Promise<boolean> {
     if (!this.ready) return false;
     try {
-      return (await this.client!.ping()) === 'PONG';
+      const answered = (await this.client!.ping()) === 'PONG';
+      if (answered) this.markUp();
+      return answered;
     } catch (error) {
       this.markDown(error);
       return false;

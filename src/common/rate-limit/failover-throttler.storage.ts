@@ -36,6 +36,7 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
       try {
         const record = await this.shared.increment(key, ttl, limit, blockDuration, throttlerName);
         this.lastStore = 'redis';
+        this.redis.markUp();
         return record;
       } catch (error) {
         // A hung Redis keeps its connection "ready" while each command runs into the timeout: stop
