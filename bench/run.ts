@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import {
+  UNLIMITED,
   ensureDatabase,
   ensureSeeded,
   newSigningKey,
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
     DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
     ADMIN_PASSWORD: 'Bench-Passw0rd!',
     // The benchmark measures throughput, not the rate limiter: lift the per-user limits for this run.
-    RATE_LIMIT_DISABLED: 'true',
+    ...UNLIMITED,
   });
   const baseline = startNode('dist/bench/baseline-server.js', { ...common, PORT: String(BASELINE_PORT) });
   const rows: Record<string, unknown>[] = [];

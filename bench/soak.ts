@@ -11,6 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
+  UNLIMITED,
   ensureDatabase,
   ensureSeeded,
   newSigningKey,
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
     DATA_DIR: `/tmp/users-api-soak-${randomUUID()}`,
     ADMIN_EMAIL: ADMIN.email,
     ADMIN_PASSWORD: ADMIN.password,
-    RATE_LIMIT_DISABLED: 'true',
+    ...UNLIMITED,
   });
   const statuses = new Map<string, number>();
   const rss: { t: number; mb: number }[] = [];

@@ -386,7 +386,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness probe (checks the database)
+         * Readiness probe (checks the database; Redis, when configured, only degrades)
          * @description Public: no token needed.
          */
         get: operations["readiness"];
@@ -528,7 +528,7 @@ export interface components {
         };
         HealthDto: {
             /**
-             * @description Per dependency: {status: "up" | "down", ...}
+             * @description Per dependency: {status: "up" | "degraded" | "down", ...}
              * @example {
              *       "database": {
              *         "status": "up"
@@ -539,10 +539,28 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * @description The dependencies that are not up (a subset of `details`)
+             * @example {}
+             */
+            error: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description The dependencies that are up (a subset of `details`)
+             * @example {
+             *       "database": {
+             *         "status": "up"
+             *       }
+             *     }
+             */
+            info: {
+                [key: string]: unknown;
+            };
+            /**
              * @example ok
              * @enum {string}
              */
-            status: "ok" | "error" | "shutting_down";
+            status: "ok" | "degraded" | "error" | "shutting_down";
         };
         LoginDto: {
             /** @example user@example.com */

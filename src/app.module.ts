@@ -8,6 +8,8 @@ import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module.js';
+import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { SettingsModule } from './settings/settings.module.js';
 import { AvatarsModule } from './users/avatars/avatars.module.js';
@@ -34,6 +36,7 @@ export class AppModule {
           },
         }),
         DatabaseModule,
+        RedisModule,
         HealthModule,
         MetricsModule,
         ZitadelModule,
@@ -43,6 +46,8 @@ export class AppModule {
         SettingsModule,
         AvatarsModule,
         AuthModule,
+        // After AuthModule: its access guard must identify the caller before per-user limits count.
+        RateLimitModule,
         ...extraModules,
       ],
     };

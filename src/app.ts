@@ -22,6 +22,8 @@ export async function createApp(
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: config.http.bodyLimitBytes,
+    // request.ip honours X-Forwarded-For only from the proxies TRUST_PROXY names; otherwise the socket address.
+    trustProxy: trustProxyOption(config.http.trustProxy),
     genReqId: requestIdFor,
     requestIdHeader: false,
     logger: false,
@@ -66,4 +68,9 @@ export async function createApp(
     swaggerOptions: { persistAuthorization: true },
   });
   return app;
+}
+
+/** A hop count as the function Fastify builds for one (its Nest typing takes no number). */
+function trustProxyOption(trustProxy: AppConfig['http']['trustProxy']) {
+  return typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy;
 }

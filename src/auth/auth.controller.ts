@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Post, Query, Req } from '@nestjs/commo
 import { ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../common/errors/api-error.js';
+import { LoginRateLimit, RegisterRateLimit } from '../common/rate-limit/rate-limit.policies.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
 import { AuthService, type ClientInfo } from './auth.service.js';
 import {
@@ -31,6 +32,7 @@ export class AuthController {
 
   @Post('login')
   @HttpCode(200)
+  @LoginRateLimit()
   @Endpoint({
     summary: 'Log in',
     description:
@@ -81,6 +83,7 @@ export class AuthController {
   }
 
   @Post('register')
+  @RegisterRateLimit()
   @Endpoint({
     summary: 'Register (when self-registration is enabled)',
     description:

@@ -106,4 +106,41 @@ describe('parseAppConfig', () => {
     );
     expect(() => parseAppConfig({ ROLE_PERMISSIONS: 'not json' })).toThrow(/ROLE_PERMISSIONS: must be JSON/);
   });
+  it('defaults the rate limits to the contract and parses LIMIT/WINDOW', () => {
+    const config = parseAppConfig({});
+    expect(config.rateLimits).toEqual({
+      login: { limit: 10, windowSeconds: 60 },
+      register: { limit: 5, windowSeconds: 3600 },
+      userList: { limit: 60, windowSeconds: 60 },
+      userUpdate: { limit: 30, windowSeconds: 60 },
+      default: { limit: 300, windowSeconds: 60 },
+    });
+    expect(config.redis).toEqual({ url: undefined, keyPrefix: 'users-api:', timeoutMs: 500 });
+    const custom = parseAppConfig({
+      RATE_LIMIT_LOGIN: '3/30s',
+      RATE_LIMIT_REGISTER: '7/2h',
+      RATE_LIMIT_DEFAULT: '9/45',
+    });
+    expect(custom.rateLimits.login).toEqual({ limit: 3, windowSeconds: 30 });
+    expect(custom.rateLimits.register).toEqual({ limit: 7, windowSeconds: 7200 });
+    expect(custom.rateLimits.default).toEqual({ limit: 9, windowSeconds: 45 });
+    expect(() => parseAppConfig({ RATE_LIMIT_LOGIN: 'ten a minute' })).toThrow(/RATE_LIMIT_LOGIN/);
+    expect(() => parseAppConfig({ RATE_LIMIT_USER_LIST: '0/1m' })).toThrow(/RATE_LIMIT_USER_LIST/);
+    expect(() => parseAppConfig({ RATE_LIMIT_USER_UPDATE: '5/2d' })).toThrow(/RATE_LIMIT_USER_UPDATE/);
+    expect(() => parseAppConfig({ REDIS_URL: 'http://cache:6379' })).toThrow(/REDIS_URL/);
+  });
+
+  it("parses TRUST_PROXY into Fastify's trustProxy and names it when wrong", () => {
+    expect(parseAppConfig({}).http.trustProxy).toBe(false);
+    expect(parseAppConfig({ TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);
+    expect(parseAppConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(parseAppConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,loopback,::1' }).http.trustProxy).toEqual([
+      '10.0.0.0/8',
+      '127.0.0.1',
+      'loopback',
+      '::1',
+    ]);
+    expect(() => parseAppConfig({ TRUST_PROXY: 'proxy.internal' })).toThrow(/TRUST_PROXY/);
+    expect(() => parseAppConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY/);
+  });
 });

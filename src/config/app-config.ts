@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -13,6 +14,22 @@ const flag = z
 
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).optional().default(fallback);
+
+/** `LIMIT/WINDOW`, the window in seconds or with a unit: `10/60`, `10/1m`, `5/1h`, `100/30s`. */
+const rateLimit = (fallback: string) =>
+  z
+    .string()
+    .regex(/^\d+\/\d+[smh]?$/, 'must be LIMIT/WINDOW such as 10/1m, 5/1h or 100/30s')
+    .default(fallback)
+    .transform((value, context) => {
+      const [, limit, amount, unit] = /^(\d+)\/(\d+)([smh]?)$/.exec(value)!;
+      const windowSeconds = Number(amount) * ({ s: 1, m: 60, h: 3600 }[unit || 's'] ?? 1);
+      if (Number(limit) < 1 || windowSeconds < 1 || windowSeconds > 86_400) {
+        context.addIssue({ code: 'custom', message: 'needs a limit ≥ 1 and a window of 1 s to 24 h' });
+        return z.NEVER;
+      }
+      return { limit: Number(limit), windowSeconds };
+    });
 
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -59,6 +76,19 @@ const envSchema = z.object({
   LOGIN_FAILURE_MIN_MS: int(400, 0, 5_000),
   ROLE_PERMISSIONS: z.string().optional(),
   SUSPENSION_CHECK_INTERVAL_MS: int(30_000, 100, 3_600_000),
+
+  TRUST_PROXY: z.string().optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_KEY_PREFIX: z.string().min(1).max(100).default('users-api:'),
+  REDIS_TIMEOUT_MS: int(500, 50, 10_000),
+  RATE_LIMIT_LOGIN: rateLimit('10/1m'),
+  RATE_LIMIT_REGISTER: rateLimit('5/1h'),
+  RATE_LIMIT_USER_LIST: rateLimit('60/1m'),
+  RATE_LIMIT_USER_UPDATE: rateLimit('30/1m'),
+  RATE_LIMIT_DEFAULT: rateLimit('300/1m'),
 });
 
 /** Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. */
@@ -82,9 +112,41 @@ const rolePermissionsSchema = z.record(z.string().min(1), z.array(z.enum(PERMISS
 
 export type Environment = Record<string, string | undefined>;
 
+/** Fastify's `trustProxy`: false, true (any proxy: only behind one that overwrites X-Forwarded-For), a hop count, or addresses. */
+export type TrustProxy = boolean | number | string[];
+
+const PROXY_ADDR_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+function parseTrustProxy(value: string | undefined): TrustProxy | { problem: string } {
+  if (value === undefined || ['false', '0', 'no'].includes(value)) return false;
+  if (['true', 'yes'].includes(value)) return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = value.split(',').map((entry) => entry.trim());
+  const bad = entries.filter((entry) => {
+    if (PROXY_ADDR_KEYWORDS.includes(entry)) return false;
+    const [address, bits, extra] = entry.split('/');
+    const version = isIP(address ?? '');
+    if (!version || extra !== undefined) return true;
+    return bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128));
+  });
+  if (bad.length || !entries.length) {
+    return {
+      problem:
+        'TRUST_PROXY: must be false, true, a hop count, or a comma-separated list of addresses, CIDRs ' +
+        `or loopback/linklocal/uniquelocal (bad: ${bad.join(', ') || 'empty'})`,
+    };
+  }
+  return entries;
+}
+
+export interface RateLimitSetting {
+  limit: number;
+  windowSeconds: number;
+}
+
 export interface AppConfig {
   nodeEnv: 'development' | 'test' | 'production';
-  http: { host: string; port: number; bodyLimitBytes: number };
+  http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   database: {
     /** Unset means: run the embedded PGlite server under dataDir. */
@@ -127,6 +189,15 @@ export interface AppConfig {
     /** How often expired suspensions (`until`) are looked for and lifted. */
     suspensionCheckIntervalMs: number;
   };
+  /** Unset url: no Redis; rate limits count per instance. */
+  redis: { url: string | undefined; keyPrefix: string; timeoutMs: number };
+  rateLimits: {
+    login: RateLimitSetting;
+    register: RateLimitSetting;
+    userList: RateLimitSetting;
+    userUpdate: RateLimitSetting;
+    default: RateLimitSetting;
+  };
 }
 
 export class ConfigError extends Error {
@@ -155,6 +226,8 @@ export function parseAppConfig(env: Environment): AppConfig {
       problems.push('ROLE_PERMISSIONS: must be JSON such as {"admin": ["admin:users"]}');
     }
   }
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  if (typeof trustProxy === 'object' && 'problem' in trustProxy) problems.push(trustProxy.problem);
   if (production && !e.ZITADEL_URL) {
     problems.push('ZITADEL_URL: required in production (the embedded identity provider is for development)');
   }
@@ -172,7 +245,12 @@ export function parseAppConfig(env: Environment): AppConfig {
   if (problems.length) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   return {
     nodeEnv: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, bodyLimitBytes: e.BODY_LIMIT_BYTES },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      trustProxy: trustProxy as TrustProxy,
+    },
     log: { level: e.LOG_LEVEL },
     database: {
       url: e.DATABASE_URL,
@@ -210,5 +288,13 @@ export function parseAppConfig(env: Environment): AppConfig {
       rolePermissions,
     },
     users: { suspensionCheckIntervalMs: e.SUSPENSION_CHECK_INTERVAL_MS },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, timeoutMs: e.REDIS_TIMEOUT_MS },
+    rateLimits: {
+      login: e.RATE_LIMIT_LOGIN,
+      register: e.RATE_LIMIT_REGISTER,
+      userList: e.RATE_LIMIT_USER_LIST,
+      userUpdate: e.RATE_LIMIT_USER_UPDATE,
+      default: e.RATE_LIMIT_DEFAULT,
+    },
   };
 }

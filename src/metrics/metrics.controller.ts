@@ -6,10 +6,12 @@ import type { FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/app-config.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
+import { SkipRateLimit } from '../common/rate-limit/rate-limit.policies.js';
 import { MetricsService } from './metrics.service.js';
 
 @ApiTags('health')
 @Controller('metrics')
+@SkipRateLimit()
 export class MetricsController {
   private readonly settings: AppConfig['metrics'];
 

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { uuidParam } from '../common/http/params.js';
+import { UserUpdateRateLimit } from '../common/rate-limit/rate-limit.policies.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
 import { UsersService } from '../users/users.service.js';
 import {
@@ -34,6 +35,7 @@ export class SettingsController {
   }
 
   @Put()
+  @UserUpdateRateLimit()
   @Endpoint({
     summary: "Update a user's preferences",
     description:

@@ -22,6 +22,7 @@ import { versionEtag } from '../common/http/etag.js';
 import { DEFAULT_PAGE_SIZE, PageQuery } from '../common/http/pagination.js';
 import { uuidParam } from '../common/http/params.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
+import { UserListRateLimit, UserUpdateRateLimit } from '../common/rate-limit/rate-limit.policies.js';
 import { ListUsersQuery, toUserSummaryDto, UserListDto } from './dto/list-users.dto.js';
 import { toUserDetailDto, UserDetailDto } from './dto/user-detail.dto.js';
 import { toUserProfileDto, UserProfileDto } from './dto/user-profile.dto.js';
@@ -71,6 +72,7 @@ export class UsersController {
   }
 
   @Get()
+  @UserListRateLimit()
   @Endpoint({
     summary: 'List and search users',
     description:
@@ -136,6 +138,7 @@ export class UsersController {
   }
 
   @Put(':id')
+  @UserUpdateRateLimit()
   @Endpoint({
     summary: 'Update a user',
     description:

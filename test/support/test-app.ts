@@ -36,6 +36,12 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     REGISTRATION_ENABLED: 'true',
     // Keeps the equal-time padding of failed logins short in tests; its own test sets it explicitly.
     LOGIN_FAILURE_MIN_MS: '50',
+    // Suites log in and register many times from 127.0.0.1; only the rate-limit suites set real limits.
+    RATE_LIMIT_LOGIN: '100000/1m',
+    RATE_LIMIT_REGISTER: '100000/1m',
+    RATE_LIMIT_USER_LIST: '100000/1m',
+    RATE_LIMIT_USER_UPDATE: '100000/1m',
+    RATE_LIMIT_DEFAULT: '100000/1m',
     ...env,
   });
   const app = await createApp(config, extraModules);

@@ -1,0 +1,57 @@
+import type { OnApplicationShutdown } from '@nestjs/common';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
+import type { RedisConnection } from '../../redis/redis.connection.js';
+
+const FAILURE_PAUSE_MS = 1_000;
+
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/**
+ * Counters in Redis while it answers (every instance sees the same counts), in this process's memory
+ * otherwise. Falling back keeps the service up and still limited, at worst N times the limit across N
+ * instances during an outage; counting restarts in Redis as soon as the client is ready again.
+ */
+export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
+  private readonly memory = new ThrottlerStorageService();
+  private readonly shared: ThrottlerStorageRedisService | null;
+
+  constructor(private readonly redis: RedisConnection) {
+    this.shared = redis.client ? new ThrottlerStorageRedisService(redis.client) : null;
+  }
+
+  private pausedUntil = 0;
+
+  /** Which store the last increment went to; for tests and health. */
+  lastStore: 'redis' | 'memory' = 'memory';
+
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+  ): Promise<ThrottlerStorageRecord> {
+    if (this.shared && this.redis.ready && Date.now() >= this.pausedUntil) {
+      try {
+        const record = await this.shared.increment(key, ttl, limit, blockDuration, throttlerName);
+        this.lastStore = 'redis';
+        this.redis.markUp();
+        return record;
+      } catch (error) {
+        // A hung Redis keeps its connection "ready" while each command runs into the timeout: stop
+        // paying that timeout on every request for a moment.
+        this.pausedUntil = Date.now() + FAILURE_PAUSE_MS;
+        this.redis.markDown(error);
+      }
+    } else if (this.shared) {
+      this.redis.markDown();
+    }
+    this.lastStore = 'memory';
+    return this.memory.increment(key, ttl, limit, blockDuration, throttlerName);
+  }
+
+  onApplicationShutdown(): void {
+    this.memory.onApplicationShutdown();
+  }
+}

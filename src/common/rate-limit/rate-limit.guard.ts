@@ -1,0 +1,69 @@
+import { Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  type ThrottlerModuleOptions,
+  type ThrottlerRequest,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
+import type { FastifyReply } from 'fastify';
+import { ApiError } from '../errors/api-error.js';
+
+/**
+ * @nestjs/throttler's guard (named throttlers, trackers, storage) with this API's responses: the IETF
+ * `RateLimit-Policy` and `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers) instead of the
+ * library's `X-RateLimit-*`, and over the limit a `rate_limited` problem document with `Retry-After`.
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    reflector: Reflector,
+  ) {
+    super(options, storage, reflector);
+  }
+
+  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
+    const { context, limit, ttl, throttler, blockDuration, getTracker, generateKey } = request;
+    const name = throttler.name ?? 'default';
+    const { req, res } = this.getRequestResponse(context);
+    const tracker = await getTracker(req, context);
+    // In Redis under REDIS_KEY_PREFIX (the client adds it): users-api:{rl:<hash>:login}:hits
+    const key = `rl:${generateKey(context, tracker, name)}`;
+    const record = await this.storageService.increment(key, ttl, limit, blockDuration, name);
+
+    const reply = res as FastifyReply;
+    const windowSeconds = Math.ceil(ttl / 1000);
+    const resetSeconds = Math.max(0, record.isBlocked ? record.timeToBlockExpire : record.timeToExpire);
+    appendHeader(reply, 'RateLimit-Policy', `"${name}";q=${limit};w=${windowSeconds}`);
+    appendHeader(
+      reply,
+      'RateLimit',
+      `"${name}";r=${Math.max(0, limit - record.totalHits)};t=${resetSeconds}`,
+    );
+    if (record.isBlocked) {
+      const retryAfter = Math.max(1, record.timeToBlockExpire);
+      void reply.header('Retry-After', String(retryAfter));
+      throw new ApiError(
+        'rate_limited',
+        `Too many requests: at most ${limit} per ${describeWindow(windowSeconds)}; retry in ${retryAfter} s`,
+      );
+    }
+    return true;
+  }
+}
+
+/** Both fields are lists: should two policies ever apply to one route, each adds its member. */
+function appendHeader(reply: FastifyReply, name: string, member: string): void {
+  const existing = reply.getHeader(name);
+  void reply.header(name, existing ? `${String(existing)}, ${member}` : member);
+}
+
+function describeWindow(seconds: number): string {
+  if (seconds % 3600 === 0) return seconds === 3600 ? 'hour' : `${seconds / 3600} hours`;
+  if (seconds % 60 === 0) return seconds === 60 ? 'minute' : `${seconds / 60} minutes`;
+  return seconds === 1 ? 'second' : `${seconds} seconds`;
+}
