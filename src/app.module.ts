@@ -10,6 +10,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ZitadelModule } from './zitadel/zitadel.module.js';
+import { ZitadelSyncModule } from './zitadel-sync/zitadel-sync.module.js';
 
 @Module({})
 export class AppModule {
@@ -37,6 +38,7 @@ export class AppModule {
         UsersModule,
         SessionsModule,
         AuthModule,
+        ZitadelSyncModule,
         ...extraModules,
       ],
     };

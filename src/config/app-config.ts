@@ -58,6 +58,11 @@ const envSchema = z.object({
   SESSION_REMEMBER_ME_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
   LOGIN_FAILURE_MIN_MS: int(400, 0, 5_000),
   ROLE_PERMISSIONS: z.string().optional(),
+
+  ZITADEL_WEBHOOK_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  ZITADEL_RECONCILE_INTERVAL_SECONDS: int(300, 0, 86_400),
+  ZITADEL_RECONCILE_PAGE_SIZE: int(100, 1, 1000),
+  ZITADEL_RECONCILE_PAGE_DELAY_MS: int(250, 0, 60_000),
 });
 
 /** Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. */
@@ -121,6 +126,17 @@ export interface AppConfig {
     rememberMeTtlSeconds: number;
     loginFailureMinMs: number;
     rolePermissions: Record<string, Permission[]>;
+  };
+  zitadelSync: {
+    /**
+     * Key of the Actions v2 target that signs webhook events. Unset with a real Zitadel: the event
+     * endpoint answers 404. Unset in embedded mode: generated at start and shared with the dev-idp.
+     */
+    webhookSigningKey: string | undefined;
+    /** Seconds between reconciliation runs; 0 disables them. */
+    reconcileIntervalSeconds: number;
+    reconcilePageSize: number;
+    reconcilePageDelayMs: number;
   };
 }
 
@@ -203,6 +219,12 @@ export function parseAppConfig(env: Environment): AppConfig {
       rememberMeTtlSeconds: e.SESSION_REMEMBER_ME_TTL_SECONDS,
       loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
       rolePermissions,
+    },
+    zitadelSync: {
+      webhookSigningKey: e.ZITADEL_WEBHOOK_SIGNING_KEY,
+      reconcileIntervalSeconds: e.ZITADEL_RECONCILE_INTERVAL_SECONDS,
+      reconcilePageSize: e.ZITADEL_RECONCILE_PAGE_SIZE,
+      reconcilePageDelayMs: e.ZITADEL_RECONCILE_PAGE_DELAY_MS,
     },
   };
 }

@@ -2,6 +2,7 @@ import { OidcLoginState } from '../auth/entities/oidc-login-state.entity.js';
 import { Session } from '../sessions/entities/session.entity.js';
 import { UserSetting } from '../settings/entities/user-setting.entity.js';
 import { User } from '../users/entities/user.entity.js';
+import { ZitadelEventCursor } from '../zitadel-sync/entities/zitadel-event-cursor.entity.js';
 
 /** Every entity, listed explicitly: ESM and bundling make glob discovery fragile. */
-export const ENTITIES = [User, UserSetting, Session, OidcLoginState];
+export const ENTITIES = [User, UserSetting, Session, OidcLoginState, ZitadelEventCursor];

@@ -28,6 +28,8 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     REGISTRATION_ENABLED: 'true',
     // Keeps the equal-time padding of failed logins short in tests; its own test sets it explicitly.
     LOGIN_FAILURE_MIN_MS: '50',
+    // Spec files share one database and identity provider: only the sync spec runs reconciliation, by hand.
+    ZITADEL_RECONCILE_INTERVAL_SECONDS: '0',
     ...env,
   });
   const app = await createApp(config, extraModules);

@@ -1,8 +1,13 @@
 import { InitialSchema1795541909458 } from './1795541909458-InitialSchema.js';
 import { LoginSessions1795542567647 } from './1795542567647-LoginSessions.js';
+import { ZitadelEventCursors1795630000000 } from './1795630000000-ZitadelEventCursors.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
  * file next to this one; add its class here (the drift test fails until you do).
  */
-export const MIGRATIONS = [InitialSchema1795541909458, LoginSessions1795542567647];
+export const MIGRATIONS = [
+  InitialSchema1795541909458,
+  LoginSessions1795542567647,
+  ZitadelEventCursors1795630000000,
+];
