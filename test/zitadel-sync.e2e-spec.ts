@@ -385,9 +385,10 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
       const gone = await signedInUser(t);
       await Promise.all([settled(drifted.zitadelId), settled(missed.zitadelId), settled(gone.zitadelId)]);
 
-      await db.query(`UPDATE users SET display_name = 'Tampered', status = 'inactive' WHERE id = $1`, [
-        drifted.userId,
-      ]);
+      await db.query(
+        `UPDATE users SET display_name = 'Tampered', status = 'inactive', roles = '{admin}' WHERE id = $1`,
+        [drifted.userId],
+      );
       idp.setEventTarget(null);
       try {
         await zitadel.deactivateUser(missed.zitadelId);
@@ -406,6 +407,7 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
       expect(await local(drifted.zitadelId)).toMatchObject({
         status: 'active',
         displayName: `Test ${drifted.username}`,
+        roles: ['user'],
       });
       expect((await local(missed.zitadelId)).status).toBe('inactive');
       expect((await me(missed.token)).statusCode).toBe(401);

@@ -35,8 +35,8 @@ export interface ReconcileOptions {
 
 /**
  * Repairs drift between Zitadel and the local cache (missed webhooks, downtime, edits behind our back):
- * pages through Zitadel's ListUsers, applies each user as an event would, then confirms with Zitadel
- * that local users it did not list are really gone. Paced (page size, pause between pages) so that it
+ * reads the project's role grants, pages through Zitadel's ListUsers, applies each user as an event
+ * would, then confirms with Zitadel that local users it did not list are really gone. Paced (page size, pause between pages) so that it
  * never hammers Zitadel, and guarded by a PostgreSQL advisory lock held on one connection for the run.
  */
 @Injectable()
@@ -117,14 +117,32 @@ export class ZitadelReconciler implements OnApplicationBootstrap, BeforeApplicat
       }
     };
 
+    // Everyone's roles in a few paged calls rather than one call per user.
+    const roles = new Map<string, string[]>();
+    for (let offset = 0; ;) {
+      const page = await this.zitadel.listProjectGrants({ offset, limit: pageSize });
+      for (const grant of page.grants)
+        roles.set(grant.userId, [...(roles.get(grant.userId) ?? []), ...grant.roles]);
+      offset += page.grants.length;
+      if (page.grants.length < pageSize || offset >= page.total) break;
+      await this.pause();
+    }
+
     for (let offset = 0; ;) {
       const page = await this.zitadel.listUsers({ offset, limit: pageSize });
       for (const remote of page.users) {
         if (this.stopping.signal.aborted) return { skipped: false, checked, fixed };
         seen.add(remote.userId);
         const live = remote.state === 'USER_STATE_DELETED' ? null : remote;
-        const roles = live ? await this.zitadel.getUserRoles(remote.userId) : [];
-        count((await this.sync.apply(remote.userId, { remote: live, roles })).changed);
+        const listed = roles.get(remote.userId) ?? [];
+        // The role listing is a little older than this user page: a user whose roles seem to differ from
+        // the cache is asked about once more, so a grant changed meanwhile is not undone.
+        const cached = (await this.users.findByZitadelId(remote.userId))?.roles;
+        const current =
+          live && (!cached || !sameRoles(cached, listed))
+            ? await this.zitadel.getUserRoles(remote.userId)
+            : listed;
+        count((await this.sync.apply(remote.userId, { remote: live, roles: current })).changed);
       }
       offset += page.users.length;
       if (page.users.length < pageSize || offset >= page.total) break;
@@ -168,6 +186,12 @@ export class ZitadelReconciler implements OnApplicationBootstrap, BeforeApplicat
     // Never the reason the process stays alive.
     this.timer.unref();
   }
+}
+
+/** The cache stores roles sorted and unique, and `user` when there are none. */
+function sameRoles(cached: string[], listed: string[]): boolean {
+  const normal = listed.length ? [...new Set(listed)].sort() : ['user'];
+  return normal.length === cached.length && normal.every((role, i) => role === cached[i]);
 }
 
 /** Options from configuration. */
