@@ -166,6 +166,13 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
       expectProblem(await post(notEvent, sign(notEvent)), 400, 'invalid_request');
     });
 
+    it('refuses signed events with out-of-range sequences as bad requests, never a 500', async () => {
+      for (const sequence of ['9999999999999999999', '99999999999999999999', -1, 1.5]) {
+        const body = JSON.stringify({ ...JSON.parse(event(user.zitadelId, 1)), sequence });
+        expectProblem(await post(body, sign(body)), 400, 'invalid_request');
+      }
+    });
+
     it('keeps the normal JSON handling of other routes', async () => {
       const res = await t.http({
         method: 'POST',

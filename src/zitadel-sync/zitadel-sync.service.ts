@@ -42,10 +42,10 @@ const BLOCKED: ReadonlySet<UserStatus> = new Set(['inactive', 'deleted', 'suspen
 const eventSchema = z.object({
   aggregateID: z.string().min(1).max(200),
   aggregateType: z.string().min(1).max(64),
-  sequence: z.union([
-    z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-    z.string().regex(/^\d{1,19}$/),
-  ]),
+  // uint64 in Zitadel, bigint here: anything beyond PostgreSQL's bigint is refused rather than a 500.
+  sequence: z
+    .union([z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), z.string().regex(/^\d{1,19}$/)])
+    .refine((value) => BigInt(value) <= 9_223_372_036_854_775_807n, 'sequence out of range'),
   event_type: z.string().min(1).max(200),
   event_payload: z.unknown().optional(),
 });
