@@ -123,12 +123,16 @@ export class UsersService {
     return { user: await repository.save(row), before, changed: true };
   }
 
-  /** Zitadel ids of the users that are not deleted, a page at a time (reconciliation looks for vanished ones). */
-  async listZitadelIds(afterZitadelId: string | null, limit: number): Promise<string[]> {
+  /**
+   * Zitadel ids of the users that are not deleted and were cached before `createdBefore`, a page at a time
+   * (reconciliation looks for users gone from Zitadel; rows newer than its listing are not its business).
+   */
+  async listZitadelIds(afterZitadelId: string | null, limit: number, createdBefore: Date): Promise<string[]> {
     const query = this.users
       .createQueryBuilder('u')
       .select('u.zitadel_id', 'zitadel_id')
       .where(`u.status <> 'deleted'`)
+      .andWhere('u.created_at < :createdBefore', { createdBefore })
       .orderBy('u.zitadel_id', 'ASC')
       .limit(limit);
     if (afterZitadelId !== null) query.andWhere('u.zitadel_id > :after', { after: afterZitadelId });

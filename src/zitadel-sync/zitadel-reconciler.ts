@@ -105,6 +105,7 @@ export class ZitadelReconciler implements OnApplicationBootstrap, BeforeApplicat
 
   private async reconcile(): Promise<ReconcileResult> {
     const { pageSize } = this.options;
+    const started = new Date();
     const seen = new Set<string>();
     let checked = 0;
     let fixed = 0;
@@ -149,10 +150,10 @@ export class ZitadelReconciler implements OnApplicationBootstrap, BeforeApplicat
       await this.pause();
     }
 
-    // Local users Zitadel did not list: deleted there while we missed the event (or created since the
-    // listing began, hence the confirmation by id before marking anything deleted).
+    // Local users Zitadel did not list: deleted there while we missed the event. Only rows older than this
+    // run, and each confirmed by id before being marked deleted, since a user may appear mid-listing.
     for (let after: string | null = null; ;) {
-      const ids = await this.users.listZitadelIds(after, pageSize);
+      const ids = await this.users.listZitadelIds(after, pageSize, started);
       for (const id of ids) {
         if (this.stopping.signal.aborted) return { skipped: false, checked, fixed };
         if (seen.has(id)) continue;
