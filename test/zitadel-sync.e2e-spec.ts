@@ -466,5 +466,36 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
       const metrics = await t.http({ method: 'GET', url: '/metrics' });
       expect(metrics.body).toMatch(/zitadel_reconcile_runs_total\{outcome="skipped"\} [1-9]/);
     });
+
+    it('a second instance on the same database skips while the first one runs', async () => {
+      const second = await startTestApp();
+      const listUsers = zitadel.listUsers.bind(zitadel);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const spy = jest.spyOn(zitadel, 'listUsers').mockImplementationOnce(async (page) => {
+        entered();
+        await gate;
+        return listUsers(page);
+      });
+      try {
+        const first = t.app.get(ZitadelReconciler).run();
+        await inside;
+        expect(await second.app.get(ZitadelReconciler).run()).toEqual({
+          skipped: true,
+          checked: 0,
+          fixed: 0,
+        });
+        release();
+        expect((await first).skipped).toBe(false);
+        // Once the first is done, the other instance may run.
+        expect((await second.app.get(ZitadelReconciler).run()).skipped).toBe(false);
+      } finally {
+        release();
+        spy.mockRestore();
+        await second.close();
+      }
+    });
   });
 });
