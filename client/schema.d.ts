@@ -358,6 +358,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/zitadel/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a Zitadel Actions v2 user event (webhook)
+         * @description Called by Zitadel, not by clients: no bearer token, but the `ZITADEL-Signature` header must carry a valid HMAC-SHA256 of the raw body made with `ZITADEL_WEBHOOK_SIGNING_KEY`, at most 300 s old. The user is re-read from Zitadel and the local cache updated; deactivation, lock and removal end the user's sessions. Replayed, older and unknown events change nothing and are answered 204 too. Without a configured signing key the endpoint does not exist (404).
+         *
+         *     Public: no token needed.
+         */
+        post: operations["receiveZitadelEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -2866,6 +2888,100 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    receiveZitadelEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description `t=<unix seconds>,v1=<hex>` */
+                "ZITADEL-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The Actions v2 event */
+        requestBody: {
+            content: {
+                "application/json": {
+                    aggregateID: string;
+                    /** @example user */
+                    aggregateType: string;
+                    /** Format: date-time */
+                    created_at?: string;
+                    event_payload?: Record<string, never>;
+                    /** @example user.deactivated */
+                    event_type: string;
+                    instanceID?: string;
+                    resourceOwner?: string;
+                    sequence: number;
+                    userID?: string;
+                    version?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted (applied, or ignored as replayed, older or unknown) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,3 +1,4 @@
+import type { EventDispatcher } from './events.js';
 import type { TokenSigner } from './keys.js';
 import type { Store } from './store.js';
 
@@ -28,4 +29,6 @@ export interface IdpContext {
   serviceAccountToken: string;
   emailCodeSink?: (userId: string, email: string, code: string) => void;
   logger: Logger;
+  /** Actions v2 webhook events to the configured target (none until one is set). */
+  events: EventDispatcher;
 }

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import { GrpcCode, ZitadelError, failedPrecondition, invalidArgument } from './errors.js';
+import type { EventDispatcher } from './events.js';
 import type { Queryable, Store, UserRow } from './store.js';
 
 /**
@@ -61,6 +62,7 @@ export async function checkUserPassword(
   db: Queryable,
   user: UserRow,
   password: string,
+  events?: EventDispatcher,
 ): Promise<void> {
   if (user.state === 'USER_STATE_LOCKED') throw failedPrecondition('COMMAND-JLK35', 'User is locked');
   if (!user.password_hash) throw failedPrecondition('COMMAND-3nJ4t', 'Password not set');
@@ -69,7 +71,12 @@ export async function checkUserPassword(
     return;
   }
   const { attempts, locked } = await store.recordFailedPassword(db, user.id, MAX_PASSWORD_ATTEMPTS);
-  if (locked) throw failedPrecondition('COMMAND-SFA3t', 'User is locked');
+  if (locked) {
+    // The lockout is a state change like any other: Zitadel emits user.locked for it.
+    const lockedUser = await store.getUser(db, user.id);
+    if (lockedUser) events?.userEvent('user.locked', lockedUser);
+    throw failedPrecondition('COMMAND-SFA3t', 'User is locked');
+  }
   // Zitadel reports wrong passwords with a CredentialsCheckError that counts the failed attempts.
   throw new ZitadelError(GrpcCode.InvalidArgument, 'COMMAND-3M0fs', 'Password is invalid', {
     type: 'type.googleapis.com/zitadel.v1.CredentialsCheckError',

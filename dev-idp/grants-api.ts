@@ -114,6 +114,7 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
       roleKeys: body.roleKeys ?? [],
     });
     if (!grant) throw alreadyExists('COMMAND-2N9ds', 'User grant already exists');
+    ctx.events.grantEvent('user.grant.added', grant);
     return { userGrantId: grant.id, details: details(grant, grant.org_id) };
   });
 
@@ -129,6 +130,7 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
     const body = parseInput(updateUserGrantRequest, request.body, 'UpdateUserGrantRequest');
     const grant = await store.updateGrant(store.pool, userId, grantId, { roleKeys: body.roleKeys ?? [] });
     if (!grant) throw grantNotFound();
+    ctx.events.grantEvent('user.grant.changed', grant);
     return { details: details(grant, grant.org_id) };
   });
 
@@ -136,6 +138,10 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
     const { userId, grantId } = parseInput(grantParams, request.params, 'RemoveUserGrantRequest');
     const grant = await store.deleteGrant(store.pool, userId, grantId);
     if (!grant) throw grantNotFound();
+    ctx.events.grantEvent('user.grant.removed', {
+      ...grant,
+      sequence: String(BigInt(grant.sequence) + 1n),
+    });
     return { details: details({ ...grant, changed_at: new Date() }, grant.org_id) };
   });
 
@@ -144,6 +150,7 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
     from: GrantRow['state'],
     to: GrantRow['state'],
     refusal: [string, string],
+    event: string,
   ) => {
     app.post(`/management/v1/users/:userId/grants/:grantId/${path}`, async (request) => {
       const { userId, grantId } = parseInput(grantParams, request.params, 'request');
@@ -154,17 +161,24 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
         return store.updateGrant(db, userId, grantId, { state: to });
       });
       if (!grant) throw grantNotFound();
+      ctx.events.grantEvent(event, grant);
       return { details: details(grant, grant.org_id) };
     });
   };
-  stateChange('_deactivate', 'USER_GRANT_STATE_ACTIVE', 'USER_GRANT_STATE_INACTIVE', [
-    'COMMAND-1S9gx',
-    'User grant is not active',
-  ]);
-  stateChange('_reactivate', 'USER_GRANT_STATE_INACTIVE', 'USER_GRANT_STATE_ACTIVE', [
-    'COMMAND-1ML0v',
-    'User grant is not inactive',
-  ]);
+  stateChange(
+    '_deactivate',
+    'USER_GRANT_STATE_ACTIVE',
+    'USER_GRANT_STATE_INACTIVE',
+    ['COMMAND-1S9gx', 'User grant is not active'],
+    'user.grant.deactivated',
+  );
+  stateChange(
+    '_reactivate',
+    'USER_GRANT_STATE_INACTIVE',
+    'USER_GRANT_STATE_ACTIVE',
+    ['COMMAND-1ML0v', 'User grant is not inactive'],
+    'user.grant.reactivated',
+  );
 }
 
 /** to_jsonb() turns timestamps into strings and bigints into numbers; restore the row's types. */

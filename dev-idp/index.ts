@@ -14,6 +14,7 @@ import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger } from './context.js';
 import { checkPasswordPolicy, generatePassword, hashPassword } from './credentials.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
+import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
 import { TokenSigner } from './keys.js';
 import { registerOidcRoutes } from './oidc.js';
@@ -46,6 +47,8 @@ export interface DevIdentityProviderOptions {
   /** Receives each email verification code that Zitadel would have emailed. */
   emailCodeSink?: (userId: string, email: string, code: string) => void;
   logger?: { log(msg: string): void; warn(msg: string): void };
+  /** Where to send Actions v2 webhook events (signed with `signingKey`); also settable later. */
+  eventTarget?: EventTarget;
 }
 
 export interface DevIdentityProvider {
@@ -57,6 +60,11 @@ export interface DevIdentityProvider {
   close(): Promise<void>;
   /** The pending email verification code of a user, as a test would read it from the mailbox. */
   lastEmailCode(userId: string): Promise<string | undefined>;
+  /**
+   * Sends signed Actions v2 events for every user and grant change to `target` (null: stop sending).
+   * Settable after start because the receiving service may learn its own port only once it listens.
+   */
+  setEventTarget(target: EventTarget | null): void;
 }
 
 /** Fixed so that a restarted provider keeps naming the same organisation and project. */
@@ -173,7 +181,9 @@ export async function startDevIdentityProvider(
       serviceAccountToken,
       emailCodeSink: options.emailCodeSink,
       logger,
+      events: new EventDispatcher(logger),
     };
+    if (options.eventTarget) ctx.events.setTarget(options.eventTarget);
 
     app = buildServer(ctx);
     await app.listen({ host: config.host, port: config.port });
@@ -193,10 +203,14 @@ export async function startDevIdentityProvider(
       orgId: config.orgId,
       projectId: config.projectId,
       close: () => {
-        closing ??= server.close().then(() => store.close());
+        closing ??= ctx.events
+          .close()
+          .then(() => server.close())
+          .then(() => store.close());
         return closing;
       },
       lastEmailCode: async (userId) => (await store.getEmailCode(store.pool, userId))?.code,
+      setEventTarget: (target) => ctx.events.setTarget(target),
     };
   } catch (error) {
     await app?.close().catch(() => undefined);

@@ -281,7 +281,7 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     if (!user) return renderLogin(reply, authRequest, loginName, USER_MESSAGES['COMMAND-3M0fs']);
     try {
       assertUserCanSignIn(user);
-      await checkUserPassword(store, store.pool, user, form.password);
+      await checkUserPassword(store, store.pool, user, form.password, ctx.events);
     } catch (error) {
       if (error instanceof ZitadelError && USER_MESSAGES[error.id]) {
         return renderLogin(reply, authRequest, loginName, USER_MESSAGES[error.id]);

@@ -98,7 +98,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: IdpContext): vo
     assertUserCanSignIn(user);
     // Outside a transaction on purpose: a failed check must still count against the lockout limit.
     if (body.checks?.password)
-      await checkUserPassword(store, store.pool, user, body.checks.password.password);
+      await checkUserPassword(store, store.pool, user, body.checks.password.password, ctx.events);
     const token = randomBytes(32).toString('base64url');
     const session = await store.insertSession(store.pool, {
       userId: user.id,

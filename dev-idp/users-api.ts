@@ -175,6 +175,8 @@ async function checkCurrentPassword(user: UserRow, current: string | undefined, 
 
 type Transition = {
   path: string;
+  /** The Actions v2 event type Zitadel emits for it. */
+  event: string;
   /** Throws Zitadel's FailedPrecondition when the user is not in a state the action applies to. */
   check: (user: UserRow) => void;
   next: (user: UserRow) => Partial<UserFields>;
@@ -186,6 +188,7 @@ const activeOrInitial = (user: UserRow): UserState =>
 const TRANSITIONS: Transition[] = [
   {
     path: 'deactivate',
+    event: 'user.deactivated',
     check: (user) => {
       if (user.state === 'USER_STATE_INITIAL') {
         throw failedPrecondition('COMMAND-gvx4kct9r2', 'User in initial state cannot be deactivated');
@@ -197,6 +200,7 @@ const TRANSITIONS: Transition[] = [
   },
   {
     path: 'reactivate',
+    event: 'user.reactivated',
     check: (user) => {
       if (user.state !== 'USER_STATE_INACTIVE')
         throw failedPrecondition('COMMAND-s5qqcz97hf', 'User is not inactive');
@@ -205,6 +209,7 @@ const TRANSITIONS: Transition[] = [
   },
   {
     path: 'lock',
+    event: 'user.locked',
     check: (user) => {
       if (user.state !== 'USER_STATE_ACTIVE' && user.state !== 'USER_STATE_INITIAL') {
         throw failedPrecondition('COMMAND-3NN8v', 'User must be active or initial to be locked');
@@ -214,6 +219,7 @@ const TRANSITIONS: Transition[] = [
   },
   {
     path: 'unlock',
+    event: 'user.unlocked',
     check: (user) => {
       if (user.state !== 'USER_STATE_LOCKED')
         throw failedPrecondition('COMMAND-olb9vb0oca', 'User is not locked');
@@ -262,6 +268,10 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       return { user, ...(await issueEmailCode(db, ctx, user, email.returnCode !== undefined)) };
     });
     result.deliver?.();
+    ctx.events.userEvent('user.human.added', result.user, {
+      userName: result.user.username,
+      email: result.user.email,
+    });
     return reply.code(201).send({
       userId: result.user.id,
       details: userDetails(result.user),
@@ -318,10 +328,20 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       user = (await store.updateUser(db, userId, patch)) ?? user;
       const emailChanged =
         body.email && (body.email.email !== user.email || body.email.isVerified !== undefined);
-      if (body.email && emailChanged) return changeEmail(db, ctx, user, body.email);
-      return { user, code: undefined, deliver: undefined };
+      if (body.email && emailChanged)
+        return { ...(await changeEmail(db, ctx, user, body.email)), emailChanged: true };
+      return { user, code: undefined, deliver: undefined, emailChanged: false };
     });
     result.deliver?.();
+    // One event per update (each of Zitadel's would carry its own sequence); the receiver re-reads anyway.
+    const event = result.emailChanged
+      ? 'user.human.email.changed'
+      : body.username !== undefined
+        ? 'user.username.changed'
+        : body.password && !body.profile
+          ? 'user.human.password.changed'
+          : 'user.human.profile.changed';
+    ctx.events.userEvent(event, result.user);
     return {
       details: userDetails(result.user),
       ...(body.email?.returnCode !== undefined && result.code ? { emailCode: result.code } : {}),
@@ -337,6 +357,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
         return store.updateUser(db, userId, transition.next(current));
       });
       if (!user) throw userNotFound();
+      ctx.events.userEvent(transition.event, user);
       return { details: userDetails(user) };
     });
   }
@@ -346,6 +367,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
     const user = await store.deleteUser(store.pool, userId);
     if (!user) throw userNotFound();
     const removed = { ...user, sequence: String(BigInt(user.sequence) + 1n), changed_at: new Date() };
+    ctx.events.userEvent('user.removed', removed);
     return { details: userDetails(removed) };
   });
 
@@ -359,6 +381,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       return store.updateUser(db, userId, await newPasswordFields(body.newPassword, current.state));
     });
     if (!user) throw userNotFound();
+    ctx.events.userEvent('user.human.password.changed', user);
     return { details: userDetails(user) };
   });
 
@@ -369,6 +392,10 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       changeEmail(db, ctx, await lockUser(db, ctx, userId), body),
     );
     result.deliver?.();
+    ctx.events.userEvent(
+      result.user.email_verified ? 'user.human.email.verified' : 'user.human.email.changed',
+      result.user,
+    );
     return {
       details: userDetails(result.user),
       ...(body.returnCode !== undefined && result.code ? { verificationCode: result.code } : {}),
@@ -386,6 +413,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       return { user: updated, ...issued };
     });
     result.deliver();
+    ctx.events.userEvent('user.human.email.code.added', result.user);
     return {
       details: userDetails(result.user),
       ...(body.returnCode !== undefined ? { verificationCode: result.code } : {}),
@@ -405,6 +433,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       return store.updateUser(db, userId, { email_verified: true });
     });
     if (!user) throw userNotFound();
+    ctx.events.userEvent('user.human.email.verified', user);
     return { details: userDetails(user) };
   });
 }

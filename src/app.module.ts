@@ -15,6 +15,7 @@ import { SettingsModule } from './settings/settings.module.js';
 import { AvatarsModule } from './users/avatars/avatars.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ZitadelModule } from './zitadel/zitadel.module.js';
+import { ZitadelSyncModule } from './zitadel-sync/zitadel-sync.module.js';
 
 @Module({})
 export class AppModule {
@@ -46,6 +47,7 @@ export class AppModule {
         SettingsModule,
         AvatarsModule,
         AuthModule,
+        ZitadelSyncModule,
         // After AuthModule: its access guard must identify the caller before per-user limits count.
         RateLimitModule,
         ...extraModules,

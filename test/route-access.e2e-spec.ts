@@ -32,6 +32,7 @@ const EXPECTED: Record<string, Access | undefined> = {
   'PUT /api/users/:id/settings': { selfOr: 'admin:users' },
   'GET /api/users/:id/avatar': 'authenticated',
   'PUT /api/users/:id/avatar': { selfOr: 'admin:users' },
+  'POST /api/zitadel/events': 'public',
 };
 
 describe('route access declarations', () => {

@@ -89,6 +89,11 @@ const envSchema = z.object({
   RATE_LIMIT_USER_LIST: rateLimit('60/1m'),
   RATE_LIMIT_USER_UPDATE: rateLimit('30/1m'),
   RATE_LIMIT_DEFAULT: rateLimit('300/1m'),
+
+  ZITADEL_WEBHOOK_SIGNING_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  ZITADEL_RECONCILE_INTERVAL_SECONDS: int(300, 0, 86_400),
+  ZITADEL_RECONCILE_PAGE_SIZE: int(100, 1, 1000),
+  ZITADEL_RECONCILE_PAGE_DELAY_MS: int(250, 0, 60_000),
 });
 
 /** Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. */
@@ -198,6 +203,17 @@ export interface AppConfig {
     userUpdate: RateLimitSetting;
     default: RateLimitSetting;
   };
+  zitadelSync: {
+    /**
+     * Key of the Actions v2 target that signs webhook events. Unset with a real Zitadel: the event
+     * endpoint answers 404. Unset in embedded mode: generated at start and shared with the dev-idp.
+     */
+    webhookSigningKey: string | undefined;
+    /** Seconds between reconciliation runs; 0 disables them. */
+    reconcileIntervalSeconds: number;
+    reconcilePageSize: number;
+    reconcilePageDelayMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -295,6 +311,12 @@ export function parseAppConfig(env: Environment): AppConfig {
       userList: e.RATE_LIMIT_USER_LIST,
       userUpdate: e.RATE_LIMIT_USER_UPDATE,
       default: e.RATE_LIMIT_DEFAULT,
+    },
+    zitadelSync: {
+      webhookSigningKey: e.ZITADEL_WEBHOOK_SIGNING_KEY,
+      reconcileIntervalSeconds: e.ZITADEL_RECONCILE_INTERVAL_SECONDS,
+      reconcilePageSize: e.ZITADEL_RECONCILE_PAGE_SIZE,
+      reconcilePageDelayMs: e.ZITADEL_RECONCILE_PAGE_DELAY_MS,
     },
   };
 }

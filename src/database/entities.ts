@@ -4,6 +4,15 @@ import { Session } from '../sessions/entities/session.entity.js';
 import { UserSetting } from '../settings/entities/user-setting.entity.js';
 import { UserAvatar } from '../users/avatars/entities/user-avatar.entity.js';
 import { User } from '../users/entities/user.entity.js';
+import { ZitadelEventCursor } from '../zitadel-sync/entities/zitadel-event-cursor.entity.js';
 
 /** Every entity, listed explicitly: ESM and bundling make glob discovery fragile. */
-export const ENTITIES = [User, UserSetting, Session, OidcLoginState, AuditEvent, UserAvatar];
+export const ENTITIES = [
+  User,
+  UserSetting,
+  Session,
+  OidcLoginState,
+  AuditEvent,
+  UserAvatar,
+  ZitadelEventCursor,
+];

@@ -665,6 +665,44 @@ describe('role grants', () => {
     ]);
   });
 
+  it("lists a page of the project's grants with each user's active roles", async () => {
+    stub.on('POST', search, {
+      body: {
+        details: { totalResult: '7' },
+        result: [
+          {
+            id: 'g1',
+            userId: '1',
+            projectId: PROJECT_ID,
+            state: 'USER_GRANT_STATE_ACTIVE',
+            roleKeys: ['admin'],
+          },
+          {
+            id: 'g2',
+            userId: '2',
+            projectId: PROJECT_ID,
+            state: 'USER_GRANT_STATE_INACTIVE',
+            roleKeys: ['owner'],
+          },
+          { id: 'g3', userId: '3', projectId: 'another', roleKeys: ['other'] },
+        ],
+      },
+    });
+    await expect(client().listProjectGrants({ offset: 4, limit: 3 })).resolves.toEqual({
+      total: 7,
+      grants: [
+        { userId: '1', roles: ['admin'] },
+        { userId: '2', roles: [] },
+      ],
+    });
+    const request = stub.last('POST', search);
+    expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
+    expect(request.json).toEqual({
+      query: { offset: 4, limit: 3, asc: true },
+      queries: [{ projectIdQuery: { projectId: PROJECT_ID } }],
+    });
+  });
+
   it('creates the grant when the user has none', async () => {
     stub.on('POST', search, { body: { result: [] } });
     stub.on('POST', '/management/v1/users/1/grants', { body: { userGrantId: 'g1' } });

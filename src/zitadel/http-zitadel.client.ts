@@ -108,6 +108,7 @@ interface ApiUser {
 }
 interface UserGrant {
   id: string;
+  userId?: string;
   projectId?: string;
   state?: string;
   roleKeys?: string[];
@@ -338,6 +339,29 @@ export class HttpZitadelClient extends ZitadelClient {
 
   setUserRoles(userId: string, roles: string[]): Promise<void> {
     return this.applyRoles(userId, [...new Set(roles)], false);
+  }
+
+  async listProjectGrants(page: {
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; grants: Array<{ userId: string; roles: string[] }> }> {
+    const { projectId } = this.connection;
+    const reply = await this.request<{ details?: { totalResult?: string | number }; result?: UserGrant[] }>(
+      'POST',
+      '/management/v1/users/grants/_search',
+      {
+        idempotent: true,
+        orgScoped: true,
+        body: {
+          query: { offset: page.offset, limit: page.limit, asc: true },
+          queries: [{ projectIdQuery: { projectId } }],
+        },
+      },
+    );
+    const grants = (reply.result ?? [])
+      .filter((grant) => grant.userId && (grant.projectId === undefined || grant.projectId === projectId))
+      .map((grant) => ({ userId: grant.userId!, roles: isActiveGrant(grant) ? (grant.roleKeys ?? []) : [] }));
+    return { total: Number(reply.details?.totalResult ?? 0), grants };
   }
 
   private async applyRoles(userId: string, wanted: string[], afterConflict: boolean): Promise<void> {

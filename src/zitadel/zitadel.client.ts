@@ -70,6 +70,14 @@ export abstract class ZitadelClient {
   abstract getUserRoles(userId: string): Promise<string[]>;
   /** Replaces the user's role keys in the configured project. */
   abstract setUserRoles(userId: string, roles: string[]): Promise<void>;
+  /**
+   * A page of the configured project's role grants, oldest first: the active roles of each grant's user
+   * (an inactive grant lists none). Lets reconciliation read everyone's roles without a call per user.
+   */
+  abstract listProjectGrants(page: {
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; grants: Array<{ userId: string; roles: string[] }> }>;
 
   abstract authorizationUrl(params: {
     state: string;

@@ -16,6 +16,8 @@ export interface RunningDevIdentityProvider {
   projectId: string;
   close(): Promise<void>;
   lastEmailCode(userId: string): Promise<string | undefined>;
+  /** Where its signed Actions v2 user events go (the zitadel-sync module sets it once we listen). */
+  setEventTarget(target: { url: string; signingKey: string } | null): void;
 }
 
 @Module({

@@ -42,6 +42,8 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     RATE_LIMIT_USER_LIST: '100000/1m',
     RATE_LIMIT_USER_UPDATE: '100000/1m',
     RATE_LIMIT_DEFAULT: '100000/1m',
+    // Spec files share one database and identity provider: only the sync spec runs reconciliation, by hand.
+    ZITADEL_RECONCILE_INTERVAL_SECONDS: '0',
     ...env,
   });
   const app = await createApp(config, extraModules);

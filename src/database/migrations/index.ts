@@ -2,6 +2,7 @@ import { InitialSchema1795541909458 } from './1795541909458-InitialSchema.js';
 import { LoginSessions1795542567647 } from './1795542567647-LoginSessions.js';
 import { AuditTrail1795625000000 } from './1795625000000-AuditTrail.js';
 import { UserAvatars1795620000000 } from './1795620000000-UserAvatars.js';
+import { ZitadelEventCursors1795630000000 } from './1795630000000-ZitadelEventCursors.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -12,4 +13,5 @@ export const MIGRATIONS = [
   LoginSessions1795542567647,
   UserAvatars1795620000000,
   AuditTrail1795625000000,
+  ZitadelEventCursors1795630000000,
 ];
