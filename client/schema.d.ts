@@ -844,7 +844,8 @@ export interface components {
             last_login: string | null;
             /**
              * @example [
-             *       "user"
+             *       "user",
+             *       "manager"
              *     ]
              */
             roles: string[];
