@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --users 1000000 --duration 10 --connections 20]`
+ * `npm run bench [-- --users 1000000 --duration 10 --connections 20 --only me --seed-only]`
  *
  * Seeds users in bulk, starts users-api and the bare baseline (bench/baseline-server.ts) on the same
  * database with the same signing key, drives both with autocannon on the hot endpoints, and prints one
@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
       default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/users_api_bench',
     },
     only: { type: 'string' },
+    'seed-only': { type: 'boolean', default: false },
   },
 });
 const USERS = Number(args.users);
@@ -88,6 +89,10 @@ async function main(): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   await ensureSeeded(client, USERS);
+  if (args['seed-only']) {
+    await client.end();
+    return;
+  }
 
   const pem = newSigningKey();
   const userId = await pickSeededUser(client, 'user');
