@@ -98,7 +98,9 @@ export class UsersService {
         pattern: `%${escapeLike(query.search.toLowerCase())}%`,
       });
     }
-    const counted = filtered.clone().select('count(*)::int', 'total').getRawOne<{ total: number }>();
+    const counted = query.search
+      ? filtered.clone().select('count(*)::int', 'total').getRawOne<{ total: number }>()
+      : this.countByStatusAndRole(query.status, query.role);
 
     const descending = query.sort.startsWith('-');
     const key = query.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS;
@@ -128,6 +130,19 @@ export class UsersService {
       total: total?.total ?? 0,
       nextCursor: hasMore && last ? encodeCursor(query.sort, last.cursor_value, users.at(-1)!.id) : null,
     };
+  }
+
+  /**
+   * The exact number of users with a status (any but deleted when none) and a role (any when none), read
+   * from the `user_counts` table that triggers keep in step with `users` (see the UserCounts migration).
+   */
+  private async countByStatusAndRole(status: UserStatus | undefined, role: string | undefined) {
+    const [row] = await this.users.query<{ total: number }[]>(
+      `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
+       WHERE role = $1 AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
+      [role ?? '*', status ?? null],
+    );
+    return row;
   }
 
   /**

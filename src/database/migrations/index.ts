@@ -3,6 +3,7 @@ import { LoginSessions1795542567647 } from './1795542567647-LoginSessions.js';
 import { AuditTrail1795625000000 } from './1795625000000-AuditTrail.js';
 import { UserAvatars1795620000000 } from './1795620000000-UserAvatars.js';
 import { ZitadelEventCursors1795630000000 } from './1795630000000-ZitadelEventCursors.js';
+import { UserCounts1795635000000 } from './1795635000000-UserCounts.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -14,4 +15,5 @@ export const MIGRATIONS = [
   UserAvatars1795620000000,
   AuditTrail1795625000000,
   ZitadelEventCursors1795630000000,
+  UserCounts1795635000000,
 ];
