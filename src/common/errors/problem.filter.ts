@@ -14,6 +14,10 @@ const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   },
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', message: 'The request body is too large' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'Unsupported Content-Type' },
+  // The router's own rejections (see frameworkErrors in app.ts): a path parameter over Fastify's
+  // maxParamLength (100) cannot be any id of ours, so it is a malformed parameter like any non-UUID.
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'invalid_request', message: 'Malformed path parameter: too long' },
+  FST_ERR_BAD_URL: { code: 'invalid_request', message: 'The URL is not valid' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     code: 'invalid_request',
     message: 'Content-Length does not match the body',
