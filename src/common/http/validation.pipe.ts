@@ -42,17 +42,31 @@ function hasTypeError(errors: ValidationError[]): boolean {
   );
 }
 
+const IGNORES_UNKNOWN = Symbol('ignoresUnknownProperties');
+
+/**
+ * For inputs we do not design: an OAuth 2.0 client must ignore unrecognized authorization-response
+ * parameters (RFC 6749 §4.1.2), so the callback's query drops unknown ones instead of answering 422.
+ */
+export function IgnoreUnknownProperties(): ClassDecorator {
+  return (target) => Reflect.defineMetadata(IGNORES_UNKNOWN, true, target);
+}
+
+const OPTIONS = {
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  transformOptions: { enableImplicitConversion: false },
+  validationError: { target: false, value: false },
+  exceptionFactory: (errors: ValidationError[]) => new ValidationFailure(errors),
+};
+
 /** The global pipe: whitelist + transform, unknown properties rejected, errors in the contract's shape. */
 export class AppValidationPipe extends ValidationPipe {
+  private readonly lenient = new ValidationPipe({ ...OPTIONS, forbidNonWhitelisted: false });
+
   constructor() {
-    super({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      transformOptions: { enableImplicitConversion: false },
-      validationError: { target: false, value: false },
-      exceptionFactory: (errors) => new ValidationFailure(errors),
-    });
+    super(OPTIONS);
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -63,7 +77,9 @@ export class AppValidationPipe extends ValidationPipe {
       }
     }
     try {
-      return await super.transform(value, metadata);
+      return metadata.metatype && Reflect.getMetadata(IGNORES_UNKNOWN, metadata.metatype)
+        ? ((await this.lenient.transform(value, metadata)) as unknown)
+        : ((await super.transform(value, metadata)) as unknown);
     } catch (error) {
       if (!(error instanceof ValidationFailure)) throw error;
       const fieldErrors = flattenValidationErrors(error.errors);
