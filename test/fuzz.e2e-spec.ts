@@ -53,6 +53,8 @@ interface FuzzRequest {
   path: Record<string, Target>;
   query: Record<string, string | string[]>;
   ifMatch: string | undefined;
+  /** Other headers a client controls: a request id to echo (or not), Accept. */
+  extraHeaders: Record<string, string>;
   body: Body;
 }
 
@@ -176,6 +178,16 @@ function requestArb(op: Operation): fc.Arbitrary<FuzzRequest> {
     ifMatch: op.parameters.some((p) => p.in === 'header' && p.name === 'If-Match')
       ? ifMatchArb
       : fc.constant(undefined),
+    extraHeaders: fc.record(
+      {
+        'x-request-id': fc.oneof(
+          fc.constantFrom('req-1', 'a'.repeat(128), 'a'.repeat(129), '', ' ', 'x\ty', 'a/b+c=d:e@f'),
+          anyString.map(headerSafe),
+        ),
+        accept: fc.constantFrom('application/json', 'text/html', '*/*', 'application/xml', ''),
+      },
+      { requiredKeys: [] },
+    ),
     body: bodyArb(op),
   });
 }
@@ -331,6 +343,7 @@ describe('fuzzing every operation of openapi.json', () => {
         break;
     }
     if (req.ifMatch !== undefined) headers['if-match'] = req.ifMatch;
+    Object.assign(headers, req.extraHeaders);
 
     let payload: string | undefined;
     switch (req.body.kind) {
@@ -381,6 +394,12 @@ describe('fuzzing every operation of openapi.json', () => {
 
     const described = `${op.method} ${url.slice(0, 300)} as ${caller} (${req.auth.kind}) → ${res.statusCode} ${res.body.slice(0, 300)}`;
     if (res.statusCode >= 500) throw new Error(`5xx: ${described}`);
+    // Every response carries a request id, the caller's own when it is a well-formed one (README).
+    const sentId = req.extraHeaders['x-request-id'];
+    const echoed = res.headers['x-request-id'];
+    if (typeof echoed !== 'string' || !echoed) throw new Error(`No X-Request-Id: ${described}`);
+    if (sentId !== undefined && /^[A-Za-z0-9._:@/+=-]{1,128}$/.test(sentId) && echoed !== sentId)
+      throw new Error(`X-Request-Id ${sentId} answered as ${echoed}: ${described}`);
     if (write && res.statusCode >= 400) {
       const after = await snapshot(watched, emails);
       if (JSON.stringify(after) !== JSON.stringify(before)) {
