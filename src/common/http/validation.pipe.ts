@@ -21,6 +21,18 @@ const TYPE_CONSTRAINTS = new Set([
   'isObject',
 ]);
 
+/** The dotted path of the first string holding U+0000, which PostgreSQL text cannot store. */
+function nulPath(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || 'value' : undefined;
+  // Deeper structures are refused by the DTOs anyway; this only has to find what could reach a column.
+  if (depth > 8 || value === null || typeof value !== 'object') return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPath(item, path ? `${path}.${key}` : key, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 class ValidationFailure extends Error {
   constructor(readonly errors: ValidationError[]) {
     super('validation failed');
@@ -75,6 +87,16 @@ export class AppValidationPipe extends ValidationPipe {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
         throw ApiError.invalidRequest('The request body must be a JSON object');
       }
+    }
+    // A NUL character in any text would fail deep in PostgreSQL (500) or in Zitadel (503) after other
+    // work was done; it is a bad value like any other, refused before anything happens.
+    const nul = nulPath(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+    if (nul) {
+      const fieldErrors = [{ field: nul, message: `${nul} must not contain NUL characters` }];
+      // In a path it cannot be any id of ours: malformed, like any other non-UUID id.
+      if (metadata.type === 'param')
+        throw ApiError.invalidRequest(`Malformed path parameter: ${nul}`, fieldErrors);
+      throw ApiError.validation(fieldErrors);
     }
     try {
       return metadata.metatype && Reflect.getMetadata(IGNORES_UNKNOWN, metadata.metatype)
