@@ -387,7 +387,8 @@ describe('fuzzing every operation of openapi.json', () => {
     const watched = [...fixtureIds, ...(id && /^[0-9a-f-]{36}$/i.test(id) ? [id] : [])];
     const sentEmail =
       req.body.kind === 'json' ? (req.body.value as { email?: unknown } | null)?.email : undefined;
-    const emails = typeof sentEmail === 'string' ? [sentEmail] : [];
+    // PostgreSQL text cannot hold NUL, so such an address cannot be stored (nor compared in the snapshot).
+    const emails = typeof sentEmail === 'string' && !sentEmail.includes('\u0000') ? [sentEmail] : [];
     const before = write ? await snapshot(watched, emails) : [];
 
     const res = await http({ method: op.method, url, headers, payload });
@@ -400,6 +401,18 @@ describe('fuzzing every operation of openapi.json', () => {
     if (typeof echoed !== 'string' || !echoed) throw new Error(`No X-Request-Id: ${described}`);
     if (sentId !== undefined && /^[A-Za-z0-9._:@/+=-]{1,128}$/.test(sentId) && echoed !== sentId)
       throw new Error(`X-Request-Id ${sentId} answered as ${echoed}: ${described}`);
+    // A suspended target would turn every later suspend into 409 and hide the paths behind it.
+    if (write && res.statusCode < 300 && id === target.userId) {
+      const [row] = await db().query<{ status: string }[]>(`SELECT status FROM users WHERE id = $1`, [id]);
+      if (row?.status === 'suspended') {
+        const reactivated = await t.http({
+          method: 'POST',
+          url: `/api/users/${id}/activate`,
+          headers: bearer(admin.token),
+        });
+        expect(reactivated.statusCode).toBe(200);
+      }
+    }
     if (write && res.statusCode >= 400) {
       const after = await snapshot(watched, emails);
       if (JSON.stringify(after) !== JSON.stringify(before)) {

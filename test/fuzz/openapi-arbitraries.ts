@@ -76,6 +76,8 @@ const nasty = fc.constantFrom(
   '',
   ' ',
   '\u0000',
+  'a\u0000b',
+  'https://example.test/\u0000.png',
   'null',
   'undefined',
   '-1',
@@ -185,7 +187,7 @@ function validString(schema: Schema): fc.Arbitrary<string> {
   }
   return fc.string({
     unit: fc.oneof(
-      fc.constantFrom('a', 'Z', '0', '.', '_', '-', '@', '!'),
+      fc.constantFrom('a', 'Z', '0', '.', '_', '-', '@', '!', '\u0000'),
       fc.string({ minLength: 1, maxLength: 1 }),
     ),
     minLength: schema.minLength ?? 0,
