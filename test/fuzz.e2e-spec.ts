@@ -27,7 +27,7 @@ import { startTestApp, type TestApp } from './support/test-app.js';
  * FUZZ_RUNS sets the cases per operation (default below, `npm run fuzz -- --runs N` for longer runs);
  * FUZZ_SEED replays a run (fast-check prints the seed and path of a counterexample).
  */
-const RUNS = Number(process.env.FUZZ_RUNS ?? 120);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 /** Login, registration and user creation pass through the identity provider (password hashing): fewer. */
 const SLOW_OPERATIONS = new Set(['POST /api/users/login', 'POST /api/users/register', 'POST /api/users']);
