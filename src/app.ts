@@ -2,6 +2,7 @@ import helmet from '@fastify/helmet';
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
@@ -20,7 +21,14 @@ export async function createApp(
   config: AppConfig,
   extraModules: Type[] = [],
 ): Promise<NestFastifyApplication> {
+  const problems = new ProblemFilter();
   const adapter = new FastifyAdapter({
+    // The router answers an over-long path parameter (Fastify: 414 with its own JSON) or a malformed URL
+    // before any hook or Nest filter runs; they leave as problem documents with a request id like the rest.
+    frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
+      void reply.header('X-Request-Id', request.id);
+      problems.send(error, request, reply);
+    },
     bodyLimit: config.http.bodyLimitBytes,
     // request.ip honours X-Forwarded-For only from the proxies TRUST_PROXY names; otherwise the socket address.
     trustProxy: trustProxyOption(config.http.trustProxy),
@@ -48,7 +56,7 @@ export async function createApp(
   );
   app.useLogger(app.get(Logger));
 
-  app.useGlobalFilters(new ProblemFilter());
+  app.useGlobalFilters(problems);
   app.useGlobalPipes(new AppValidationPipe());
 
   await app.register(helmet, {

@@ -12,7 +12,11 @@ import { SESSION_JWT_STRATEGY } from './session-jwt.strategy.js';
 
 class SessionTokenGuard extends AuthGuard(SESSION_JWT_STRATEGY) {
   override handleRequest<T>(error: unknown, principal: T | false): T {
-    if (error || !principal) throw ApiError.unauthorized('The token is invalid, expired or revoked');
+    // passport-jwt reports every token problem as a failure (no principal); `error` is what our
+    // validate() threw: the session lookup failing, e.g. the database being down. That is a 503 for the
+    // problem filter to classify, not a 401 that would make clients throw away a valid session.
+    if (error) throw error as Error;
+    if (!principal) throw ApiError.unauthorized('The token is invalid, expired or revoked');
     return principal;
   }
 }
@@ -89,7 +93,9 @@ export class AccessGuard implements CanActivate {
     let claims;
     try {
       claims = await this.zitadel.verifyAccessToken(token);
-    } catch {
+    } catch (error) {
+      // Zitadel's JWKS being unreachable is its outage (503), not a bad token.
+      if (error instanceof ApiError && error.code === 'upstream_unavailable') throw error;
       throw ApiError.unauthorized('The token is invalid, expired or revoked');
     }
     if (typeof claims.exp !== 'number') throw ApiError.unauthorized('The token has no expiry');

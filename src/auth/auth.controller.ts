@@ -62,7 +62,8 @@ export class AuthController {
     summary: 'Finish an OIDC login',
     description: 'The identity provider redirects here with `code` and `state`; each state works once.',
     access: 'public',
-    errors: [401, 403],
+    // 422: a parameter over its length limit; unknown parameters are ignored (RFC 6749 §4.1.2).
+    errors: [401, 403, 422],
   })
   @ApiOkResponse({ type: LoginSessionDto, description: 'The session token' })
   completeLogin(

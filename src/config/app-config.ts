@@ -45,6 +45,7 @@ const envSchema = z.object({
   DB_MIGRATIONS_RUN: flag,
   DB_POOL_MAX: int(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 0, 600_000),
+  DB_CONNECT_TIMEOUT_MS: int(5_000, 100, 60_000),
   METRICS_PUBLIC: flag,
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 
@@ -160,6 +161,7 @@ export interface AppConfig {
     migrationsRun: boolean;
     poolMax: number;
     statementTimeoutMs: number;
+    connectTimeoutMs: number;
   };
   metrics: { public: boolean; token: string | undefined };
   zitadel: {
@@ -274,6 +276,7 @@ export function parseAppConfig(env: Environment): AppConfig {
       migrationsRun: e.DB_MIGRATIONS_RUN ?? true,
       poolMax: e.DB_POOL_MAX,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
     },
     // Metrics describe traffic and internals: open by default only outside production.
     metrics: { public: e.METRICS_PUBLIC ?? !production, token: e.METRICS_TOKEN },

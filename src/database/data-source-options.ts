@@ -6,6 +6,8 @@ export interface DatabaseConnection {
   url: string;
   poolMax: number;
   statementTimeoutMs: number;
+  /** Waiting for a connection (pooled or new); default 5 s. */
+  connectTimeoutMs?: number;
   migrationsRun: boolean;
   applicationName?: string;
 }
@@ -27,10 +29,16 @@ export function dataSourceOptions(connection: DatabaseConnection): DataSourceOpt
     applicationName: connection.applicationName ?? 'users-api',
     extra: {
       max: connection.poolMax,
-      connectionTimeoutMillis: 5_000,
+      connectionTimeoutMillis: connection.connectTimeoutMs ?? 5_000,
       idleTimeoutMillis: 30_000,
       // Bounded queries: a stuck statement fails the request instead of holding a pooled connection.
       statement_timeout: connection.statementTimeoutMs || undefined,
+      // statement_timeout is enforced by the server, so it cannot end a wait on a network that has gone
+      // silent; the driver's own timer (a little longer, so the server's error normally wins) does. The
+      // pool then discards that connection.
+      query_timeout: connection.statementTimeoutMs ? connection.statementTimeoutMs + 1_000 : undefined,
+      // Detects a dead peer on idle pooled connections.
+      keepAlive: true,
     },
   };
 }

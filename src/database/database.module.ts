@@ -49,6 +49,7 @@ class EmbeddedPostgresModule {}
             url,
             poolMax: database.poolMax,
             statementTimeoutMs: database.statementTimeoutMs,
+            connectTimeoutMs: database.connectTimeoutMs,
             migrationsRun: false,
           }),
           retryAttempts: 1,

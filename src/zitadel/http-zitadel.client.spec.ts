@@ -541,6 +541,21 @@ describe('transient failures', () => {
     expect(stub.count('POST', '/v2/users')).toBe(2);
   });
 
+  it('opens the circuit after consecutive failures: later calls fail without a request, then a trial closes it', async () => {
+    stub.on('GET', '/v2/users/1', zitadelError(13, 'INTERNAL-1'));
+    const zitadel = client({ retries: 0, circuit: { failureThreshold: 2, resetMs: 200 } });
+    await expectUnavailable(zitadel.getUser('1'));
+    await expectUnavailable(zitadel.getUser('1'));
+    expect(stub.count('GET', '/v2/users/1')).toBe(2);
+    await expectUnavailable(zitadel.getUser('1'));
+    expect(stub.count('GET', '/v2/users/1')).toBe(2);
+    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await expect(zitadel.getUser('1')).resolves.toMatchObject({ userId: '1' });
+    await expect(zitadel.getUser('1')).resolves.toMatchObject({ userId: '1' });
+    expect(stub.count('GET', '/v2/users/1')).toBe(4);
+  });
+
   it('never retries adding a user or checking a password', async () => {
     stub.on('POST', '/v2/users/human', zitadelError(13, 'INTERNAL-1'));
     stub.on('POST', '/v2/sessions', zitadelError(13, 'INTERNAL-1'));

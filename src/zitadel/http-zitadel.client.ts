@@ -7,6 +7,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { ApiError } from '../common/errors/api-error.js';
+import { CircuitBreaker, DEFAULT_CIRCUIT } from './circuit-breaker.js';
 import { serviceAccountToken, type ServiceAccountToken } from './service-account-token.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { InvalidCredentialsError, UserBlockedError, ZitadelClient, ZitadelError } from './zitadel.client.js';
@@ -130,6 +131,7 @@ export class HttpZitadelClient extends ZitadelClient {
   private readonly baseUrl: string;
   private readonly serviceToken: ServiceAccountToken;
   private discovery?: Promise<Discovery>;
+  private readonly circuit: CircuitBreaker;
 
   constructor(
     private readonly connection: ZitadelConnection,
@@ -138,6 +140,7 @@ export class HttpZitadelClient extends ZitadelClient {
     super();
     this.baseUrl = connection.url.replace(/\/+$/, '');
     this.issuer = this.baseUrl;
+    this.circuit = new CircuitBreaker(connection.circuit ?? DEFAULT_CIRCUIT);
     this.serviceToken = serviceAccountToken(connection.credentials, this.baseUrl, (assertion) =>
       this.exchangeAssertion(assertion),
     );
@@ -615,6 +618,8 @@ export class HttpZitadelClient extends ZitadelClient {
     const attempts = idempotent ? 1 + Math.max(0, this.connection.retries) : 1;
     let failure: string;
     for (let attempt = 1; ; attempt++) {
+      // While the circuit is open, fail at once instead of waiting for a timeout per call.
+      if (!this.circuit.tryAcquire()) throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
       try {
         const response = await fetch(url, {
           ...init,
@@ -623,10 +628,17 @@ export class HttpZitadelClient extends ZitadelClient {
         });
         // Read inside the attempt: the timeout also covers a body that stalls.
         const text = await response.text();
-        if (!isTransient(response.status)) return { status: response.status, text };
+        if (!isTransient(response.status)) {
+          this.circuit.success();
+          return { status: response.status, text };
+        }
         failure = `HTTP ${response.status}`;
       } catch (error) {
         failure = describe(error);
+      }
+      if (this.circuit.failure()) {
+        this.logger?.warn(`Zitadel circuit open for the next calls after: ${failure}`);
+        break;
       }
       if (attempt >= attempts) break;
       await sleep(backoff(attempt));

@@ -13,6 +13,8 @@ export interface ZitadelConnection {
   timeoutMs: number;
   /** Extra attempts for idempotent calls (reads, and writes whose repeat is harmless). */
   retries: number;
+  /** Consecutive failed exchanges that open the circuit, and how long it stays open (defaults in circuit-breaker.ts). */
+  circuit?: { failureThreshold: number; resetMs: number };
 }
 
 export const ZITADEL_CONNECTION = Symbol('ZITADEL_CONNECTION');

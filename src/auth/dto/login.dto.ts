@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IgnoreUnknownProperties } from '../../common/http/validation.pipe.js';
 
 const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -47,6 +48,7 @@ export class LoginRedirectDto {
   redirect_url!: string;
 }
 
+@IgnoreUnknownProperties()
 export class LoginCallbackQuery {
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(2048) code?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(256) state?: string;

@@ -14,6 +14,10 @@ const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   },
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', message: 'The request body is too large' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', message: 'Unsupported Content-Type' },
+  // The router's own rejections (see frameworkErrors in app.ts): a path parameter over Fastify's
+  // maxParamLength (100) cannot be any id of ours, so it is a malformed parameter like any non-UUID.
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'invalid_request', message: 'Malformed path parameter: too long' },
+  FST_ERR_BAD_URL: { code: 'invalid_request', message: 'The URL is not valid' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     code: 'invalid_request',
     message: 'Content-Length does not match the body',
@@ -27,7 +31,14 @@ const DATABASE_UNAVAILABLE = [
   /timeout exceeded when trying to connect/i,
   /Client has encountered a connection error/i,
   /the database system is (starting up|shutting down)/i,
+  // pg's client-side query_timeout: the server went silent mid-query.
+  /Query read timeout/i,
 ];
+/**
+ * SQLSTATEs of the same kind: connection exceptions (08…), too many connections, the statement timeout,
+ * an administrator or crash shutdown, a server that cannot accept connections yet.
+ */
+const DATABASE_UNAVAILABLE_STATES = /^(08...|53300|57014|57P0[1-3])$/;
 
 interface ErrorLike {
   code?: unknown;
@@ -137,6 +148,9 @@ export class ProblemFilter implements ExceptionFilter {
 
   private isDatabaseUnavailable(exception: unknown): boolean {
     const { code, message } = (exception ?? {}) as ErrorLike;
+    const state = (exception instanceof QueryFailedError ? (exception.driverError as ErrorLike) : undefined)
+      ?.code;
+    if (typeof state === 'string' && DATABASE_UNAVAILABLE_STATES.test(state)) return true;
     const text = `${typeof code === 'string' ? code : ''} ${typeof message === 'string' ? message : ''}`;
     return DATABASE_UNAVAILABLE.some((pattern) => pattern.test(text));
   }

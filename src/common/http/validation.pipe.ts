@@ -21,6 +21,18 @@ const TYPE_CONSTRAINTS = new Set([
   'isObject',
 ]);
 
+/** The dotted path of the first string holding U+0000, which PostgreSQL text cannot store. */
+function nulPath(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path || 'value' : undefined;
+  // Deeper structures are refused by the DTOs anyway; this only has to find what could reach a column.
+  if (depth > 8 || value === null || typeof value !== 'object') return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPath(item, path ? `${path}.${key}` : key, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 class ValidationFailure extends Error {
   constructor(readonly errors: ValidationError[]) {
     super('validation failed');
@@ -42,17 +54,31 @@ function hasTypeError(errors: ValidationError[]): boolean {
   );
 }
 
+const IGNORES_UNKNOWN = Symbol('ignoresUnknownProperties');
+
+/**
+ * For inputs we do not design: an OAuth 2.0 client must ignore unrecognized authorization-response
+ * parameters (RFC 6749 §4.1.2), so the callback's query drops unknown ones instead of answering 422.
+ */
+export function IgnoreUnknownProperties(): ClassDecorator {
+  return (target) => Reflect.defineMetadata(IGNORES_UNKNOWN, true, target);
+}
+
+const OPTIONS = {
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  transformOptions: { enableImplicitConversion: false },
+  validationError: { target: false, value: false },
+  exceptionFactory: (errors: ValidationError[]) => new ValidationFailure(errors),
+};
+
 /** The global pipe: whitelist + transform, unknown properties rejected, errors in the contract's shape. */
 export class AppValidationPipe extends ValidationPipe {
+  private readonly lenient = new ValidationPipe({ ...OPTIONS, forbidNonWhitelisted: false });
+
   constructor() {
-    super({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-      transformOptions: { enableImplicitConversion: false },
-      validationError: { target: false, value: false },
-      exceptionFactory: (errors) => new ValidationFailure(errors),
-    });
+    super(OPTIONS);
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
@@ -67,8 +93,20 @@ export class AppValidationPipe extends ValidationPipe {
         throw ApiError.invalidRequest('The request body must be a JSON object');
       }
     }
+    // A NUL character in any text would fail deep in PostgreSQL (500) or in Zitadel (503) after other
+    // work was done; it is a bad value like any other, refused before anything happens.
+    const nul = nulPath(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
+    if (nul) {
+      const fieldErrors = [{ field: nul, message: `${nul} must not contain NUL characters` }];
+      // In a path it cannot be any id of ours: malformed, like any other non-UUID id.
+      if (metadata.type === 'param')
+        throw ApiError.invalidRequest(`Malformed path parameter: ${nul}`, fieldErrors);
+      throw ApiError.validation(fieldErrors);
+    }
     try {
-      return await super.transform(value, metadata);
+      return metadata.metatype && Reflect.getMetadata(IGNORES_UNKNOWN, metadata.metatype)
+        ? ((await this.lenient.transform(value, metadata)) as unknown)
+        : ((await super.transform(value, metadata)) as unknown);
     } catch (error) {
       if (!(error instanceof ValidationFailure)) throw error;
       const fieldErrors = flattenValidationErrors(error.errors);
