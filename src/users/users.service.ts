@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Not, Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
 import type { UserSort } from './dto/list-users.dto.js';
@@ -12,6 +12,17 @@ import { decodeCursor, encodeCursor } from './user-cursor.js';
  * InitialSchema migration), or PostgreSQL cannot use the index and search scans the table.
  */
 const SEARCH_EXPRESSION = `(lower(u.username) || ' ' || lower(u.email) || ' ' || lower(coalesce(u.display_name, '')))`;
+/**
+ * `GET /api/users/me` and every `:id` route read a user by primary key; the SQL is written once (aliases
+ * are the entity's property names) instead of being built by a query builder on every request.
+ */
+const FIND_BY_ID_SQL = `
+  SELECT id, zitadel_id AS "zitadelId", username, email, display_name AS "displayName",
+         avatar_url AS "avatarUrl", status, roles, last_login AS "lastLogin",
+         suspension_reason AS "suspensionReason", suspended_at AS "suspendedAt",
+         suspended_until AS "suspendedUntil", deleted_at AS "deletedAt", created_at AS "createdAt",
+         updated_at AS "updatedAt", version
+  FROM users WHERE id = $1 AND status <> 'deleted'`;
 const SORT_COLUMNS = { created_at: 'u.created_at', username: 'u.username', email: 'u.email' } as const;
 
 export interface UserListQuery {
@@ -31,8 +42,9 @@ export class UsersService {
   constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
 
   /** A user that has not been deleted; deleted users are gone from every read. */
-  findById(id: string): Promise<User | null> {
-    return this.users.findOneBy({ id, status: Not('deleted') });
+  async findById(id: string): Promise<User | null> {
+    const [row] = await this.users.query<Partial<User>[]>(FIND_BY_ID_SQL, [id]);
+    return row ? Object.assign(new User(), row) : null;
   }
 
   /** True when the address belonged to a deleted user and to no user that still exists. */
