@@ -10,9 +10,11 @@ import pg from 'pg';
 
 const publicKey = createPublicKey(createPrivateKey(process.env.SESSION_SIGNING_KEY!));
 const algorithm = publicKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
+// The service's pool settings: the same size and the same server-side statement timeout.
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
   max: Number(process.env.DB_POOL_MAX ?? 10),
+  options: '-c statement_timeout=10000',
 });
 const app = Fastify({ logger: false });
 
@@ -104,11 +106,19 @@ app.get('/api/users', async (request, reply) => {
       `(${column}, u.id) ${direction === 'DESC' ? '<' : '>'} ($${pageParams.push(value)}, $${pageParams.push(id)})`,
     );
   }
+  // As the service: a search is counted; without one the total comes from the trigger-kept counters.
+  const counted = q.search
+    ? pool.query<{ total: number }>(
+        `SELECT count(*)::int AS total FROM users u WHERE ${where.join(' AND ')}`,
+        params,
+      )
+    : pool.query<{ total: number }>(
+        `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
+         WHERE role = $1 AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
+        [q.role ?? '*', q.status ?? null],
+      );
   const [count, page] = await Promise.all([
-    pool.query<{ total: number }>(
-      `SELECT count(*)::int AS total FROM users u WHERE ${where.join(' AND ')}`,
-      params,
-    ),
+    counted,
     pool.query<UserRow>(
       `SELECT u.*, ${column}::text AS cursor_value FROM users u WHERE ${pageWhere.join(' AND ')}
        ORDER BY ${column} ${direction}, u.id ${direction} OFFSET ${offset} LIMIT ${limit + 1}`,
