@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DEV_IDENTITY_PROVIDER, type RunningDevIdentityProvider } from '../src/zitadel/zitadel.module.js';
-import {
-  bearer,
-  credentials,
-  signedInUser,
-  strongPassword,
-  uniqueName,
-  type SignedInUser,
-} from './support/identity.js';
+import { bearer, credentials, signedInUser, type SignedInUser, newRegistration } from './support/identity.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
@@ -185,19 +178,8 @@ describe('faults', () => {
     });
 
     const login = () => t.http({ method: 'POST', url: '/api/users/login', payload: credentials(user) });
-    const register = () => {
-      const username = uniqueName('faulty');
-      return t.http({
-        method: 'POST',
-        url: '/api/users/register',
-        payload: {
-          email: `${username}@example.test`,
-          username,
-          password: strongPassword(),
-          display_name: 'F',
-        },
-      });
-    };
+    const register = () =>
+      t.http({ method: 'POST', url: '/api/users/register', payload: newRegistration('faulty', 'F') });
     const timed = async (call: () => Promise<{ statusCode: number; json: <T>() => T }>) => {
       const started = Date.now();
       const res = await call();

@@ -11,6 +11,7 @@ import {
   setLocalStatus,
   strongPassword,
   uniqueName,
+  newRegistration,
 } from './support/identity.js';
 import { expectProblem } from './support/problem.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
@@ -349,12 +350,7 @@ describe('registration switched off', () => {
       const res = await t.http({
         method: 'POST',
         url: '/api/users/register',
-        payload: {
-          email: `${uniqueName()}@example.test`,
-          username: uniqueName(),
-          password: strongPassword(),
-          display_name: 'N',
-        },
+        payload: newRegistration('reg', 'N'),
       });
       expectProblem(res, 403, 'forbidden');
     } finally {

@@ -7,9 +7,9 @@ import {
   createIdentityUser,
   credentials,
   sessionIdOf,
-  strongPassword,
   uniqueName,
   type SignedInUser,
+  newRegistration,
 } from './support/identity.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
@@ -89,20 +89,13 @@ describe('rate limits (the seed table)', () => {
   });
 
   it('register: 5 an hour per IP; the 6th is refused, other IPs are not affected', async () => {
-    const register = (ip: string) => {
-      const username = uniqueName('rl');
-      return t.http({
+    const register = (ip: string) =>
+      t.http({
         method: 'POST',
         url: '/api/users/register',
-        payload: {
-          email: `${username}@example.test`,
-          username,
-          password: strongPassword(),
-          display_name: 'R L',
-        },
+        payload: newRegistration('rl', 'R L'),
         headers: from(ip),
       });
-    };
     const ip = nextIp();
     for (let attempt = 1; attempt <= 5; attempt++) {
       const res = await register(ip);

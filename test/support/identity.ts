@@ -19,6 +19,17 @@ export function strongPassword(): string {
   return `Pw-${randomBytes(6).toString('hex')}-Aa1!`;
 }
 
+/** A valid, unused body for `POST /api/users/register`. */
+export function newRegistration(prefix = 'reg', displayName = 'New User') {
+  const username = uniqueName(prefix);
+  return {
+    email: `${username}@example.test`,
+    username,
+    password: strongPassword(),
+    display_name: displayName,
+  };
+}
+
 export interface IdentityUser {
   email: string;
   username: string;
