@@ -7,6 +7,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsLocked } from '../src/database/run-migrations.js';
+import { startDevIdentityProvider, type DevIdentityProvider } from '../dev-idp/index.js';
 import { SEED_PREFIX, seedUsers } from './seed.js';
 
 /** What the benchmark and the soak share: a migrated database, seeded users, tokens, child servers. */
@@ -120,16 +121,48 @@ export async function rssMb(pid: number): Promise<number> {
 }
 
 /**
- * These scripts measure throughput, not the rate limiter: every limit lifted far out of reach; and the
- * seeded users are not in the identity provider, so reconciliation stays off.
+ * These scripts measure throughput, not refusals: every limit lifted out of reach. The windows are one
+ * second because @nestjs/throttler's in-memory store keeps one timestamp per hit inside the window and
+ * filters them on each request: under a real limit (say 300 a minute) that log never exceeds the limit,
+ * but under a lifted limit with a minute's window it would grow to a minute of benchmark traffic (about
+ * 100,000 entries) and measure the store's worst case instead of the service. The seeded users are not
+ * in the identity provider, so reconciliation stays off (it would, rightly, mark them deleted).
  */
 export const UNLIMITED = {
-  RATE_LIMIT_LOGIN: '1000000000/1m',
-  RATE_LIMIT_REGISTER: '1000000000/1m',
-  RATE_LIMIT_USER_LIST: '1000000000/1m',
-  RATE_LIMIT_USER_UPDATE: '1000000000/1m',
-  RATE_LIMIT_DEFAULT: '1000000000/1m',
-  // The seeded users exist only here, not in the identity provider: reconciliation would (rightly)
-  // mark them deleted.
+  RATE_LIMIT_LOGIN: '1000000000/1s',
+  RATE_LIMIT_REGISTER: '1000000000/1s',
+  RATE_LIMIT_USER_LIST: '1000000000/1s',
+  RATE_LIMIT_USER_UPDATE: '1000000000/1s',
+  RATE_LIMIT_DEFAULT: '1000000000/1s',
   ZITADEL_RECONCILE_INTERVAL_SECONDS: '0',
 };
+
+/**
+ * The identity provider in the benchmark's own process, so that users-api runs as it is deployed:
+ * NODE_ENV=production against an external Zitadel (here the stand-in, speaking Zitadel's API), not with
+ * the development provider loaded inside it. Returns the provider and the service's environment for it.
+ */
+export async function startIdentityProvider(
+  databaseUrl: string,
+  servicePort: number,
+  admin?: { email: string; password: string },
+): Promise<{ idp: DevIdentityProvider; env: Record<string, string> }> {
+  const clientId = 'users-api';
+  const idp = await startDevIdentityProvider({
+    databaseUrl,
+    clients: [{ clientId, redirectUris: [`http://127.0.0.1:${servicePort}/api/users/login/callback`] }],
+    admin,
+    logger: { log: () => undefined, warn: (msg) => console.warn(msg) },
+  });
+  return {
+    idp,
+    env: {
+      NODE_ENV: 'production',
+      ZITADEL_URL: idp.url,
+      ZITADEL_ORG_ID: idp.orgId,
+      ZITADEL_PROJECT_ID: idp.projectId,
+      ZITADEL_CLIENT_ID: clientId,
+      ZITADEL_PAT: idp.serviceAccountToken,
+    },
+  };
+}

@@ -19,6 +19,7 @@ import {
   newSigningKey,
   peakRss,
   pickSeededUser,
+  startIdentityProvider,
   startNode,
   tokenFor,
   waitFor,
@@ -147,12 +148,13 @@ async function main(): Promise<void> {
   const scenarios = all.filter((s) => !args.only || s.name.includes(args.only));
 
   const common = { DATABASE_URL: url, SESSION_SIGNING_KEY: pem, DB_POOL_MAX: '10' };
+  const { idp, env: production } = await startIdentityProvider(url, SERVICE_PORT);
   const service = startNode('dist/src/main.js', {
     ...common,
+    ...production,
     PORT: String(SERVICE_PORT),
     LOG_LEVEL: 'warn',
     DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
-    ADMIN_PASSWORD: 'Bench-Passw0rd!',
     // The benchmark measures throughput, not the rate limiter: lift the per-user limits for this run.
     ...UNLIMITED,
   });
@@ -206,6 +208,7 @@ async function main(): Promise<void> {
   } finally {
     service.kill('SIGTERM');
     baseline.kill('SIGTERM');
+    await idp.close();
     await client.query(`DELETE FROM sessions WHERE device_info = 'bench'`);
     await client.end();
   }

@@ -1,38 +1,29 @@
 import { Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
 import { decodeJwt } from 'jose';
 import { ACCESS_METADATA, type Access } from '../common/access.js';
 import { ApiError } from '../common/errors/api-error.js';
+import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersService } from '../users/users.service.js';
 import { ZitadelClient } from '../zitadel/zitadel.client.js';
 import { PermissionsService } from './permissions.service.js';
 import type { AuthenticatedRequest, Principal } from './principal.js';
-import { SESSION_JWT_STRATEGY } from './session-jwt.strategy.js';
-
-class SessionTokenGuard extends AuthGuard(SESSION_JWT_STRATEGY) {
-  override handleRequest<T>(error: unknown, principal: T | false): T {
-    // passport-jwt reports every token problem as a failure (no principal); `error` is what our
-    // validate() threw: the session lookup failing, e.g. the database being down. That is a 503 for the
-    // problem filter to classify, not a 401 that would make clients throw away a valid session.
-    if (error) throw error as Error;
-    if (!principal) throw ApiError.unauthorized('The token is invalid, expired or revoked');
-    return principal;
-  }
-}
+import { SessionTokenService, type VerifiedSessionToken } from './session-token.service.js';
 
 /**
  * The one global guard. Every route declares its access (see common/access.ts); a route without a
- * declaration is refused, so forgetting one fails closed. Session tokens go through passport-jwt;
- * Zitadel-issued access tokens (for internal services) through Zitadel's JWKS.
+ * declaration is refused, so forgetting one fails closed. Session tokens are verified by
+ * SessionTokenService and must name a live session; Zitadel-issued access tokens (for internal services)
+ * are verified against Zitadel's JWKS.
  */
 @Injectable()
 export class AccessGuard implements CanActivate {
   private readonly logger = new Logger(AccessGuard.name);
-  private readonly sessionTokens = new SessionTokenGuard();
 
   constructor(
     private readonly reflector: Reflector,
+    private readonly sessionTokens: SessionTokenService,
+    private readonly sessions: SessionsService,
     private readonly zitadel: ZitadelClient,
     private readonly users: UsersService,
     private readonly permissions: PermissionsService,
@@ -52,7 +43,7 @@ export class AccessGuard implements CanActivate {
     if (access === 'public') return true;
 
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const principal = await this.authenticate(context, request);
+    const principal = await this.authenticate(request);
     request.user = principal;
 
     if (access === 'authenticated') return true;
@@ -72,12 +63,31 @@ export class AccessGuard implements CanActivate {
     );
   }
 
-  private async authenticate(context: ExecutionContext, request: AuthenticatedRequest): Promise<Principal> {
+  private async authenticate(request: AuthenticatedRequest): Promise<Principal> {
     const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     if (!token) throw ApiError.unauthorized('A bearer token is required');
+    const sessionToken = this.sessionTokens.verify(token);
+    if (sessionToken) return this.authenticateSession(sessionToken);
     if (this.isZitadelToken(token)) return this.authenticateZitadelToken(token);
-    await this.sessionTokens.canActivate(context);
-    return request.user!;
+    throw ApiError.unauthorized('The token is invalid, expired or revoked');
+  }
+
+  /**
+   * The session must still be active and its user too, checked on every request so that a revocation
+   * counts from the next one. A failing lookup (the database down) propagates as a 503, not a 401 that
+   * would make clients throw away a valid session.
+   */
+  private async authenticateSession(token: VerifiedSessionToken): Promise<Principal> {
+    const session = await this.sessions.authenticate(token.sessionId, token.userId);
+    if (!session) throw ApiError.unauthorized('The token is invalid, expired or revoked');
+    return {
+      userId: session.userId,
+      zitadelId: session.zitadelId,
+      sessionId: session.sessionId,
+      roles: session.roles,
+      permissions: this.permissions.forRoles(session.roles),
+      tokenKind: 'session',
+    };
   }
 
   /** Routing by the (unverified) issuer only picks the verifier; each verifier pins its own issuer. */

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
-import { PassportModule } from '@nestjs/passport';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
@@ -12,18 +11,11 @@ import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { OidcLoginState } from './entities/oidc-login-state.entity.js';
 import { PermissionsService } from './permissions.service.js';
-import { SessionJwtStrategy } from './session-jwt.strategy.js';
 import { loadSessionSigningKey } from './session-signing-key.js';
 import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.service.js';
 
 @Module({
-  imports: [
-    PassportModule,
-    TypeOrmModule.forFeature([OidcLoginState]),
-    UsersModule,
-    SessionsModule,
-    ZitadelModule,
-  ],
+  imports: [TypeOrmModule.forFeature([OidcLoginState]), UsersModule, SessionsModule, ZitadelModule],
   controllers: [AuthController],
   providers: [
     {
@@ -39,7 +31,6 @@ import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.servic
       },
     },
     SessionTokenService,
-    SessionJwtStrategy,
     PermissionsService,
     AuthService,
     { provide: APP_GUARD, useClass: AccessGuard },
