@@ -60,8 +60,22 @@ export async function tokenFor(client: pg.Client, userId: string, pem: string): 
   );
 }
 
-export function startNode(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [script], {
+/** Node's flags in `npm run start:prod` (and the Dockerfile): the benchmark runs what is deployed. */
+export async function productionNodeFlags(): Promise<string[]> {
+  const { scripts } = JSON.parse(await readFile('package.json', 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  const command = /^node((?: --[\w-]+(?:=\S+)?)*) dist\/src\/main\.js$/.exec(scripts['start:prod'] ?? '');
+  if (!command) throw new Error('package.json start:prod is not `node [--flags] dist/src/main.js`');
+  return command[1].split(' ').filter(Boolean);
+}
+
+export function startNode(
+  script: string,
+  env: Record<string, string>,
+  nodeFlags: string[] = [],
+): ChildProcess {
+  const child = spawn(process.execPath, [...nodeFlags, script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -19,6 +19,7 @@ import {
   newSigningKey,
   peakRss,
   pickSeededUser,
+  productionNodeFlags,
   startIdentityProvider,
   startNode,
   tokenFor,
@@ -149,15 +150,19 @@ async function main(): Promise<void> {
 
   const common = { DATABASE_URL: url, SESSION_SIGNING_KEY: pem, DB_POOL_MAX: '10' };
   const { idp, env: production } = await startIdentityProvider(url, SERVICE_PORT);
-  const service = startNode('dist/src/main.js', {
-    ...common,
-    ...production,
-    PORT: String(SERVICE_PORT),
-    LOG_LEVEL: 'warn',
-    DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
-    // The benchmark measures throughput, not the rate limiter: lift the per-user limits for this run.
-    ...UNLIMITED,
-  });
+  const service = startNode(
+    'dist/src/main.js',
+    {
+      ...common,
+      ...production,
+      PORT: String(SERVICE_PORT),
+      LOG_LEVEL: 'warn',
+      DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
+      // The benchmark measures throughput, not the rate limiter: lift the per-user limits for this run.
+      ...UNLIMITED,
+    },
+    await productionNodeFlags(),
+  );
   const baseline = startNode('dist/bench/baseline-server.js', { ...common, PORT: String(BASELINE_PORT) });
   const rows: Record<string, unknown>[] = [];
   try {

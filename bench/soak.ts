@@ -16,7 +16,9 @@ import {
   ensureSeeded,
   newSigningKey,
   pickSeededUser,
+  productionNodeFlags,
   rssMb,
+  startIdentityProvider,
   startNode,
   tokenFor,
   waitFor,
@@ -41,9 +43,10 @@ const BASE = `http://127.0.0.1:${PORT}`;
 const ADMIN = { email: 'admin@localhost.test', password: 'Bench-Passw0rd!' };
 const POOL_MAX = 10;
 
+/** The service's own connections (it names itself `users-api`), not the identity provider's or ours. */
 async function connections(client: pg.Client, database: string): Promise<number> {
   const { rows } = await client.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'users-api'`,
     [database],
   );
   return rows[0].n;
@@ -65,17 +68,22 @@ async function main(): Promise<void> {
   const adminToken = await tokenFor(client, await pickSeededUser(client, 'admin'), pem);
   const idleConnections = await connections(client, database);
 
-  const service = startNode('dist/src/main.js', {
-    DATABASE_URL: url,
-    SESSION_SIGNING_KEY: pem,
-    DB_POOL_MAX: String(POOL_MAX),
-    PORT: String(PORT),
-    LOG_LEVEL: 'warn',
-    DATA_DIR: `/tmp/users-api-soak-${randomUUID()}`,
-    ADMIN_EMAIL: ADMIN.email,
-    ADMIN_PASSWORD: ADMIN.password,
-    ...UNLIMITED,
-  });
+  // As deployed: production mode, Node's production flags, the identity provider outside the service.
+  const { idp, env: production } = await startIdentityProvider(url, PORT, ADMIN);
+  const service = startNode(
+    'dist/src/main.js',
+    {
+      ...production,
+      DATABASE_URL: url,
+      SESSION_SIGNING_KEY: pem,
+      DB_POOL_MAX: String(POOL_MAX),
+      PORT: String(PORT),
+      LOG_LEVEL: 'warn',
+      DATA_DIR: `/tmp/users-api-soak-${randomUUID()}`,
+      ...UNLIMITED,
+    },
+    await productionNodeFlags(),
+  );
   const statuses = new Map<string, number>();
   const rss: { t: number; mb: number }[] = [];
   let failures = 0;
@@ -188,6 +196,7 @@ async function main(): Promise<void> {
     }
   } finally {
     if (service.exitCode === null) service.kill('SIGTERM');
+    await idp.close();
     await client.query(`DELETE FROM sessions WHERE device_info = 'bench'`);
     await client.end();
   }
