@@ -18,6 +18,7 @@ const pool = new pg.Pool({
 });
 const app = Fastify({ logger: false });
 
+const SEARCH_COUNT_LIMIT = 1000;
 const SEARCH = `(lower(u.username) || ' ' || lower(u.email) || ' ' || lower(coalesce(u.display_name, '')))`;
 const SORTS: Record<string, string> = {
   created_at: 'u.created_at',
@@ -106,10 +107,11 @@ app.get('/api/users', async (request, reply) => {
       `(${column}, u.id) ${direction === 'DESC' ? '<' : '>'} ($${pageParams.push(value)}, $${pageParams.push(id)})`,
     );
   }
-  // As the service: a search is counted; without one the total comes from the trigger-kept counters.
+  // As the service: a search is counted up to its limit; without one the total comes from the
+  // trigger-kept counters.
   const counted = q.search
     ? pool.query<{ total: number }>(
-        `SELECT count(*)::int AS total FROM users u WHERE ${where.join(' AND ')}`,
+        `SELECT count(*)::int AS total FROM (SELECT 1 FROM users u WHERE ${where.join(' AND ')} LIMIT ${SEARCH_COUNT_LIMIT + 1}) AS matches`,
         params,
       )
     : pool.query<{ total: number }>(
@@ -137,7 +139,8 @@ app.get('/api/users', async (request, reply) => {
       roles: u.roles,
       created_at: u.created_at,
     })),
-    total: count.rows[0].total,
+    total: Math.min(count.rows[0].total, SEARCH_COUNT_LIMIT),
+    total_exact: !q.search || count.rows[0].total <= SEARCH_COUNT_LIMIT,
     limit,
     offset,
     next_cursor:

@@ -883,8 +883,10 @@ export interface components {
             /** @description Pass as `cursor` for the next page; null on the last page */
             next_cursor: string | null;
             offset: number;
-            /** @description Exact number of users matching the filters */
+            /** @description Number of users matching the filters: exact without a search; with one, counted up to a limit (1,000 by default), past which it is the limit and `total_exact` is false */
             total: number;
+            /** @description False when `total` is a lower bound: a search matched more users than it counts */
+            total_exact: boolean;
             users: components["schemas"]["UserSummaryDto"][];
         };
         UserProfileDto: {

@@ -181,10 +181,58 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
         },
       ],
       total: expected({ search: tag }).length,
+      total_exact: true,
       limit: 1,
       offset: 0,
       next_cursor: expect.any(String),
     });
+  });
+
+  it('counts a search only up to USER_SEARCH_COUNT_LIMIT, says so, and still pages through every match', async () => {
+    const capped = await startTestApp({ USER_SEARCH_COUNT_LIMIT: '5' });
+    try {
+      const get = async (query: string) => {
+        const res = await capped.http({
+          method: 'GET',
+          url: `/api/users?${query}`,
+          headers: { authorization: `Bearer ${admin.token}` },
+        });
+        expect(res.statusCode).toBe(200);
+        return res.json<{
+          users: { user_id: string }[];
+          total: number;
+          total_exact: boolean;
+          next_cursor: string | null;
+        }>();
+      };
+      const all = expected({ search: tag });
+      expect(all.length).toBeGreaterThan(5);
+      expect(await get(`search=${tag}&limit=2`)).toMatchObject({ total: 5, total_exact: false });
+
+      const seen: string[] = [];
+      let cursor = '';
+      for (let page = 0; page < 10; page++) {
+        const body = await get(`search=${tag}&limit=10${cursor && `&cursor=${cursor}`}`);
+        seen.push(...body.users.map((u) => u.user_id));
+        if (!body.next_cursor) break;
+        cursor = body.next_cursor;
+      }
+      expect(seen).toEqual(all.map((u) => u.id));
+
+      // Up to the limit the count is exact; without a search it always is (from user_counts).
+      const few = expected({ search: `${tag}em`, status: 'active' });
+      expect(few.length).toBeGreaterThan(0);
+      expect(few.length).toBeLessThanOrEqual(5);
+      expect(await get(`search=${tag}em&status=active`)).toMatchObject({
+        total: few.length,
+        total_exact: true,
+      });
+      const roleHolders = expected({ role: `r${tag}` });
+      expect(roleHolders.length).toBeGreaterThan(5);
+      expect(await get(`role=r${tag}`)).toMatchObject({ total: roleHolders.length, total_exact: true });
+    } finally {
+      await capped.close();
+    }
   });
 
   it.each(SORTS)(

@@ -77,6 +77,7 @@ const envSchema = z.object({
   LOGIN_FAILURE_MIN_MS: int(400, 0, 5_000),
   ROLE_PERMISSIONS: z.string().optional(),
   SUSPENSION_CHECK_INTERVAL_MS: int(30_000, 100, 3_600_000),
+  USER_SEARCH_COUNT_LIMIT: int(1_000, 1, 1_000_000),
 
   TRUST_PROXY: z.string().optional(),
   REDIS_URL: z
@@ -195,6 +196,8 @@ export interface AppConfig {
   users: {
     /** How often expired suspensions (`until`) are looked for and lifted. */
     suspensionCheckIntervalMs: number;
+    /** A search counts its matches up to this many; past it, `total` is this and `total_exact` false. */
+    searchCountLimit: number;
   };
   /** Unset url: no Redis; rate limits count per instance. */
   redis: { url: string | undefined; keyPrefix: string; timeoutMs: number };
@@ -306,7 +309,10 @@ export function parseAppConfig(env: Environment): AppConfig {
       loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
       rolePermissions,
     },
-    users: { suspensionCheckIntervalMs: e.SUSPENSION_CHECK_INTERVAL_MS },
+    users: {
+      suspensionCheckIntervalMs: e.SUSPENSION_CHECK_INTERVAL_MS,
+      searchCountLimit: e.USER_SEARCH_COUNT_LIMIT,
+    },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, timeoutMs: e.REDIS_TIMEOUT_MS },
     rateLimits: {
       login: e.RATE_LIMIT_LOGIN,

@@ -100,6 +100,7 @@ export class UsersController {
     return {
       users: page.users.map(toUserSummaryDto),
       total: page.total,
+      total_exact: page.totalExact,
       limit,
       offset,
       next_cursor: page.nextCursor,

@@ -77,8 +77,15 @@ export class UserListDto {
   @ApiProperty({ type: [UserSummaryDto] })
   users!: UserSummaryDto[];
 
-  @ApiProperty({ description: 'Exact number of users matching the filters' })
+  @ApiProperty({
+    description:
+      'Number of users matching the filters: exact without a search; with one, counted up to a limit ' +
+      '(1,000 by default), past which it is the limit and `total_exact` is false',
+  })
   total!: number;
+
+  @ApiProperty({ description: 'False when `total` is a lower bound: a search matched more users than it counts' })
+  total_exact!: boolean;
 
   @ApiProperty()
   limit!: number;
