@@ -84,7 +84,9 @@ export class UserListDto {
   })
   total!: number;
 
-  @ApiProperty({ description: 'False when `total` is a lower bound: a search matched more users than it counts' })
+  @ApiProperty({
+    description: 'False when `total` is a lower bound: a search matched more users than it counts',
+  })
   total_exact!: boolean;
 
   @ApiProperty()
