@@ -122,7 +122,8 @@ app.get('/api/users', async (request, reply) => {
   const [count, page] = await Promise.all([
     counted,
     pool.query<UserRow>(
-      `SELECT u.*, ${column}::text AS cursor_value FROM users u WHERE ${pageWhere.join(' AND ')}
+      `SELECT u.id, u.username, u.email, u.display_name, u.status, u.roles, u.created_at,
+              ${column}::text AS cursor_value FROM users u WHERE ${pageWhere.join(' AND ')}
        ORDER BY ${column} ${direction}, u.id ${direction} OFFSET ${offset} LIMIT ${limit + 1}`,
       pageParams,
     ),

@@ -2,7 +2,8 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { PageQuery } from '../../common/http/pagination.js';
-import { LISTABLE_STATUSES, type User } from '../entities/user.entity.js';
+import { LISTABLE_STATUSES } from '../entities/user.entity.js';
+import type { UserSummary } from '../users.service.js';
 
 export const USER_SORTS = ['created_at', '-created_at', 'username', '-username', 'email', '-email'] as const;
 export type UserSort = (typeof USER_SORTS)[number];
@@ -103,7 +104,7 @@ export class UserListDto {
   next_cursor!: string | null;
 }
 
-export function toUserSummaryDto(user: User): UserSummaryDto {
+export function toUserSummaryDto(user: UserSummary): UserSummaryDto {
   return {
     user_id: user.id,
     username: user.username,
