@@ -59,6 +59,9 @@ const LAST_NAMES = [
  * Seeds `total` users with multi-row INSERT … SELECT over generate_series, in batches (each its own
  * statement, so the progress bar moves and no transaction grows huge). Names, statuses and roles are
  * spread the way a real organisation's would be: mostly active users, some managers, few admins.
+ * Names, status and roles are picked by bytes of md5(i), not by i modulo something: creation time
+ * already follows i, and picking by i modulo would tie them to it (the oldest users would all share
+ * three first names), which no real directory does and which skews every query ordered by date.
  */
 export async function seedUsers(client: pg.Client, total: number, batchSize = 25_000): Promise<void> {
   const bar = new cliProgress.SingleBar(
@@ -71,16 +74,18 @@ export async function seedUsers(client: pg.Client, total: number, batchSize = 25
     await client.query(
       `INSERT INTO users (zitadel_id, username, email, display_name, status, roles, created_at, last_login)
        SELECT $3 || i,
-              'user' || i || '_' || substr(md5(i::text), 1, 6),
-              'user' || i || '_' || substr(md5(i::text), 1, 6) || '@example.com',
-              ($4::text[])[1 + i % cardinality($4::text[])] || ' ' || ($5::text[])[1 + (i / 7) % cardinality($5::text[])],
-              CASE WHEN i % 20 = 3 THEN 'suspended' WHEN i % 33 = 5 THEN 'inactive'
-                   WHEN i % 50 = 7 THEN 'pending_verification' ELSE 'active' END,
-              CASE WHEN i % 100 = 0 THEN ARRAY['admin'] WHEN i % 7 = 0 THEN ARRAY['manager', 'user']
-                   ELSE ARRAY['user'] END,
+              'user' || i || '_' || substr(h, 1, 6),
+              'user' || i || '_' || substr(h, 1, 6) || '@example.com',
+              ($4::text[])[1 + get_byte(b, 8) % cardinality($4::text[])] || ' ' ||
+                ($5::text[])[1 + get_byte(b, 9) % cardinality($5::text[])],
+              CASE WHEN get_byte(b, 10) % 20 = 3 THEN 'suspended' WHEN get_byte(b, 11) % 33 = 5 THEN 'inactive'
+                   WHEN get_byte(b, 12) % 50 = 7 THEN 'pending_verification' ELSE 'active' END,
+              CASE WHEN get_byte(b, 13) % 100 = 0 THEN ARRAY['admin']
+                   WHEN get_byte(b, 14) % 7 = 0 THEN ARRAY['manager', 'user'] ELSE ARRAY['user'] END,
               now() - (i % 1000) * interval '1 day' - (i % 86400) * interval '1 second',
               now() - (i % 30) * interval '1 day'
-       FROM generate_series($1::int, $2::int) AS i`,
+       FROM generate_series($1::int, $2::int) AS i,
+            LATERAL (SELECT md5(i::text) AS h, decode(md5(i::text), 'hex') AS b) AS hashed`,
       [start, end, SEED_PREFIX, FIRST_NAMES, LAST_NAMES],
     );
     bar.update(end);
