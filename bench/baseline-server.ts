@@ -19,7 +19,7 @@ const pool = new pg.Pool({
 const app = Fastify({ logger: false });
 
 const SEARCH_COUNT_LIMIT = 1000;
-const SEARCH = `(lower(u.username) || ' ' || lower(u.email) || ' ' || lower(coalesce(u.display_name, '')))`;
+const SEARCH = 'u.search_text';
 const SORTS: Record<string, string> = {
   created_at: 'u.created_at',
   username: 'u.username',

@@ -29,7 +29,7 @@ describe('embedded database', () => {
     );
     // pg_trgm is loaded into PGlite too: the search index exists.
     const [{ count }] = await db.query<{ count: string }[]>(
-      `SELECT count(*) FROM pg_indexes WHERE indexname = 'users_search_trgm_idx'`,
+      `SELECT count(*) FROM pg_indexes WHERE indexname = 'users_search_text_trgm_idx'`,
     );
     expect(Number(count)).toBe(1);
     expect((await first.http({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);

@@ -10,11 +10,6 @@ import { User, type UserStatus } from './entities/user.entity.js';
 import { decodeCursor, encodeCursor } from './user-cursor.js';
 
 /**
- * Must stay character for character the expression of the `users_search_trgm_idx` index (see the
- * InitialSchema migration), or PostgreSQL cannot use the index and search scans the table.
- */
-const SEARCH_EXPRESSION = `(lower(u.username) || ' ' || lower(u.email) || ' ' || lower(coalesce(u.display_name, '')))`;
-/**
  * `GET /api/users/me` and every `:id` route read a user by primary key; the SQL is written once (aliases
  * are the entity's property names) instead of being built by a query builder on every request.
  */
@@ -131,7 +126,8 @@ export class UsersService {
     else filtered.where(`u.status <> 'deleted'`);
     if (query.role) filtered.andWhere('u.roles @> ARRAY[:role]::text[]', { role: query.role });
     if (query.search) {
-      filtered.andWhere(`${SEARCH_EXPRESSION} LIKE :pattern`, {
+      // search_text is lower-cased by PostgreSQL (see the UserSearchText migration), trigram-indexed.
+      filtered.andWhere('u.search_text LIKE :pattern', {
         pattern: `%${escapeLike(query.search.toLowerCase())}%`,
       });
     }

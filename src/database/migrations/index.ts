@@ -4,6 +4,7 @@ import { AuditTrail1795625000000 } from './1795625000000-AuditTrail.js';
 import { UserAvatars1795620000000 } from './1795620000000-UserAvatars.js';
 import { ZitadelEventCursors1795630000000 } from './1795630000000-ZitadelEventCursors.js';
 import { UserCounts1795635000000 } from './1795635000000-UserCounts.js';
+import { UserSearchText1795640000000 } from './1795640000000-UserSearchText.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -16,4 +17,5 @@ export const MIGRATIONS = [
   AuditTrail1795625000000,
   ZitadelEventCursors1795630000000,
   UserCounts1795635000000,
+  UserSearchText1795640000000,
 ];
