@@ -32,7 +32,6 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '20' },
     search: { type: 'string', default: 'ann' },
-    rate: { type: 'string', default: '50' },
     database: {
       type: 'string',
       default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/users_api_bench',
@@ -44,7 +43,6 @@ const { values: args } = parseArgs({
 const USERS = Number(args.users);
 const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
-const RATE = Number(args.rate);
 const SERVICE_PORT = 3200;
 const BASELINE_PORT = 3201;
 
@@ -54,8 +52,6 @@ interface Scenario {
   path: string;
   token: string;
   body?: string;
-  /** False where the service cannot sustain RATE at all (a deep offset takes seconds). */
-  steady?: boolean;
 }
 
 interface Measured {
@@ -67,23 +63,12 @@ interface Measured {
   errors: number;
 }
 
-/**
- * Without `rate`, as fast as CONNECTIONS closed-loop clients go: throughput, with latency at saturation.
- * With it, requests are sent on a fixed schedule (autocannon corrects for coordinated omission), which is
- * the latency a caller sees at that load.
- */
-async function drive(
-  port: number,
-  scenario: Scenario,
-  duration = DURATION,
-  rate?: number,
-): Promise<Measured> {
+async function drive(port: number, scenario: Scenario, duration = DURATION): Promise<Measured> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${scenario.path}`,
     method: scenario.method,
     connections: CONNECTIONS,
     duration,
-    ...(rate ? { overallRate: rate } : {}),
     headers: {
       authorization: `Bearer ${scenario.token}`,
       ...(scenario.body ? { 'content-type': 'application/json' } : {}),
@@ -159,7 +144,6 @@ async function main(): Promise<void> {
       method: 'GET',
       path: `/api/users?limit=50&offset=${depth}`,
       token: adminToken,
-      steady: false,
     },
   ];
   const scenarios = all.filter((s) => !args.only || s.name.includes(args.only));
@@ -195,7 +179,6 @@ async function main(): Promise<void> {
       await drive(BASELINE_PORT, scenario, 2);
       const { result: svc, peakMb } = await peakRss(service.pid!, () => drive(SERVICE_PORT, scenario));
       const base = await drive(BASELINE_PORT, scenario);
-      const steady = scenario.steady === false ? null : await drive(SERVICE_PORT, scenario, DURATION, RATE);
       servicePeakMb = Math.max(servicePeakMb, peakMb);
       rows.push({
         endpoint: scenario.name,
@@ -209,14 +192,10 @@ async function main(): Promise<void> {
         'service non-2xx': svc.non2xx + svc.errors,
         'baseline non-2xx': base.non2xx + base.errors,
         'service peak RSS MB': peakMb,
-        [`service p50 ms at ${RATE}/s`]: steady?.p50 ?? null,
-        [`service p97.5 ms at ${RATE}/s`]: steady?.p97_5 ?? null,
-        [`service p99 ms at ${RATE}/s`]: steady?.p99 ?? null,
       });
     }
     console.log(
-      `\nusers-api vs bare baseline: ${USERS} users, ${CONNECTIONS} connections, ${DURATION} s per run; ` +
-        `then users-api alone at a steady ${RATE} req/s`,
+      `\nusers-api vs bare baseline: ${USERS} users, ${CONNECTIONS} connections, ${DURATION} s per run`,
     );
     console.table(rows);
     const machine = { cpus: cpus().length, node: process.version };
@@ -225,15 +204,7 @@ async function main(): Promise<void> {
     await writeFile(
       out,
       JSON.stringify(
-        {
-          users: USERS,
-          connections: CONNECTIONS,
-          duration: DURATION,
-          rate: RATE,
-          machine,
-          servicePeakMb,
-          rows,
-        },
+        { users: USERS, connections: CONNECTIONS, duration: DURATION, machine, servicePeakMb, rows },
         null,
         2,
       ),
