@@ -69,9 +69,13 @@ async function authenticate(authorization: string | undefined): Promise<Session 
 app.get('/api/users/me', async (request, reply) => {
   const session = await authenticate(request.headers.authorization);
   if (!session) return reply.code(401).send({ error: 'unauthorized' });
-  const { rows } = await pool.query<UserRow>(`SELECT * FROM users WHERE id = $1 AND status <> 'deleted'`, [
-    session.user_id,
-  ]);
+  // The service's FIND_BY_ID_SQL columns.
+  const { rows } = await pool.query<UserRow>(
+    `SELECT id, zitadel_id, username, email, display_name, avatar_url, status, roles, last_login,
+            suspension_reason, suspended_at, suspended_until, deleted_at, created_at, updated_at, version
+     FROM users WHERE id = $1 AND status <> 'deleted'`,
+    [session.user_id],
+  );
   const u = rows[0];
   return {
     user_id: u.id,
@@ -140,7 +144,7 @@ app.get('/api/users', async (request, reply) => {
       roles: u.roles,
       created_at: u.created_at,
     })),
-    total: Math.min(count.rows[0].total, SEARCH_COUNT_LIMIT),
+    total: q.search ? Math.min(count.rows[0].total, SEARCH_COUNT_LIMIT) : count.rows[0].total,
     total_exact: !q.search || count.rows[0].total <= SEARCH_COUNT_LIMIT,
     limit,
     offset,

@@ -8,7 +8,7 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsLocked } from '../src/database/run-migrations.js';
 import { startDevIdentityProvider, type DevIdentityProvider } from '../dev-idp/index.js';
-import { SEED_PREFIX, seedUsers } from './seed.js';
+import { ANY_SEED_PREFIX, SEED_PREFIX, seedUsers } from './seed.js';
 
 /** What the benchmark and the soak share: a migrated database, seeded users, tokens, child servers. */
 
@@ -38,7 +38,7 @@ export async function ensureSeeded(client: pg.Client, users: number): Promise<vo
     console.log(`${users} seeded users already present`);
     return;
   }
-  await client.query(`DELETE FROM users WHERE zitadel_id LIKE $1`, [`${SEED_PREFIX}%`]);
+  await client.query(`DELETE FROM users WHERE zitadel_id LIKE $1`, [`${ANY_SEED_PREFIX}%`]);
   const started = Date.now();
   await seedUsers(client, users);
   console.log(`seeded ${users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -1,8 +1,14 @@
 import cliProgress from 'cli-progress';
 import type pg from 'pg';
 
-/** Seeded rows are recognisable by this zitadel_id prefix, so a rerun can count and replace them. */
-export const SEED_PREFIX = 'bench-';
+/**
+ * Seeded rows are recognisable by this zitadel_id prefix, so a rerun can count and replace them. The
+ * version changes whenever what the seed writes changes, so a database seeded by an older version is
+ * reseeded instead of reused.
+ */
+export const SEED_PREFIX = 'bench-v2-';
+/** Every version's rows: all of them go before a reseed. */
+export const ANY_SEED_PREFIX = 'bench-';
 
 const FIRST_NAMES = [
   'Anna',

@@ -71,6 +71,11 @@ describe('JWT attacks on session tokens: each answers 401', () => {
     ['unknown kid', () => signed({}, { kid: 'not-our-key' })],
     ['jku header', () => signed({}, { jku: 'http://127.0.0.1:1/jwks.json' })],
     ['garbage', () => 'not.a.token'],
+    [
+      'a JWT header over a payload that is not JSON',
+      () =>
+        `${b64({ alg: 'ES256', typ: 'JWT', kid: key.keyId })}.${Buffer.from('{x').toString('base64url')}.sig`,
+    ],
     ['empty bearer', () => ''],
   ])('%s', async (_name, makeToken) => {
     expectProblem(await me(makeToken()), 401, 'unauthorized');

@@ -70,6 +70,13 @@ describe('SessionTokenService.verify', () => {
     expect(verify).toHaveBeenCalledTimes(2);
   });
 
+  it('refuses a token whose payload is not JSON (instead of throwing)', () => {
+    const tokens = new SessionTokenService(key, config);
+    const part = (text: string) => Buffer.from(text).toString('base64url');
+    const header = part(JSON.stringify({ alg: key.algorithm, typ: 'JWT', kid: key.keyId }));
+    expect(tokens.verify(`${header}.${part('{not json')}.${part('sig')}`)).toBeNull();
+  });
+
   it('refuses tokens of another key, issuer or kind without caching them', () => {
     const tokens = new SessionTokenService(key, config);
     const foreign = new SessionTokenService(otherKey, config).sign(session());

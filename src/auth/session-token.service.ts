@@ -82,7 +82,13 @@ export class SessionTokenService {
       this.verified.delete(token);
       return null;
     }
-    const header = jwt.decode(token, { complete: true })?.header;
+    let header: jwt.JwtHeader | undefined;
+    try {
+      header = jwt.decode(token, { complete: true })?.header;
+    } catch {
+      // jws parses a `typ: JWT` token's payload unguarded: malformed JSON throws instead of returning null.
+      return null;
+    }
     if (!header || header.kid !== this.key.keyId || 'jwk' in header || 'jku' in header || 'x5u' in header) {
       return null;
     }

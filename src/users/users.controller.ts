@@ -76,8 +76,9 @@ export class UsersController {
   @Endpoint({
     summary: 'List and search users',
     description:
-      'Filters combine. `limit` above 100 is refused (422), never clamped. Offset pagination with exact ' +
-      '`total`, or keyset pagination with `cursor` = the previous page’s `next_cursor`.',
+      'Filters combine. `limit` above 100 is refused (422), never clamped. Offset pagination, or keyset ' +
+      'pagination with `cursor` = the previous page’s `next_cursor`. `total` is exact unless ' +
+      '`total_exact` is false: a search counts its matches only up to a limit (1,000 by default).',
     access: { permission: 'admin:users' },
     errors: [422],
   })

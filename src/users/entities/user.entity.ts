@@ -64,7 +64,8 @@ export class User {
   /**
    * What search matches: username, email and display name, lower-cased, kept by PostgreSQL. Stored
    * rather than computed per row in each query: a search reads thousands of rows, and three lower()
-   * calls and two concatenations per row were most of its cost. Never read into entities.
+   * calls and two concatenations per row were most of its cost. Not selected by finds; TypeORM does
+   * return it after an insert or update, and no DTO maps it.
    */
   @Column({
     name: 'search_text',
