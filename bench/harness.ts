@@ -38,9 +38,15 @@ export async function ensureSeeded(client: pg.Client, users: number): Promise<vo
     console.log(`${users} seeded users already present`);
     return;
   }
-  await client.query(`DELETE FROM users WHERE zitadel_id LIKE $1`, [`${ANY_SEED_PREFIX}%`]);
+  const { rowCount: deleted } = await client.query(`DELETE FROM users WHERE zitadel_id LIKE $1`, [
+    `${ANY_SEED_PREFIX}%`,
+  ]);
   const started = Date.now();
   await seedUsers(client, users);
+  // The deleted rows leave the table twice its size with its first half empty. A LIMITed sequential
+  // scan (a search count) that joins a concurrent one mid-table (synchronize_seqscans) then reads through
+  // hundreds of MB of empty pages: search p97.5 at 1,000,000 users was 250 ms, 48 ms once compacted.
+  if (deleted) await client.query('VACUUM (FULL, ANALYZE) users');
   console.log(`seeded ${users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
