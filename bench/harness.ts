@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
 import jwt from 'jsonwebtoken';
@@ -11,6 +11,9 @@ import { startDevIdentityProvider, type DevIdentityProvider } from '../dev-idp/i
 import { ANY_SEED_PREFIX, SEED_PREFIX, seedUsers } from './seed.js';
 
 /** What the benchmark and the soak share: a migrated database, seeded users, tokens, child servers. */
+
+export const DEFAULT_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/users_api_bench';
 
 export async function ensureDatabase(url: string): Promise<void> {
   const admin = new URL(url);
@@ -67,7 +70,7 @@ export async function tokenFor(client: pg.Client, userId: string, pem: string): 
 }
 
 /** Node's flags in `npm run start:prod` (and the Dockerfile): the benchmark runs what is deployed. */
-export async function productionNodeFlags(): Promise<string[]> {
+async function productionNodeFlags(): Promise<string[]> {
   const { scripts } = JSON.parse(await readFile('package.json', 'utf8')) as {
     scripts: Record<string, string>;
   };
@@ -148,7 +151,7 @@ export async function rssMb(pid: number): Promise<number> {
  * 100,000 entries) and measure the store's worst case instead of the service. The seeded users are not
  * in the identity provider, so reconciliation stays off (it would, rightly, mark them deleted).
  */
-export const UNLIMITED = {
+const UNLIMITED = {
   RATE_LIMIT_LOGIN: '1000000000/1s',
   RATE_LIMIT_REGISTER: '1000000000/1s',
   RATE_LIMIT_USER_LIST: '1000000000/1s',
@@ -162,7 +165,7 @@ export const UNLIMITED = {
  * NODE_ENV=production against an external Zitadel (here the stand-in, speaking Zitadel's API), not with
  * the development provider loaded inside it. Returns the provider and the service's environment for it.
  */
-export async function startIdentityProvider(
+async function startIdentityProvider(
   databaseUrl: string,
   servicePort: number,
   admin?: { email: string; password: string },
@@ -185,4 +188,35 @@ export async function startIdentityProvider(
       ZITADEL_PAT: idp.serviceAccountToken,
     },
   };
+}
+
+/**
+ * users-api as it is deployed (production mode, `start:prod`'s Node flags, the identity provider outside
+ * it) with every rate limit lifted, logging warnings only. The caller stops both: kill the service, then
+ * close the provider.
+ */
+export async function startServiceAsDeployed(options: {
+  databaseUrl: string;
+  signingKeyPem: string;
+  port: number;
+  poolMax: number;
+  /** Created in the identity provider, for scripts that log in. */
+  admin?: { email: string; password: string };
+}): Promise<{ service: ChildProcess; idp: DevIdentityProvider }> {
+  const { idp, env } = await startIdentityProvider(options.databaseUrl, options.port, options.admin);
+  const service = startNode(
+    'dist/src/main.js',
+    {
+      ...env,
+      ...UNLIMITED,
+      DATABASE_URL: options.databaseUrl,
+      SESSION_SIGNING_KEY: options.signingKeyPem,
+      DB_POOL_MAX: String(options.poolMax),
+      PORT: String(options.port),
+      LOG_LEVEL: 'warn',
+      DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
+    },
+    await productionNodeFlags(),
+  );
+  return { service, idp };
 }

@@ -6,22 +6,20 @@
  * table per run: req/s, p50, p97.5, p99, service/baseline ratio, and the service's peak RSS. The same
  * figures go to bench/results/<users>-<time>.json. Only loopback is ever contacted.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import {
-  UNLIMITED,
+  DEFAULT_DATABASE_URL,
   ensureDatabase,
   ensureSeeded,
   newSigningKey,
   peakRss,
   pickSeededUser,
-  productionNodeFlags,
-  startIdentityProvider,
   startNode,
+  startServiceAsDeployed,
   tokenFor,
   waitFor,
 } from './harness.js';
@@ -32,10 +30,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '20' },
     search: { type: 'string', default: 'ann' },
-    database: {
-      type: 'string',
-      default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/users_api_bench',
-    },
+    database: { type: 'string', default: DEFAULT_DATABASE_URL },
     only: { type: 'string' },
     'seed-only': { type: 'boolean', default: false },
   },
@@ -45,6 +40,7 @@ const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const SERVICE_PORT = 3200;
 const BASELINE_PORT = 3201;
+const POOL_MAX = 10;
 
 interface Scenario {
   name: string;
@@ -148,22 +144,18 @@ async function main(): Promise<void> {
   ];
   const scenarios = all.filter((s) => !args.only || s.name.includes(args.only));
 
-  const common = { DATABASE_URL: url, SESSION_SIGNING_KEY: pem, DB_POOL_MAX: '10' };
-  const { idp, env: production } = await startIdentityProvider(url, SERVICE_PORT);
-  const service = startNode(
-    'dist/src/main.js',
-    {
-      ...common,
-      ...production,
-      PORT: String(SERVICE_PORT),
-      LOG_LEVEL: 'warn',
-      DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
-      // The benchmark measures throughput, not the rate limiter: lift the per-user limits for this run.
-      ...UNLIMITED,
-    },
-    await productionNodeFlags(),
-  );
-  const baseline = startNode('dist/bench/baseline-server.js', { ...common, PORT: String(BASELINE_PORT) });
+  const { service, idp } = await startServiceAsDeployed({
+    databaseUrl: url,
+    signingKeyPem: pem,
+    port: SERVICE_PORT,
+    poolMax: POOL_MAX,
+  });
+  const baseline = startNode('dist/bench/baseline-server.js', {
+    DATABASE_URL: url,
+    SESSION_SIGNING_KEY: pem,
+    DB_POOL_MAX: String(POOL_MAX),
+    PORT: String(BASELINE_PORT),
+  });
   const rows: Record<string, unknown>[] = [];
   try {
     await Promise.all([

@@ -6,20 +6,17 @@
  * resident memory grew by at most 10% after the warm-up, and no database connection outlived the pool.
  * Writes its figures to bench/results/soak-<time>.json. Only loopback is ever contacted.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
-  UNLIMITED,
+  DEFAULT_DATABASE_URL,
   ensureDatabase,
   ensureSeeded,
   newSigningKey,
   pickSeededUser,
-  productionNodeFlags,
   rssMb,
-  startIdentityProvider,
-  startNode,
+  startServiceAsDeployed,
   tokenFor,
   waitFor,
 } from './harness.js';
@@ -30,10 +27,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '16' },
     users: { type: 'string', default: '10000' },
-    database: {
-      type: 'string',
-      default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/users_api_bench',
-    },
+    database: { type: 'string', default: DEFAULT_DATABASE_URL },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -68,22 +62,13 @@ async function main(): Promise<void> {
   const adminToken = await tokenFor(client, await pickSeededUser(client, 'admin'), pem);
   const idleConnections = await connections(client, database);
 
-  // As deployed: production mode, Node's production flags, the identity provider outside the service.
-  const { idp, env: production } = await startIdentityProvider(url, PORT, ADMIN);
-  const service = startNode(
-    'dist/src/main.js',
-    {
-      ...production,
-      DATABASE_URL: url,
-      SESSION_SIGNING_KEY: pem,
-      DB_POOL_MAX: String(POOL_MAX),
-      PORT: String(PORT),
-      LOG_LEVEL: 'warn',
-      DATA_DIR: `/tmp/users-api-soak-${randomUUID()}`,
-      ...UNLIMITED,
-    },
-    await productionNodeFlags(),
-  );
+  const { service, idp } = await startServiceAsDeployed({
+    databaseUrl: url,
+    signingKeyPem: pem,
+    port: PORT,
+    poolMax: POOL_MAX,
+    admin: ADMIN,
+  });
   const statuses = new Map<string, number>();
   const rss: { t: number; mb: number }[] = [];
   let failures = 0;

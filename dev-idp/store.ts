@@ -166,22 +166,7 @@ export interface AuthCodeRow {
 }
 
 /** The user columns a caller may set; everything else is the store's to manage. */
-export interface UserFields {
-  username: string;
-  email: string;
-  email_verified: boolean;
-  given_name: string;
-  family_name: string;
-  nick_name: string;
-  display_name: string;
-  preferred_language: string;
-  state: UserState;
-  password_hash: string | null;
-  password_change_required: boolean;
-  failed_password_attempts: number;
-}
-
-const USER_COLUMNS = new Set<keyof UserFields>([
+const USER_FIELD_COLUMNS = [
   'username',
   'email',
   'email_verified',
@@ -194,7 +179,9 @@ const USER_COLUMNS = new Set<keyof UserFields>([
   'password_hash',
   'password_change_required',
   'failed_password_attempts',
-]);
+] as const satisfies readonly (keyof UserRow)[];
+export type UserFields = Pick<UserRow, (typeof USER_FIELD_COLUMNS)[number]>;
+const USER_COLUMNS = new Set<string>(USER_FIELD_COLUMNS);
 
 export type Queryable = pg.Pool | pg.PoolClient;
 
@@ -343,7 +330,7 @@ export class Store {
     const sets: string[] = [];
     const values: unknown[] = [id];
     for (const [column, value] of Object.entries(patch)) {
-      if (value === undefined || !USER_COLUMNS.has(column as keyof UserFields)) continue;
+      if (value === undefined || !USER_COLUMNS.has(column)) continue;
       values.push(value);
       sets.push(`${column} = $${values.length}`);
     }

@@ -13,6 +13,7 @@ import type { User } from '../users/entities/user.entity.js';
 import { UsersService } from '../users/users.service.js';
 import {
   InvalidCredentialsError,
+  namesFromDisplayName,
   UserBlockedError,
   ZitadelClient,
   ZitadelError,
@@ -156,17 +157,13 @@ export class AuthService {
 
   async register(input: RegisterDto): Promise<RegisterResponseDto> {
     if (!this.auth.registrationEnabled) throw ApiError.forbidden('Self-registration is disabled');
-    if (await this.users.findByEmailOrUsername(input.email, input.username)) {
-      throw ApiError.conflict('A user with this email or username already exists');
-    }
-    const [givenName, ...rest] = input.display_name.split(/\s+/);
+    await this.users.requireEmailAndUsernameFree(input.email, input.username);
     let userId: string;
     try {
       ({ userId } = await this.zitadel.addHumanUser({
         username: input.username,
         email: input.email,
-        givenName,
-        familyName: rest.join(' ') || givenName,
+        ...namesFromDisplayName(input.display_name),
         displayName: input.display_name,
         password: input.password,
         emailVerification: 'send_code',

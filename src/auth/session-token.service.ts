@@ -4,6 +4,7 @@ import jwt, { type JwtPayload } from 'jsonwebtoken';
 import { LRUCache } from 'lru-cache';
 import type { AppConfig } from '../config/app-config.js';
 import type { SessionSigningKey } from './session-signing-key.js';
+import { UUID_PATTERN } from '../common/http/params.js';
 
 export const SESSION_SIGNING_KEY = Symbol('SESSION_SIGNING_KEY');
 
@@ -27,8 +28,6 @@ export interface VerifiedSessionToken {
   /** Seconds since the epoch. */
   expiresAt: number;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Tokens whose signature was already verified, kept until they expire. A token's bytes either carry a
@@ -107,8 +106,8 @@ export class SessionTokenService {
       claims.token_use !== SESSION_TOKEN_USE ||
       typeof claims.sid !== 'string' ||
       typeof claims.sub !== 'string' ||
-      !UUID.test(claims.sid) ||
-      !UUID.test(claims.sub)
+      !UUID_PATTERN.test(claims.sid) ||
+      !UUID_PATTERN.test(claims.sub)
     ) {
       return null;
     }

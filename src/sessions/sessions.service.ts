@@ -90,10 +90,6 @@ export class SessionsService {
       .getMany();
   }
 
-  findOfUser(userId: string, sessionId: string): Promise<Session | null> {
-    return this.sessions.findOneBy({ id: sessionId, userId });
-  }
-
   /**
    * Ends one or all sessions on a caller's request. When the caller is not the user (an admin), the
    * audit record commits in the same transaction.
@@ -165,7 +161,9 @@ export class SessionsService {
       .update(Session)
       .set({ lastActivity: () => 'now()' })
       .where('id = :sessionId', { sessionId })
-      .andWhere(`last_activity < now() - interval '60 seconds'`)
+      .andWhere('last_activity < now() - make_interval(secs => :seconds)', {
+        seconds: ACTIVITY_WRITE_INTERVAL_MS / 1000,
+      })
       .execute()
       .catch((error: unknown) => this.logger.warn({ err: error }, 'Could not record session activity'));
   }

@@ -8,7 +8,7 @@ import { ApiError } from '../common/errors/api-error.js';
 import { assertIfMatch } from '../common/http/etag.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import { ZitadelClient, ZitadelError } from '../zitadel/zitadel.client.js';
+import { namesFromDisplayName, ZitadelClient, ZitadelError } from '../zitadel/zitadel.client.js';
 import {
   ADMIN_ONLY_FIELDS,
   type CreateUserDto,
@@ -49,15 +49,11 @@ export class UserAdminService {
 
   async create(input: CreateUserDto, actor: Actor): Promise<User> {
     const roles = this.checkRoles(input.roles ?? ['user']);
-    if (await this.users.findByEmailOrUsername(input.email, input.username)) {
-      throw ApiError.conflict('A user with this email or username already exists');
-    }
-    const [givenName, ...rest] = input.display_name.split(/\s+/);
+    await this.users.requireEmailAndUsernameFree(input.email, input.username);
     const { userId: zitadelId } = await this.zitadel.addHumanUser({
       username: input.username,
       email: input.email,
-      givenName,
-      familyName: rest.join(' ') || givenName,
+      ...namesFromDisplayName(input.display_name),
       displayName: input.display_name,
       password: input.password,
       // An admin who sets the password vouches for the address; without one, Zitadel's invitation mail

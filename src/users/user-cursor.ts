@@ -1,4 +1,5 @@
 import { ApiError } from '../common/errors/api-error.js';
+import { UUID_PATTERN } from '../common/http/params.js';
 import type { UserSort } from './dto/list-users.dto.js';
 
 /**
@@ -11,7 +12,6 @@ export function encodeCursor(sort: UserSort, value: string, id: string): string 
 
 /** created_at::text as PostgreSQL prints it: `2026-11-25 14:48:07.505123+00`. */
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function decodeCursor(cursor: string, sort: UserSort): { value: string; id: string } {
   let decoded: unknown;
@@ -25,7 +25,7 @@ export function decodeCursor(cursor: string, sort: UserSort): { value: string; i
     decoded.length !== 3 ||
     typeof decoded[1] !== 'string' ||
     typeof decoded[2] !== 'string' ||
-    !UUID.test(decoded[2]) ||
+    !UUID_PATTERN.test(decoded[2]) ||
     decoded[1].length > 512
   ) {
     throw ApiError.invalidRequest('Malformed cursor: pass next_cursor from a previous page as it is');

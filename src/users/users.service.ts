@@ -89,6 +89,13 @@ export class UsersService {
     return this.users.findOneBy({ zitadelId });
   }
 
+  /** 409 when a user that still exists has this email or username (case-insensitive). */
+  async requireEmailAndUsernameFree(email: string, username: string): Promise<void> {
+    if (await this.findByEmailOrUsername(email, username)) {
+      throw ApiError.conflict('A user with this email or username already exists');
+    }
+  }
+
   findByEmailOrUsername(email: string, username: string): Promise<User | null> {
     return this.users
       .createQueryBuilder('u')
@@ -242,10 +249,6 @@ export class UsersService {
 
   async recordLogin(userId: string): Promise<void> {
     await this.users.update({ id: userId }, { lastLogin: () => 'now()' });
-  }
-
-  async activate(userId: string): Promise<void> {
-    await this.users.update({ id: userId }, { status: 'active' });
   }
 
   /**

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createRemoteJWKSet,
   customFetch,
@@ -783,10 +784,6 @@ function isTransient(status: number): boolean {
 function backoff(attempt: number): number {
   const base = BACKOFF_BASE_MS * 2 ** (attempt - 1);
   return base + Math.random() * (base / 2);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function parseJson(text: string): unknown {

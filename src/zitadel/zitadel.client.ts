@@ -8,6 +8,15 @@ import type {
   ZitadelUser,
 } from './zitadel.types.js';
 
+/**
+ * Zitadel wants a given and a family name for every human; this API has one display name. The first word
+ * is the given name, the rest the family name (the given name again for a one-word name).
+ */
+export function namesFromDisplayName(displayName: string): Pick<NewHumanUser, 'givenName' | 'familyName'> {
+  const [givenName, ...rest] = displayName.split(/\s+/);
+  return { givenName, familyName: rest.join(' ') || givenName };
+}
+
 /** A Zitadel answer callers may branch on; `errorId` is Zitadel's own (e.g. `COMMAND-3M0fs`). */
 export class ZitadelError extends Error {
   override readonly name = 'ZitadelError';

@@ -67,10 +67,6 @@ export class ProblemFilter implements ExceptionFilter {
       this.logger.warn({ err: exception, request_id: request.id }, problem.message);
     }
     if (reply.sent) return;
-    if (exception instanceof HttpException) {
-      const retryAfter = (exception.getResponse() as { retryAfter?: unknown })?.retryAfter;
-      if (typeof retryAfter === 'number') void reply.header('Retry-After', String(retryAfter));
-    }
     void reply
       .status(problem.status)
       .header('Content-Type', PROBLEM_CONTENT_TYPE)
