@@ -276,6 +276,20 @@ describe('users API', () => {
       expect(selfDelete.response.status).toBe(403);
     });
 
+    it('refuses an `until` that passes the ISO 8601 check but is no date-time, before writing anywhere', async () => {
+      const user = await signedInUser(t);
+      // Week, ordinal and compact ISO 8601 forms: class-validator accepts them, JavaScript's Date does not.
+      for (const until of ['2030-W05-3', '2030-200', '20300101T000000Z']) {
+        const res = await api(admin.token).POST('/api/users/{id}/suspend', {
+          params: { path: { id: user.userId } },
+          body: { reason: 'x', until },
+        });
+        expect(res.response.status).toBe(422);
+      }
+      expect(await localRow(user.userId)).toMatchObject({ status: 'active' });
+      expect((await t.app.get(ZitadelClient).getUser(user.zitadelId))?.state).toBe('USER_STATE_ACTIVE');
+    });
+
     it('delete: the user is gone from every read and list, their token and login fail, the row stays', async () => {
       const user = await signedInUser(t);
       const deleted = await api(admin.token).DELETE('/api/users/{id}', {

@@ -148,6 +148,12 @@ export class UserAdminService {
     ifMatch: string | undefined,
   ): Promise<User> {
     if (actor.userId === id) throw ApiError.forbidden('You cannot suspend yourself');
+    // ISO 8601 also has week, ordinal and compact forms that pass the DTO's check but not Date's parser.
+    if (input.until && Number.isNaN(input.until.getTime())) {
+      throw ApiError.validation([
+        { field: 'until', message: 'until must be a date-time such as 2030-01-31T12:00:00Z' },
+      ]);
+    }
     if (input.until && input.until.getTime() <= Date.now()) {
       throw ApiError.validation([{ field: 'until', message: 'until must be in the future' }]);
     }
