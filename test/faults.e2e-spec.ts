@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
+import { DataSource } from 'typeorm';
 import { DEV_IDENTITY_PROVIDER, type RunningDevIdentityProvider } from '../src/zitadel/zitadel.module.js';
 import { bearer, credentials, signedInUser, type SignedInUser, newRegistration } from './support/identity.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -39,8 +40,8 @@ describe('faults', () => {
       proxy = await TcpProxy.start({ host: real.hostname, port: Number(real.port || 5432) });
       const viaProxy = new URL(real);
       viaProxy.host = `127.0.0.1:${proxy.port}`;
-      // The embedded identity provider keeps its state in the same database, so it goes through the
-      // proxy too; the writes below (avatar_url) do not call it.
+      // The embedded identity provider keeps its state in a database of its own (not behind the proxy);
+      // the writes below (avatar_url) do not call it anyway.
       t = await startTestApp({
         DATABASE_URL: viaProxy.toString(),
         DB_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS),
@@ -231,5 +232,88 @@ describe('faults', () => {
       expect(Date.now() - restoredAt).toBeLessThan(5_000);
       expect((await timed(register)).status).toBe(201);
     }, 40_000);
+  });
+
+  describe('Zitadel hanging under admin writes', () => {
+    const TIMEOUT_MS = 1_500;
+    let primary: TestApp;
+    let t: TestApp;
+    let proxy: TcpProxy;
+
+    beforeAll(async () => {
+      primary = await startTestApp();
+      const idp = primary.app.get<RunningDevIdentityProvider>(DEV_IDENTITY_PROVIDER);
+      const url = new URL(idp.url);
+      proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
+      // A small pool, as the contention it shows grows with the writes per connection.
+      t = await startTestApp({
+        ZITADEL_URL: `http://127.0.0.1:${proxy.port}`,
+        ZITADEL_PAT: idp.serviceAccountToken,
+        ZITADEL_ORG_ID: idp.orgId,
+        ZITADEL_PROJECT_ID: idp.projectId,
+        ZITADEL_CLIENT_ID: 'users-api',
+        ZITADEL_TIMEOUT_MS: String(TIMEOUT_MS),
+        ZITADEL_RETRIES: '1',
+        DB_POOL_MAX: '4',
+      });
+    }, 60_000);
+    afterAll(async () => {
+      proxy?.restore();
+      await t?.close();
+      await primary?.close();
+      await proxy?.close();
+    });
+
+    it('50 concurrent admin writes waiting on Zitadel hold no pooled connection: /me keeps answering 200', async () => {
+      // Made through the first app, which reaches the identity provider directly and signs with the same
+      // development key, so the sessions are valid on the second one.
+      const admin = await signedInUser(primary, { roles: ['admin'] });
+      const targets: SignedInUser[] = [];
+      for (let n = 0; n < 10; n++) targets.push(await signedInUser(primary));
+      proxy.pause();
+      const writes = Array.from({ length: 50 }, (_, n) => {
+        const target = targets[n % targets.length];
+        const request =
+          n % 2
+            ? {
+                method: 'PUT' as const,
+                url: `/api/users/${target.userId}`,
+                payload: { display_name: `Hung ${n}` },
+              }
+            : {
+                method: 'POST' as const,
+                url: `/api/users/${target.userId}/suspend`,
+                payload: { reason: 'hang' },
+              };
+        return t.http({ ...request, headers: bearer(admin.token) });
+      });
+      await sleep(200);
+
+      // Before the fix each write held a pooled connection and the user's row lock for the whole wait,
+      // so with 4 connections /me waited for a connection (5 s) and answered 503.
+      const reads: Array<{ status: number; ms: number }> = [];
+      for (let n = 0; n < 10; n++) {
+        const started = Date.now();
+        const me = await t.http({ method: 'GET', url: '/api/users/me', headers: bearer(targets[0].token) });
+        reads.push({ status: me.statusCode, ms: Date.now() - started });
+      }
+      // Every write gives up on the silent Zitadel before it is back (else a late answer could succeed).
+      const answers = await Promise.all(writes);
+      proxy.restore();
+
+      expect(reads.map((r) => r.status)).toEqual(Array(10).fill(200));
+      // Generous for two loaded cores; the same reads took the 5 s connection timeout before.
+      expect(Math.max(...reads.map((r) => r.ms))).toBeLessThan(2_500);
+      // Each write either waited for Zitadel and failed (503), or found the user's lease taken (409).
+      for (const answer of answers) expect([409, 503]).toContain(answer.statusCode);
+      expect(answers.filter((a) => a.statusCode === 503).length).toBeGreaterThanOrEqual(targets.length);
+      // Nothing half-done: no local change, no lease left behind.
+      const db = t.app.get(DataSource);
+      const rows = await db.query<Array<{ n: string }>>(
+        `SELECT count(*) AS n FROM users WHERE id = ANY($1) AND (status <> 'active' OR write_lease_until IS NOT NULL)`,
+        [targets.map((u) => u.userId)],
+      );
+      expect(Number(rows[0].n)).toBe(0);
+    }, 90_000);
   });
 });

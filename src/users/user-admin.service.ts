@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource, EntityManager, Not } from 'typeorm';
@@ -25,11 +26,29 @@ export interface Caller {
   isAdmin: boolean;
 }
 
+/** How long a write may wait on Zitadel before its lease on the user runs out (retries and backoff included). */
+export const WRITE_LEASE_SECONDS = 60;
+/** How long a write waits for another write's lease on the same user before it answers 409. */
+const LEASE_WAIT_MS = 3_000;
+
+/** What one admin write does: an optional call to Zitadel, then the local change, given the locked row. */
+interface PlannedWrite<T> {
+  remote?: () => Promise<unknown>;
+  local: (manager: EntityManager, user: User) => Promise<T>;
+}
+
 /**
- * The writes on users. Each one runs in one transaction that locks the user's row: the If-Match check,
- * the call to Zitadel (which owns profile, state and roles, so it is written first: if it fails, nothing
- * changes here), the local change, the end of the user's sessions where access is withdrawn, and the
- * audit record commit together or not at all.
+ * The writes on users. Zitadel owns profile, state and roles, so it is written first: if it fails, nothing
+ * changes here. No database connection or row lock is held while Zitadel answers (a hanging Zitadel must
+ * not park the pool under every other request), so each write runs in three steps (withWriteLease):
+ * 1. claim: a short UPDATE takes the user's write lease, after the If-Match check; a write that finds the
+ *    lease taken gets 409, it never waits;
+ * 2. Zitadel is called, outside any transaction;
+ * 3. apply: one transaction locks the row, applies the change, releases the lease, ends the user's sessions
+ *    where access is withdrawn, and writes the audit record, together or not at all.
+ * If Zitadel refuses or fails, the lease is released and nothing changed here. If the process dies between
+ * 2 and 3, the lease runs out after WRITE_LEASE_SECONDS and Zitadel's event (or reconciliation) brings the
+ * change here.
  */
 @Injectable()
 export class UserAdminService {
@@ -94,8 +113,7 @@ export class UserAdminService {
       throw ApiError.forbidden('You cannot change your own status');
     }
 
-    return this.dataSource.transaction(async (manager) => {
-      const user = await this.lockUser(manager, id, ifMatch);
+    return this.withWriteLease(id, ifMatch, (user) => {
       const changes: AuditChanges = {};
       const note = (field: UpdatableField, before: unknown, after: unknown) => {
         if (JSON.stringify(before) !== JSON.stringify(after)) changes[field] = { before, after };
@@ -107,37 +125,39 @@ export class UserAdminService {
       if (changes.status && !['active', 'suspended', 'inactive'].includes(user.status)) {
         throw ApiError.conflict(`A ${user.status} user cannot be made ${input.status} here`);
       }
-
-      if (changes.display_name) {
-        await inZitadel(() =>
-          this.zitadel.updateHumanUser(user.zitadelId, { displayName: input.display_name }),
-        );
-        user.displayName = input.display_name!;
-      }
-      if (changes.avatar_url) user.avatarUrl = input.avatar_url ?? null;
-      if (changes.roles) {
-        await inZitadel(() => this.zitadel.setUserRoles(user.zitadelId, changes.roles.after as string[]));
-        user.roles = changes.roles.after as string[];
-      }
-      if (changes.status?.after === 'suspended') {
-        await inZitadel(() => this.zitadel.deactivateUser(user.zitadelId));
-        this.markSuspended(user, null, null);
-      } else if (changes.status?.after === 'active') {
-        await inZitadel(() => this.zitadel.reactivateUser(user.zitadelId));
-        this.markActive(user);
-      }
-      await manager.save(user);
-      if (changes.status?.after === 'suspended') await this.sessions.terminateAll(user.id, manager);
-
-      if (Object.keys(changes).length) {
-        await this.audit.record(manager, {
-          actor: caller.actor,
-          targetUserId: user.id,
-          action: auditActionFor(changes),
-          changes,
-        });
-      }
-      return Object.keys(changes) as UpdatableField[];
+      // An avatar URL lives here only: such a write needs no call to Zitadel and no lease.
+      const callsZitadel = Boolean(changes.display_name || changes.roles || changes.status);
+      return {
+        remote: !callsZitadel
+          ? undefined
+          : async () => {
+              if (changes.display_name) {
+                await this.zitadel.updateHumanUser(user.zitadelId, { displayName: input.display_name });
+              }
+              if (changes.roles)
+                await this.zitadel.setUserRoles(user.zitadelId, changes.roles.after as string[]);
+              if (changes.status?.after === 'suspended') await this.zitadel.deactivateUser(user.zitadelId);
+              else if (changes.status?.after === 'active') await this.zitadel.reactivateUser(user.zitadelId);
+            },
+        local: async (manager, current) => {
+          if (changes.display_name) current.displayName = input.display_name!;
+          if (changes.avatar_url) current.avatarUrl = input.avatar_url ?? null;
+          if (changes.roles) current.roles = changes.roles.after as string[];
+          if (changes.status?.after === 'suspended') this.markSuspended(current, null, null);
+          else if (changes.status?.after === 'active') this.markActive(current);
+          await manager.save(current);
+          if (changes.status?.after === 'suspended') await this.sessions.terminateAll(current.id, manager);
+          if (Object.keys(changes).length) {
+            await this.audit.record(manager, {
+              actor: caller.actor,
+              targetUserId: current.id,
+              action: auditActionFor(changes),
+              changes,
+            });
+          }
+          return Object.keys(changes) as UpdatableField[];
+        },
+      };
     });
   }
 
@@ -157,66 +177,75 @@ export class UserAdminService {
     if (input.until && input.until.getTime() <= Date.now()) {
       throw ApiError.validation([{ field: 'until', message: 'until must be in the future' }]);
     }
-    return this.dataSource.transaction(async (manager) => {
-      const user = await this.lockUser(manager, id, ifMatch);
+    return this.withWriteLease(id, ifMatch, (user) => {
       if (user.status === 'suspended') throw ApiError.conflict('The user is already suspended');
       const before = user.status;
-      await inZitadel(() => this.zitadel.deactivateUser(user.zitadelId));
-      this.markSuspended(user, input.reason, input.until ?? null);
-      await manager.save(user);
-      await this.sessions.terminateAll(user.id, manager);
-      await this.audit.record(manager, {
-        actor,
-        targetUserId: user.id,
-        action: 'user.suspended',
-        reason: input.reason,
-        changes: {
-          status: { before, after: 'suspended' },
-          suspended_until: { before: null, after: user.suspendedUntil?.toISOString() ?? null },
+      return {
+        remote: () => this.zitadel.deactivateUser(user.zitadelId),
+        local: async (manager, current) => {
+          this.markSuspended(current, input.reason, input.until ?? null);
+          await manager.save(current);
+          await this.sessions.terminateAll(current.id, manager);
+          await this.audit.record(manager, {
+            actor,
+            targetUserId: current.id,
+            action: 'user.suspended',
+            reason: input.reason,
+            changes: {
+              status: { before, after: 'suspended' },
+              suspended_until: { before: null, after: current.suspendedUntil?.toISOString() ?? null },
+            },
+          });
+          return current;
         },
-      });
-      return user;
+      };
     });
   }
 
   async activate(id: string, actor: Actor, ifMatch: string | undefined): Promise<User> {
-    return this.dataSource.transaction(async (manager) => {
-      const user = await this.lockUser(manager, id, ifMatch);
+    return this.withWriteLease(id, ifMatch, (user) => {
       if (user.status === 'active') throw ApiError.conflict('The user is already active');
       if (user.status === 'pending_verification') {
         throw ApiError.conflict('The user has not verified their email address yet');
       }
       const before = user.status;
-      await inZitadel(() => this.zitadel.reactivateUser(user.zitadelId));
-      this.markActive(user);
-      await manager.save(user);
-      await this.audit.record(manager, {
-        actor,
-        targetUserId: user.id,
-        action: 'user.activated',
-        changes: { status: { before, after: 'active' } },
-      });
-      return user;
+      return {
+        remote: () => this.zitadel.reactivateUser(user.zitadelId),
+        local: async (manager, current) => {
+          this.markActive(current);
+          await manager.save(current);
+          await this.audit.record(manager, {
+            actor,
+            targetUserId: current.id,
+            action: 'user.activated',
+            changes: { status: { before, after: 'active' } },
+          });
+          return current;
+        },
+      };
     });
   }
 
   async delete(id: string, actor: Actor, ifMatch: string | undefined): Promise<User> {
     if (actor.userId === id) throw ApiError.forbidden('You cannot delete yourself');
-    return this.dataSource.transaction(async (manager) => {
-      const user = await this.lockUser(manager, id, ifMatch);
+    return this.withWriteLease(id, ifMatch, (user) => {
       const before = user.status;
-      await inZitadel(() => this.zitadel.deleteUser(user.zitadelId));
-      user.status = 'deleted';
-      user.deletedAt = new Date();
-      await manager.save(user);
-      await this.sessions.terminateAll(user.id, manager);
-      await this.audit.record(manager, {
-        actor,
-        targetUserId: user.id,
-        action: 'user.deleted',
-        changes: { status: { before, after: 'deleted' } },
-      });
-      return user;
+      return {
+        remote: () => this.zitadel.deleteUser(user.zitadelId),
+        local: async (manager, current) => {
+          current.status = 'deleted';
+          current.deletedAt = new Date();
+          await manager.save(current);
+          await this.sessions.terminateAll(current.id, manager);
+          await this.audit.record(manager, {
+            actor,
+            targetUserId: current.id,
+            action: 'user.deleted',
+            changes: { status: { before, after: 'deleted' } },
+          });
+          return current;
+        },
+      };
     });
   }
 
@@ -238,13 +267,119 @@ export class UserAdminService {
     return ended;
   }
 
-  private async lockUser(manager: EntityManager, id: string, ifMatch: string | undefined): Promise<User> {
-    const user = await manager.getRepository(User).findOne({
-      where: { id, status: Not('deleted') },
-      lock: { mode: 'pessimistic_write' },
-    });
+  /**
+   * The three steps described on the class. `plan` sees the user as read and may refuse (throw). A write
+   * that calls no Zitadel API (an avatar URL) needs no lease: it runs in one transaction under the row lock.
+   */
+  private async withWriteLease<T>(
+    id: string,
+    ifMatch: string | undefined,
+    plan: (user: User) => PlannedWrite<T>,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const user = await this.dataSource
+        .getRepository(User)
+        .findOne({ where: { id, status: Not('deleted') } });
+      if (!user) throw ApiError.userNotFound();
+      assertIfMatch(ifMatch, user.version);
+      const write = plan(user);
+      if (!write.remote) {
+        const result = await this.dataSource.transaction(async (manager) => {
+          const current = await this.lockedUser(manager, id);
+          // Changed since it was planned against (an event from Zitadel): plan again on the new state.
+          return current.version === user.version ? { value: await write.local(manager, current) } : null;
+        });
+        if (result) return result.value;
+      } else {
+        const lease = await this.claim(id, user.version);
+        if (lease) return this.runLeased(id, lease, write);
+      }
+      if (attempt >= 5) throw ApiError.conflict('The user changed while this change was prepared; try again');
+    }
+  }
+
+  private async runLeased<T>(id: string, lease: Date, write: PlannedWrite<T>): Promise<T> {
+    try {
+      await inZitadel(write.remote!);
+      return await this.dataSource.transaction(async (manager) => {
+        const current = await this.lockedUser(manager, id);
+        await manager.query('UPDATE users SET write_lease_until = NULL WHERE id = $1', [id]);
+        return write.local(manager, current);
+      });
+    } catch (error) {
+      // After a failed apply Zitadel has the change; its event or reconciliation brings it here later.
+      await this.releaseLease(id, lease);
+      throw error;
+    }
+  }
+
+  /**
+   * Takes the user's write lease if the user is still at `version` and no other write holds it. Returns
+   * the lease (its expiry, which also identifies it), or null when the version moved on (the caller plans
+   * again, so a second concurrent write applies after the first or fails its If-Match). While another
+   * write holds the lease this one waits, holding no connection, up to LEASE_WAIT_MS, then answers 409.
+   */
+  private async claim(id: string, version: number): Promise<Date | null> {
+    const waitUntil = Date.now() + LEASE_WAIT_MS;
+    for (let delayMs = 25; ; delayMs = Math.min(delayMs * 2, 200)) {
+      const [rows] = await this.dataSource.query<[Array<{ until: Date }>, number]>(
+        // Milliseconds, as the Date we keep of it: the expiry identifies the lease when it is released.
+        `UPDATE users
+            SET write_lease_until = date_trunc('milliseconds', clock_timestamp() + make_interval(secs => $3))
+          WHERE id = $1 AND version = $2 AND status <> 'deleted'
+            AND (write_lease_until IS NULL OR write_lease_until < now())
+          RETURNING write_lease_until AS until`,
+        [id, version, WRITE_LEASE_SECONDS],
+      );
+      if (rows.length) return rows[0].until;
+      const [row] = await this.dataSource.query<Array<{ version: number; leased: boolean }>>(
+        `SELECT version, coalesce(write_lease_until > now(), false) AS leased
+           FROM users WHERE id = $1 AND status <> 'deleted'`,
+        [id],
+      );
+      if (!row) throw ApiError.userNotFound();
+      if (row.version !== version) return null;
+      if (!row.leased) continue;
+      if (Date.now() + delayMs > waitUntil) {
+        throw ApiError.conflict('Another change to this user is in progress; try again in a moment');
+      }
+      await sleep(delayMs);
+    }
+  }
+
+  /**
+   * Gives the lease back, retrying in the background while the database is unreachable so that a blip does
+   * not block the user's writes until the lease runs out. Only our own lease (by its expiry) is cleared.
+   */
+  private async releaseLease(id: string, lease: Date): Promise<void> {
+    const release = () =>
+      this.dataSource.query(
+        'UPDATE users SET write_lease_until = NULL WHERE id = $1 AND write_lease_until = $2',
+        [id, lease],
+      );
+    try {
+      await release();
+    } catch {
+      void (async () => {
+        for (let delayMs = 250; Date.now() < lease.getTime(); delayMs = Math.min(delayMs * 2, 5_000)) {
+          await sleep(delayMs);
+          if (
+            await release().then(
+              () => true,
+              () => false,
+            )
+          )
+            return;
+        }
+      })();
+    }
+  }
+
+  private async lockedUser(manager: EntityManager, id: string): Promise<User> {
+    const user = await manager
+      .getRepository(User)
+      .findOne({ where: { id, status: Not('deleted') }, lock: { mode: 'pessimistic_write' } });
     if (!user) throw ApiError.userNotFound();
-    assertIfMatch(ifMatch, user.version);
     return user;
   }
 

@@ -98,6 +98,10 @@ export class User {
   @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true })
   deletedAt!: Date | null;
 
+  /** While set and in the future, an admin write is waiting on Zitadel for this user (UserAdminService). */
+  @Column({ name: 'write_lease_until', type: 'timestamptz', nullable: true, select: false })
+  writeLeaseUntil!: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 
