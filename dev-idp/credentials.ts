@@ -31,7 +31,7 @@ export function hashPassword(password: string): Promise<string> {
   return hash(password);
 }
 
-async function passwordMatches(passwordHash: string, password: string): Promise<boolean> {
+export async function passwordMatches(passwordHash: string, password: string): Promise<boolean> {
   try {
     return await verify(passwordHash, password);
   } catch {

@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger } from './context.js';
-import { checkPasswordPolicy, generatePassword, hashPassword } from './credentials.js';
+import { checkPasswordPolicy, generatePassword, hashPassword, passwordMatches } from './credentials.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
@@ -40,8 +40,11 @@ export interface DevIdentityProviderOptions {
     redirectUris: string[];
     postLogoutRedirectUris?: string[];
   }>;
-  /** The first administrator: created (with project role 'admin') only when no user has that email yet. */
-  admin?: { email: string; password?: string; username?: string };
+  /**
+   * The first administrator: created (with project role 'admin') only when no user has that email yet.
+   * With `resetPassword`, an existing admin's password is replaced by `password`.
+   */
+  admin?: { email: string; password?: string; username?: string; resetPassword?: boolean };
   /** The PAT the v2 / management API demands; default: generated once and kept in dev_idp. */
   serviceAccountToken?: string;
   /** Receives each email verification code that Zitadel would have emailed. */
@@ -58,6 +61,8 @@ export interface DevIdentityProvider {
   orgId: string;
   projectId: string;
   close(): Promise<void>;
+  /** What start-up did with the configured admin (for the service's start banner). */
+  admin?: AdminOutcome;
   /** The pending email verification code of a user, as a test would read it from the mailbox. */
   lastEmailCode(userId: string): Promise<string | undefined>;
   /**
@@ -111,6 +116,7 @@ const optionsSchema = z.object({
       email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
       password: z.string().optional(),
       username: z.string().min(1).max(200).optional(),
+      resetPassword: z.boolean().optional(),
     })
     .optional(),
   serviceAccountToken: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -151,7 +157,7 @@ export async function startDevIdentityProvider(
   const store = await Store.open(config.databaseUrl, (msg) => logger.warn(msg));
   let app: FastifyInstance | undefined;
   try {
-    const { signer, serviceAccountToken } = await store.lockedTransaction(async (client) => {
+    const { signer, serviceAccountToken, admin } = await store.lockedTransaction(async (client) => {
       const signer = await TokenSigner.loadOrCreate(client);
       let token = config.serviceAccountToken;
       if (!token) {
@@ -161,10 +167,11 @@ export async function startDevIdentityProvider(
           await store.putSetting(client, PAT_SETTING, token);
         }
       }
-      if (config.admin)
-        await ensureAdmin(store, client, config.admin, config.orgId, config.projectId, logger);
+      const admin = config.admin
+        ? await ensureAdmin(store, client, config.admin, config.orgId, config.projectId, logger)
+        : undefined;
       await store.purgeExpired(client);
-      return { signer, serviceAccountToken: token };
+      return { signer, serviceAccountToken: token, admin };
     });
 
     let issuer = config.publicUrl?.replace(/\/+$/, '') ?? '';
@@ -202,6 +209,7 @@ export async function startDevIdentityProvider(
       serviceAccountToken,
       orgId: config.orgId,
       projectId: config.projectId,
+      admin,
       close: () => {
         closing ??= ctx.events
           .close()
@@ -261,16 +269,42 @@ function buildServer(ctx: IdpContext): FastifyInstance {
   return app;
 }
 
+/**
+ * What start-up did with the configured admin: `created` (with the generated password when none was
+ * configured), `existing` with whether the configured password is the admin's (undefined: none configured),
+ * or `password_reset`.
+ */
+export type AdminOutcome =
+  | { email: string; userId: string; outcome: 'created'; generatedPassword?: string }
+  | { email: string; userId: string; outcome: 'existing'; passwordMatches?: boolean }
+  | { email: string; userId: string; outcome: 'password_reset' };
+
 /** The first administrator, created in the schema's locked transaction so parallel starts create one. */
 async function ensureAdmin(
   store: Store,
   client: Queryable,
-  admin: { email: string; password?: string; username?: string },
+  admin: { email: string; password?: string; username?: string; resetPassword?: boolean },
   orgId: string,
   projectId: string,
   logger: Logger,
-): Promise<void> {
-  if (await store.findUserByEmail(client, admin.email)) return;
+): Promise<AdminOutcome> {
+  const existing = await store.findUserByEmail(client, admin.email);
+  if (existing) {
+    const base = { email: admin.email, userId: existing.id };
+    if (admin.password === undefined) return { ...base, outcome: 'existing' };
+    if (admin.resetPassword) {
+      await store.updateUser(client, existing.id, {
+        password_hash: await hashPassword(admin.password),
+        password_change_required: false,
+        failed_password_attempts: 0,
+      });
+      logger.log(`dev-idp: reset the password of admin ${admin.email} to the configured one`);
+      return { ...base, outcome: 'password_reset' };
+    }
+    const matches =
+      !!existing.password_hash && (await passwordMatches(existing.password_hash, admin.password));
+    return { ...base, outcome: 'existing', passwordMatches: matches };
+  }
   const password = admin.password ?? generatePassword();
   const user = await store.insertUser(client, orgId, {
     username: admin.username ?? admin.email,
@@ -292,4 +326,7 @@ async function ensureAdmin(
       ? `dev-idp: created admin ${admin.email} (user ${user.id}) with generated password: ${password}`
       : `dev-idp: created admin ${admin.email} (user ${user.id})`,
   );
+  return admin.password === undefined
+    ? { email: admin.email, userId: user.id, outcome: 'created', generatedPassword: password }
+    : { email: admin.email, userId: user.id, outcome: 'created' };
 }

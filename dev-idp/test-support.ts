@@ -6,8 +6,8 @@ import {
 } from './index.js';
 
 /**
- * Helpers for the dev-idp specs (not a spec itself). Several spec files run at once against the same test
- * database and therefore the same dev_idp schema, so every user a test makes gets a unique email.
+ * Helpers for the dev-idp specs (not a spec itself). Several spec files run at once against the same
+ * identity-provider test database and therefore the same dev_idp schema, so every user a test makes gets a unique email.
  */
 
 export const STRONG_PASSWORD = 'Correct-Horse-9';
@@ -15,9 +15,10 @@ export const REDIRECT_URI = 'http://127.0.0.1:3999/auth/callback';
 export const POST_LOGOUT_URI = 'http://127.0.0.1:3999/signed-out';
 export const CONFIDENTIAL_SECRET = 'backend-secret-value';
 
+/** The provider's own test database, as in the service it never shares the service's database. */
 export function testDatabaseUrl(): string {
-  const url = process.env.TEST_DATABASE_URL;
-  if (!url) throw new Error('TEST_DATABASE_URL is not set: run the specs through jest (global setup)');
+  const url = process.env.TEST_IDP_DATABASE_URL;
+  if (!url) throw new Error('TEST_IDP_DATABASE_URL is not set: run the specs through jest (global setup)');
   return url;
 }
 

@@ -1,8 +1,11 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from './app.js';
 import { ConfigError, parseAppConfig } from './config/app-config.js';
+import { EmbeddedPostgresError } from './database/embedded-postgres.js';
+import { startBanner } from './start-banner.js';
 
 // A local .env is a development convenience; real deployments pass the environment directly.
 if (existsSync('.env')) process.loadEnvFile('.env');
@@ -16,8 +19,21 @@ try {
   process.exit(1);
 }
 
-const app = await createApp(config);
-await app.listen({ port: config.http.port, host: config.http.host });
+let app: NestFastifyApplication;
+try {
+  app = await createApp(config);
+  await app.listen({ port: config.http.port, host: config.http.host });
+} catch (error) {
+  // A problem the person starting us can fix (DATA_DIR in use, embedded database missing): no stack trace.
+  if (!(error instanceof EmbeddedPostgresError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
+if (config.nodeEnv !== 'production' && config.log.level !== 'silent') {
+  const banner = startBanner(app, config, await app.getUrl());
+  // After the start-up log lines, which pino writes asynchronously (through a worker when pretty).
+  setTimeout(() => process.stdout.write(`${banner}\n`), 250).unref();
+}
 
 const logger = new Logger('Shutdown');
 const SHUTDOWN_DEADLINE_MS = 15_000;

@@ -4,7 +4,7 @@ import { DataSource, QueryFailedError } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsLocked } from '../src/database/run-migrations.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
-import { databaseUrl, SERVER_URL, uniqueDatabaseName } from './support/test-database-names.js';
+import { databaseUrl, serverUrl, uniqueDatabaseName } from './support/test-database-names.js';
 
 function open(url: string): Promise<DataSource> {
   return new DataSource(
@@ -13,7 +13,7 @@ function open(url: string): Promise<DataSource> {
 }
 
 async function onServer(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: SERVER_URL });
+  const client = new pg.Client({ connectionString: serverUrl() });
   await client.connect();
   try {
     await client.query(sql);

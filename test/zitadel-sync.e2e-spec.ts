@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHmac } from 'node:crypto';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import type { User } from '../src/users/entities/user.entity.js';
 import { UsersService } from '../src/users/users.service.js';
@@ -67,13 +68,19 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
 
   const local = async (zitadelId: string): Promise<User> => (await users.findByZitadelId(zitadelId))!;
 
-  /** The identity provider's own sequence for a user (Zitadel's aggregate sequence). */
+  /** The identity provider's own sequence for a user (Zitadel's aggregate sequence), from its database. */
   const remoteSequence = async (zitadelId: string): Promise<number> => {
-    const rows = await db.query<Array<{ sequence: string }>>(
-      `SELECT sequence FROM dev_idp.users WHERE id = $1`,
-      [zitadelId],
-    );
-    return Number(rows[0].sequence);
+    const client = new pg.Client({ connectionString: process.env.TEST_IDP_DATABASE_URL });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ sequence: string }>(
+        `SELECT sequence FROM dev_idp.users WHERE id = $1`,
+        [zitadelId],
+      );
+      return Number(rows[0].sequence);
+    } finally {
+      await client.end();
+    }
   };
 
   const appliedSequence = async (zitadelId: string): Promise<number> => {

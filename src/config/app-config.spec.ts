@@ -69,6 +69,7 @@ describe('parseAppConfig', () => {
 
   const production = {
     NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://users@db:5432/users',
     ZITADEL_URL: 'https://auth.example.com',
     ZITADEL_ORG_ID: '1',
     ZITADEL_PROJECT_ID: '2',
@@ -83,7 +84,10 @@ describe('parseAppConfig', () => {
     expect(() => parseAppConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN/);
   });
 
-  it('refuses production without a real Zitadel or a session signing key', () => {
+  it('refuses production without a real Zitadel, a database server or a session signing key', () => {
+    expect(() => parseAppConfig({ ...production, DATABASE_URL: undefined })).toThrow(
+      /DATABASE_URL: required in production/,
+    );
     expect(() => parseAppConfig({ ...production, ZITADEL_URL: undefined })).toThrow(
       /ZITADEL_URL: required in production/,
     );

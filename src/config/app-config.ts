@@ -42,6 +42,10 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATA_DIR: z.string().min(1).default('./data'),
+  DEV_IDP_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
   DB_MIGRATIONS_RUN: flag,
   DB_POOL_MAX: int(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 0, 600_000),
@@ -63,6 +67,7 @@ const envSchema = z.object({
 
   ADMIN_EMAIL: z.email({ message: 'must be an email address' }).default('admin@localhost.test'),
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  ADMIN_PASSWORD_RESET: flag,
   REGISTRATION_ENABLED: flag,
 
   SESSION_SIGNING_KEY: z
@@ -156,7 +161,7 @@ export interface AppConfig {
   http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   database: {
-    /** Unset means: run the embedded PGlite server under dataDir. */
+    /** Unset means: run the embedded PostgreSQL server under dataDir (development and tests only). */
     url: string | undefined;
     dataDir: string;
     migrationsRun: boolean;
@@ -168,6 +173,11 @@ export interface AppConfig {
   zitadel: {
     /** Unset (outside production): the embedded development identity provider stands in. */
     url: string | undefined;
+    /**
+     * The embedded identity provider's own database (as a real Zitadel has its own). Unset: database
+     * `dev_idp` on the embedded server, or `<DATABASE_URL's database>_dev_idp` on the DATABASE_URL server.
+     */
+    devIdpDatabaseUrl: string | undefined;
     orgId: string | undefined;
     projectId: string | undefined;
     clientId: string;
@@ -182,6 +192,8 @@ export interface AppConfig {
   auth: {
     adminEmail: string;
     adminPassword: string | undefined;
+    /** The embedded identity provider replaces an existing admin's password with adminPassword. */
+    adminPasswordReset: boolean;
     registrationEnabled: boolean;
     /** PEM of the key that signs session tokens; unset: generated once under dataDir (not in production). */
     signingKeyPem: string | undefined;
@@ -249,6 +261,9 @@ export function parseAppConfig(env: Environment): AppConfig {
   }
   const trustProxy = parseTrustProxy(e.TRUST_PROXY);
   if (typeof trustProxy === 'object' && 'problem' in trustProxy) problems.push(trustProxy.problem);
+  if (production && !e.DATABASE_URL) {
+    problems.push('DATABASE_URL: required in production (the embedded PostgreSQL is for development)');
+  }
   if (production && !e.ZITADEL_URL) {
     problems.push('ZITADEL_URL: required in production (the embedded identity provider is for development)');
   }
@@ -285,6 +300,7 @@ export function parseAppConfig(env: Environment): AppConfig {
     metrics: { public: e.METRICS_PUBLIC ?? !production, token: e.METRICS_TOKEN },
     zitadel: {
       url: e.ZITADEL_URL,
+      devIdpDatabaseUrl: e.DEV_IDP_DATABASE_URL,
       orgId: e.ZITADEL_ORG_ID,
       projectId: e.ZITADEL_PROJECT_ID,
       clientId: e.ZITADEL_CLIENT_ID ?? 'users-api',
@@ -299,6 +315,7 @@ export function parseAppConfig(env: Environment): AppConfig {
     auth: {
       adminEmail: e.ADMIN_EMAIL,
       adminPassword: e.ADMIN_PASSWORD,
+      adminPasswordReset: e.ADMIN_PASSWORD_RESET ?? false,
       registrationEnabled: e.REGISTRATION_ENABLED ?? false,
       signingKeyPem: e.SESSION_SIGNING_KEY,
       signingKeyFile: e.SESSION_SIGNING_KEY_FILE,

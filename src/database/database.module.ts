@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
-import { EmbeddedPostgres } from './embedded-postgres.js';
+import { EMBEDDED_DATABASES, EmbeddedPostgres } from './embedded-postgres.js';
 import { runMigrationsLocked } from './run-migrations.js';
 
 export const EMBEDDED_POSTGRES = Symbol('EMBEDDED_POSTGRES');
@@ -20,8 +20,14 @@ export const DATABASE_CONNECTION_URL = Symbol('DATABASE_CONNECTION_URL');
       useFactory: async (config: ConfigService<AppConfig, true>) => {
         const database = config.get('database', { infer: true });
         if (database.url) return null;
-        const embedded = new EmbeddedPostgres(database.dataDir, database.poolMax);
-        await embedded.start();
+        const embedded = new EmbeddedPostgres(database.dataDir, new Logger('EmbeddedPostgres'));
+        // The identity provider's database too, unless it is a real Zitadel with its own.
+        const zitadel = config.get('zitadel', { infer: true });
+        await embedded.start(
+          zitadel.url || zitadel.devIdpDatabaseUrl
+            ? [EMBEDDED_DATABASES.service]
+            : [EMBEDDED_DATABASES.service, EMBEDDED_DATABASES.identityProvider],
+        );
         return embedded;
       },
     },
@@ -29,7 +35,7 @@ export const DATABASE_CONNECTION_URL = Symbol('DATABASE_CONNECTION_URL');
       provide: DATABASE_CONNECTION_URL,
       inject: [ConfigService, EMBEDDED_POSTGRES],
       useFactory: (config: ConfigService<AppConfig, true>, embedded: EmbeddedPostgres | null) =>
-        config.get('database', { infer: true }).url ?? embedded!.connectionUrl,
+        config.get('database', { infer: true }).url ?? embedded!.server.urlFor(EMBEDDED_DATABASES.service),
     },
   ],
   exports: [EMBEDDED_POSTGRES, DATABASE_CONNECTION_URL],

@@ -1,7 +1,10 @@
+// Types only: erased from the build, so production never loads dev-idp.
+import type { AdminOutcome } from '../../dev-idp/index.js';
 import { Inject, Logger, Module, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
-import { DatabaseModule, DATABASE_CONNECTION_URL } from '../database/database.module.js';
+import { DatabaseModule, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES } from '../database/database.module.js';
+import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../database/embedded-postgres.js';
 import { HttpZitadelClient } from './http-zitadel.client.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelClient } from './zitadel.client.js';
@@ -14,10 +17,39 @@ export interface RunningDevIdentityProvider {
   serviceAccountToken: string;
   orgId: string;
   projectId: string;
+  /** What its start did with ADMIN_EMAIL / ADMIN_PASSWORD, for the start banner. */
+  admin?: AdminOutcome;
   close(): Promise<void>;
   lastEmailCode(userId: string): Promise<string | undefined>;
   /** Where its signed Actions v2 user events go (the zitadel-sync module sets it once we listen). */
   setEventTarget(target: { url: string; signingKey: string } | null): void;
+}
+
+/**
+ * The stand-in keeps its state in a database of its own, as a real Zitadel does: never the service's
+ * pool or transactions. DEV_IDP_DATABASE_URL when set; else `dev_idp` on the embedded server; else a
+ * database named after the service's with `_dev_idp` on the DATABASE_URL server, created when missing.
+ */
+async function devIdpDatabaseUrl(
+  configured: string | undefined,
+  embedded: EmbeddedPostgres | null,
+  serviceDatabaseUrl: string,
+): Promise<string> {
+  if (configured) return configured;
+  if (embedded) return embedded.server.urlFor(EMBEDDED_DATABASES.identityProvider);
+  const url = new URL(serviceDatabaseUrl);
+  const name = `${decodeURIComponent(url.pathname.slice(1)) || 'postgres'}_dev_idp`;
+  try {
+    await ensureDatabases(serviceDatabaseUrl, [name]);
+  } catch (error) {
+    throw new Error(
+      `The development identity provider needs a database of its own: could not create "${name}" on the ` +
+        `DATABASE_URL server (${(error as Error).message}). Create it, or set DEV_IDP_DATABASE_URL.`,
+      { cause: error },
+    );
+  }
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return url.toString();
 }
 
 @Module({
@@ -25,10 +57,11 @@ export interface RunningDevIdentityProvider {
   providers: [
     {
       provide: DEV_IDENTITY_PROVIDER,
-      inject: [ConfigService, DATABASE_CONNECTION_URL],
+      inject: [ConfigService, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES],
       useFactory: async (
         config: ConfigService<AppConfig, true>,
-        databaseUrl: string,
+        serviceDatabaseUrl: string,
+        embedded: EmbeddedPostgres | null,
       ): Promise<RunningDevIdentityProvider | null> => {
         const zitadel = config.get('zitadel', { infer: true });
         if (zitadel.url) return null;
@@ -41,7 +74,7 @@ export interface RunningDevIdentityProvider {
         // Loaded only here, so production never even imports it.
         const { startDevIdentityProvider } = await import('../../dev-idp/index.js');
         const idp = await startDevIdentityProvider({
-          databaseUrl,
+          databaseUrl: await devIdpDatabaseUrl(zitadel.devIdpDatabaseUrl, embedded, serviceDatabaseUrl),
           clients: [
             {
               clientId: zitadel.clientId,
@@ -49,7 +82,11 @@ export interface RunningDevIdentityProvider {
               postLogoutRedirectUris: zitadel.postLogoutRedirectUri ? [zitadel.postLogoutRedirectUri] : [],
             },
           ],
-          admin: { email: auth.adminEmail, password: auth.adminPassword },
+          admin: {
+            email: auth.adminEmail,
+            password: auth.adminPassword,
+            resetPassword: auth.adminPasswordReset,
+          },
           emailCodeSink: (_userId, email, code) =>
             logger.log(`Email verification code for ${email}: ${code}`),
           logger,

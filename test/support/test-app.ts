@@ -27,6 +27,7 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: process.env.TEST_DATABASE_URL,
+    DEV_IDP_DATABASE_URL: process.env.TEST_IDP_DATABASE_URL,
     DB_MIGRATIONS_RUN: 'false',
     DB_POOL_MAX: '4',
     // The development session key lands here, not in the repository's ./data.

@@ -1,10 +1,17 @@
-/** The PostgreSQL server the tests use; `.ci/run` makes sure one answers here. */
-export const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * The PostgreSQL server the tests use: DATABASE_URL when set, else the embedded server that global setup
+ * started (it publishes its URL as TEST_SERVER_URL to the workers it spawns).
+ */
+export function serverUrl() {
+  const url = process.env.TEST_SERVER_URL ?? process.env.DATABASE_URL;
+  if (!url) throw new Error('No test database server: run the tests through jest (global setup)');
+  return url;
+}
 
 export const TEST_DATABASE_PREFIX = 'users_api_test_';
 
 export function databaseUrl(name) {
-  const url = new URL(SERVER_URL);
+  const url = new URL(serverUrl());
   url.pathname = `/${name}`;
   return url.toString();
 }
