@@ -38,8 +38,12 @@ describe('ZitadelSyncService', () => {
     Logger.overrideLogger(false);
   });
 
+  /** The local row's version as successive reads see it (1 once exhausted). */
+  let localVersions: number[];
+
   beforeEach(() => {
     storedSequence = undefined;
+    localVersions = [];
     snapshot = { user: { id: 'local-1', status: 'inactive' } as User, before: 'active', changed: true };
     zitadel = {
       getUser: jest.fn<ZitadelClient['getUser']>().mockResolvedValue(remoteUser),
@@ -51,6 +55,7 @@ describe('ZitadelSyncService', () => {
     sessions = { terminateAll: jest.fn<SessionsService['terminateAll']>().mockResolvedValue(2) };
     // The cursor table, in memory: the claim succeeds only for a higher sequence.
     const cursorTable = (sql: string, params: string[]) => {
+      if (sql.startsWith('SELECT version')) return [{ version: localVersions.shift() ?? 1 }];
       if (sql.startsWith('SELECT')) return storedSequence === undefined ? [] : [{ sequence: storedSequence }];
       if (storedSequence !== undefined && BigInt(storedSequence) >= BigInt(params[2])) return [];
       storedSequence = params[2];
@@ -85,6 +90,16 @@ describe('ZitadelSyncService', () => {
     expect(zitadel.getUser).toHaveBeenCalledWith('42');
     expect(users.applyZitadelSnapshot).toHaveBeenCalledWith('42', remoteUser, ['admin'], expect.anything());
     expect(sessions.terminateAll).toHaveBeenCalledWith('local-1', expect.anything());
+    expect(storedSequence).toBe('7');
+  });
+
+  it('reads Zitadel again when the local user changed between its read and the apply', async () => {
+    // Seen before the first read: 1; under the apply's lock: 2 (an admin's write landed in between);
+    // then 2 and 2: the second snapshot is applied.
+    localVersions = [1, 2, 2, 2];
+    await expect(service.handleEvent(event())).resolves.toBe('applied');
+    expect(zitadel.getUser).toHaveBeenCalledTimes(2);
+    expect(users.applyZitadelSnapshot).toHaveBeenCalledTimes(1);
     expect(storedSequence).toBe('7');
   });
 

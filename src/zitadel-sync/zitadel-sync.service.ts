@@ -101,10 +101,18 @@ export class ZitadelSyncService {
       this.metrics.events.inc({ outcome: 'stale' });
       return 'stale';
     }
-    // A removal is final in Zitadel; anything else is read back from Zitadel as it is now.
-    const snapshot: ZitadelSnapshot =
-      event.event_type === 'user.removed' ? { remote: null, roles: [] } : await this.fetch(subject);
-    const result = await this.apply(subject, snapshot, cursor);
+    let result: Awaited<ReturnType<ZitadelSyncService['apply']>>;
+    for (let attempt = 1; ; attempt++) {
+      // Zitadel is read with no lock held, so an admin write may change the user here between that read
+      // and the apply (a suspend's late event applied after the activate would end the new sessions).
+      // The local version seen before the read tells: if it moved, read Zitadel again (twice at most).
+      const seenVersion = attempt < 3 ? await this.localVersion(subject) : undefined;
+      // A removal is final in Zitadel; anything else is read back from Zitadel as it is now.
+      const snapshot: ZitadelSnapshot =
+        event.event_type === 'user.removed' ? { remote: null, roles: [] } : await this.fetch(subject);
+      result = await this.apply(subject, snapshot, cursor, seenVersion);
+      if (!result.outdated) break;
+    }
     this.metrics.events.inc({ outcome: result.stale ? 'stale' : 'applied' });
     if (result.stale) return 'stale';
     this.logger.log(
@@ -123,14 +131,31 @@ export class ZitadelSyncService {
 
   /**
    * One transaction: claim the event (if any), update the cached user, and end its sessions when it has
-   * become blocked, so no token outlives the status change by even one request.
+   * become blocked, so no token outlives the status change by even one request. With `seenVersion`
+   * (the local version read before the snapshot), a user whose row has changed since is left alone and
+   * the answer is `outdated`: the snapshot may predate that change.
    */
   async apply(
     zitadelId: string,
     snapshot: ZitadelSnapshot,
     cursor?: Cursor,
-  ): Promise<{ stale: boolean; changed: boolean; status: UserStatus | null; terminated: number }> {
+    seenVersion?: number | null,
+  ): Promise<{
+    stale: boolean;
+    outdated?: boolean;
+    changed: boolean;
+    status: UserStatus | null;
+    terminated: number;
+  }> {
     return this.dataSource.transaction(async (manager) => {
+      // The user's row first, then the cursor: the order every writer of both takes them in (no deadlock).
+      const rows: Array<{ version?: number }> = await manager.query(
+        'SELECT version FROM users WHERE zitadel_id = $1 FOR UPDATE',
+        [zitadelId],
+      );
+      if (seenVersion !== undefined && (rows[0]?.version ?? null) !== seenVersion) {
+        return { stale: false, outdated: true, changed: false, status: null, terminated: 0 };
+      }
       if (cursor && !(await this.claim(manager, cursor))) {
         return { stale: true, changed: false, status: null, terminated: 0 };
       }
@@ -157,6 +182,14 @@ export class ZitadelSyncService {
       return typeof userId === 'string' && /^[\w.@-]{1,200}$/.test(userId) ? userId : null;
     }
     return null;
+  }
+
+  private async localVersion(zitadelId: string): Promise<number | null> {
+    const rows: Array<{ version?: number }> = await this.dataSource.query(
+      'SELECT version FROM users WHERE zitadel_id = $1',
+      [zitadelId],
+    );
+    return rows[0]?.version ?? null;
   }
 
   private async isStale(cursor: Cursor): Promise<boolean> {
