@@ -37,6 +37,8 @@ if (config.nodeEnv !== 'production' && config.log.level !== 'silent') {
 
 const logger = new Logger('Shutdown');
 const SHUTDOWN_DEADLINE_MS = 15_000;
+/** How long requests in flight at SIGTERM may take before their connections are cut. */
+const GRACE_MS = 5_000;
 
 /**
  * SIGTERM (orchestrators) and SIGINT (Ctrl-C): stop accepting connections, let in-flight requests finish,
@@ -49,7 +51,25 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
+  // Fastify closes idle keep-alive connections when it closes; a connection whose request was still in
+  // flight then would stay open for its keep-alive timeout (72 s) and hold the close. Answers from now on
+  // close their connection, and idle ones are swept until the server is closed.
+  const server = app.getHttpServer();
+  server.keepAliveTimeout = 1;
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
+  sweep.unref();
+  // In-flight requests get a grace period; connections still open after it (a client that never finishes
+  // its request, or one whose request the client abandoned) are cut so the shutdown cannot hang on them.
+  const cut = setTimeout(() => {
+    server.getConnections((_error: Error | null, open: number) => {
+      if (open) logger.warn(`Closing ${open} connection(s) still open ${GRACE_MS} ms after ${signal}`);
+      server.closeAllConnections();
+    });
+  }, GRACE_MS);
+  cut.unref();
   await app.close();
+  clearInterval(sweep);
+  clearTimeout(cut);
   logger.log('Shutdown complete');
   process.exit(0);
 }

@@ -84,7 +84,10 @@ export class DatabaseModule implements OnModuleInit, OnApplicationShutdown {
 
   /** Close the pool before the embedded server, whatever order Nest calls modules in, so nothing is lost. */
   async onApplicationShutdown(): Promise<void> {
-    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    if (this.dataSource.isInitialized) {
+      await this.dataSource.destroy();
+      this.logger.log('Connection pool closed');
+    }
     await this.embedded?.stop();
   }
 }

@@ -123,6 +123,7 @@ export class EmbeddedPostgres {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = undefined;
+    this.logger.log('Stopping the embedded PostgreSQL (fast shutdown: a checkpoint, then exit)');
     try {
       await this.pgCtl(['stop', '-D', this.paths.cluster, '-m', 'fast', '-w', '-t', '60', '-s']);
       this.logger.log('Embedded PostgreSQL stopped; data flushed');

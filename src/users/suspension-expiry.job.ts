@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { SYSTEM_ACTOR } from '../common/actor.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -9,7 +9,7 @@ import { UserAdminService } from './user-admin.service.js';
  * in UserAdminService.activate make a second instance's attempt a harmless 409.
  */
 @Injectable()
-export class SuspensionExpiryJob implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SuspensionExpiryJob implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SuspensionExpiryJob.name);
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
@@ -29,7 +29,8 @@ export class SuspensionExpiryJob implements OnApplicationBootstrap, OnApplicatio
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before any shutdown hook closes Zitadel's stand-in or the pool that a run in progress still needs. */
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
   }

@@ -2,7 +2,7 @@ import {
   Inject,
   Injectable,
   Logger,
-  type BeforeApplicationShutdown,
+  type OnModuleDestroy,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -40,7 +40,7 @@ export interface ReconcileOptions {
  * never hammers Zitadel, and guarded by a PostgreSQL advisory lock held on one connection for the run.
  */
 @Injectable()
-export class ZitadelReconciler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ZitadelReconciler.name);
   private timer: NodeJS.Timeout | undefined;
   private current: Promise<unknown> | undefined;
@@ -61,8 +61,12 @@ export class ZitadelReconciler implements OnApplicationBootstrap, BeforeApplicat
     }
   }
 
-  /** Before the pool closes: stop the timer and let a run in progress stop at its next step. */
-  async beforeApplicationShutdown(): Promise<void> {
+  /**
+   * First thing at shutdown (module destroy comes before every shutdown hook): stop the timer and let a run
+   * in progress stop at its next step while Zitadel (the embedded one closes in a shutdown hook) and the
+   * pool still answer; waiting on a closed Zitadel's timeouts instead held the shutdown past its deadline.
+   */
+  async onModuleDestroy(): Promise<void> {
     this.stopping.abort();
     clearTimeout(this.timer);
     await this.current?.catch(() => undefined);
