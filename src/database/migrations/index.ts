@@ -5,6 +5,7 @@ import { UserAvatars1795620000000 } from './1795620000000-UserAvatars.js';
 import { ZitadelEventCursors1795630000000 } from './1795630000000-ZitadelEventCursors.js';
 import { UserCounts1795635000000 } from './1795635000000-UserCounts.js';
 import { UserSearchText1795640000000 } from './1795640000000-UserSearchText.js';
+import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -18,4 +19,5 @@ export const MIGRATIONS = [
   ZitadelEventCursors1795630000000,
   UserCounts1795635000000,
   UserSearchText1795640000000,
+  OidcLoginBot1795651000000,
 ];
