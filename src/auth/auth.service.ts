@@ -106,12 +106,16 @@ export class AuthService {
     // Only the password check was wanted; our own session table is what tokens are checked against.
     void this.zitadel.deleteSession(check.sessionId, check.sessionToken).catch(() => undefined);
     // The password is right from here on, so the answer may tell the account's state.
-    const [user, passwordEnough] = await Promise.all([
+    // Both at once; the account's own answer (deleted, suspended, unverified) wins over the policy's.
+    const [refreshed, enough] = await Promise.allSettled([
       this.refreshUser(check.userId),
       this.passwordIsEnough(check.userId),
     ]);
+    if (refreshed.status === 'rejected') throw refreshed.reason;
+    const user = refreshed.value;
     assertMayLogIn(user);
-    if (!passwordEnough) {
+    if (enough.status === 'rejected') throw enough.reason;
+    if (!enough.value) {
       return this.startOidcLogin({
         loginHint: input.email,
         rememberMe: input.rememberMe,
@@ -265,19 +269,24 @@ export class AuthService {
   }
 
   /**
-   * Every wrong (user, code) pair answers the same 422, whether the user is unknown, deleted, suspended,
-   * already verified or pending with another code; only the right code of a pending user answers 200. After
+   * Every wrong (user, code) pair answers the same 422, no sooner than LOGIN_FAILURE_MIN_MS, whether the
+   * user is unknown, deleted, suspended, already verified or pending with another code; only the right code
+   * of a pending user answers 200. After
    * EMAIL_CODE_MAX_ATTEMPTS wrong codes for a user, the code is dead here (and in dev-idp, which counts the
    * same way) until a new one is sent: every further attempt, the right code included, answers the same 422.
    */
   async verifyEmail(input: { userId: string; code: string }): Promise<VerifyEmailResponseDto> {
-    const wrongCode = () =>
-      ApiError.validation([{ field: 'code', message: 'The verification code is wrong or expired' }]);
-    if (await this.failures.emailCodeDead(input.userId)) throw wrongCode();
+    const started = Date.now();
+    // Alike in time too: an unknown user must not answer sooner than a pending one asked of Zitadel.
+    const wrongCode = async () => {
+      await sleep(Math.max(0, started + this.auth.loginFailureMinMs - Date.now()));
+      return ApiError.validation([{ field: 'code', message: 'The verification code is wrong or expired' }]);
+    };
+    if (await this.failures.emailCodeDead(input.userId)) throw await wrongCode();
     const user = await this.users.findById(input.userId);
     if (!user || user.status !== 'pending_verification') {
       await this.failures.recordEmailCodeFailure(input.userId);
-      throw wrongCode();
+      throw await wrongCode();
     }
     try {
       await this.zitadel.verifyEmail(user.zitadelId, input.code);
@@ -289,7 +298,7 @@ export class AuthService {
           error.kind === 'not_found')
       ) {
         await this.failures.recordEmailCodeFailure(input.userId);
-        throw wrongCode();
+        throw await wrongCode();
       }
       throw error;
     }
