@@ -128,7 +128,7 @@ export class AuthService {
       client,
       botId: input.botId,
     });
-    return { kind: 'session', body: { ...session, redirect_url: this.auth.loginRedirectUrl } };
+    return { kind: 'session', body: session };
   }
 
   /**
