@@ -4,7 +4,7 @@ import type { JWTPayload } from 'jose';
 import { z } from 'zod';
 import { sameSecret } from './api-auth.js';
 import type { ClientConfig, IdpContext } from './context.js';
-import { assertUserCanSignIn, checkUserPassword } from './credentials.js';
+import { MAX_PASSWORD_ATTEMPTS, assertUserCanSignIn, checkUserPassword } from './credentials.js';
 import { OAuthError, ZitadelError } from './errors.js';
 import { PAGE_HEADERS, loginPage, messagePage, totpPage } from './login-page.js';
 import { checkTotpCode, hasVerifiedTotp } from './mfa-api.js';
@@ -382,8 +382,17 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     }
     const login = { user, sessionId: session.id, sessionToken: form.loginSessionToken ?? '' };
     if (!(await checkTotpCode(ctx, store.pool, user, (form.otp ?? '').trim(), true))) {
+      // Wrong codes count against the same lockout as wrong passwords, so the code cannot be guessed.
+      const { locked } = await store.recordFailedPassword(store.pool, user.id, MAX_PASSWORD_ATTEMPTS);
+      if (locked) {
+        const lockedUser = await store.getUser(store.pool, user.id);
+        if (lockedUser) ctx.events.userEvent('user.locked', lockedUser);
+        await store.deleteSession(store.pool, session.id);
+        return renderLogin(reply, authRequest, user.username, USER_MESSAGES['COMMAND-SFA3t']);
+      }
       return renderTotp(reply, authRequest, login, USER_MESSAGES.WRONG_OTP);
     }
+    await store.resetFailedPasswords(store.pool, user.id);
     return issueCode(reply, authRequest, user, session.id);
   });
 

@@ -181,6 +181,23 @@ describe('login answers', () => {
     ]);
   });
 
+  it('counts wrong TOTP codes on the hosted page towards the lockout, so a code cannot be guessed', async () => {
+    const user = await createIdentityUser(t);
+    await enrolTotp(idp, user.zitadelId);
+    const start = await t.http({ method: 'POST', url: '/api/users/login', payload: credentials(user) });
+    const login = await readForm(await fetch(start.json().redirect_url as string));
+    login.fields.set('loginName', user.email);
+    login.fields.set('password', user.password);
+    const second = await readForm(await post(login.action, login.fields));
+    let page = '';
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      second.fields.set('otp', attempt % 2 ? '000000' : '999999');
+      page = await (await post(second.action, second.fields)).text();
+    }
+    expect(page).toMatch(/locked/);
+    expect((await t.app.get(ZitadelClient).getUser(user.zitadelId))?.state).toBe('USER_STATE_LOCKED');
+  });
+
   it('a wrong password of an MFA user is a wrong password: the factor is not disclosed', async () => {
     const user = await createIdentityUser(t);
     await enrolTotp(idp, user.zitadelId);
