@@ -145,14 +145,18 @@ export interface paths {
         };
         /**
          * List a user's active sessions
-         * @description The user themself, or a caller with the `admin:users` permission.
+         * @description With `?bot_id=`, only the sessions opened for that bot (`bot_id` of the login).
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
          */
         get: operations["listSessions"];
         put?: never;
         post?: never;
         /**
          * Terminate all sessions of a user (log out everywhere)
-         * @description The user themself, or a caller with the `admin:users` permission.
+         * @description With `?bot_id=`, only the sessions opened for that bot end; the user’s other sessions stay. `terminated_count` counts the sessions that were active.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
          */
         delete: operations["terminateAllSessions"];
         options?: never;
@@ -243,7 +247,7 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description With `password`: the password is checked through Zitadel and a session token is returned. Without: `redirect_url` points at the identity provider’s login page (OIDC code flow with PKCE); `GET /api/users/login/callback` completes it. Wrong password and unknown email both give 401; a suspended, deactivated, deleted or unverified user gets 403 saying why.
+         * @description With `password`: the password is checked through Zitadel. If a password is enough, the answer is a session token with `redirect_url` (`LOGIN_REDIRECT_URL`, where the client goes next). If Zitadel wants more (a second factor enrolled or required by the login policy, or password logins switched off), the answer is `{redirect_url}` to Zitadel’s hosted login, as without a password. Without `password`: `redirect_url` points at the hosted login (OIDC code flow with PKCE) at once. Both redirects set an HttpOnly state cookie that `GET /api/users/login/callback` requires. Every failed password login (wrong password, unknown email, locked, deactivated or deleted account) answers the same 401, no sooner than `LOGIN_FAILURE_MIN_MS`; a suspended or unverified account gets 403 saying why only once its password was right. `RATE_LIMIT_LOGIN_FAILURES` failed logins for one account from one address answer 429 until the window ends. `bot_id` ties the session to a bot.
          *
          *     Public: no token needed.
          */
@@ -263,7 +267,7 @@ export interface paths {
         };
         /**
          * Finish an OIDC login
-         * @description The identity provider redirects here with `code` and `state`; each state works once.
+         * @description The identity provider redirects here with `code` and `state`; each state works once, and only in the browser that started the login (it must send the state cookie set with the redirect).
          *
          *     Public: no token needed.
          */
@@ -349,7 +353,9 @@ export interface paths {
         put?: never;
         /**
          * Verify the email address of a new registration
-         * @description Public: no token needed.
+         * @description Every wrong (user, code) pair answers the same 422, whatever the user’s status or existence. After 5 wrong codes for a user the code is dead: a new one must be sent (`POST /v2/users/{id}/email/resend` in Zitadel) and the user id rests for up to an hour.
+         *
+         *     Public: no token needed.
          */
         post: operations["verifyEmail"];
         delete?: never;
@@ -585,6 +591,11 @@ export interface components {
             status: "ok" | "degraded" | "error" | "shutting_down";
         };
         LoginDto: {
+            /**
+             * @description The bot this session belongs to: the session records it, `GET /api/users/:id/sessions` shows it and `DELETE /api/users/:id/sessions?bot_id=` ends only that bot’s sessions. A browser login carries it through its OIDC state. A slug such as `support-bot` or a lower-case UUID: 1-64 characters, a lower-case letter or digit, then lower-case letters, digits, `-` or `_`.
+             * @example support-bot
+             */
+            bot_id?: string;
             /** @example user@example.com */
             email: string;
             /**
@@ -599,12 +610,20 @@ export interface components {
             remember_me?: boolean;
         };
         LoginRedirectDto: {
-            /** @example https://auth.example.com/oauth/v2/authorize?client_id=… */
+            /**
+             * @description Zitadel’s hosted login page (OIDC code flow with PKCE, `state` and `login_hint`). Answered to a login without a password, and to a password login that Zitadel says needs more than a password (a second factor enrolled or required by the login policy, or password logins not allowed): the browser finishes the login there and lands on `GET /api/users/login/callback`.
+             * @example https://auth.example.com/oauth/v2/authorize?client_id=…
+             */
             redirect_url: string;
         };
         LoginSessionDto: {
             /** Format: date-time */
             expires_at: string;
+            /**
+             * @description Where the client goes next after a password login (`LOGIN_REDIRECT_URL`, default `/`)
+             * @example /
+             */
+            redirect_url: string;
             /** @description Send as `Authorization: Bearer <session_token>` */
             session_token: string;
             /** @enum {string} */
@@ -702,7 +721,10 @@ export interface components {
             user_id: string;
         };
         SessionDto: {
-            /** @example support-bot */
+            /**
+             * @description The bot the session was opened for (`bot_id` of the login); null for other logins
+             * @example support-bot
+             */
             bot_id: string | null;
             /** @example Chrome on Windows */
             device: string | null;
@@ -1870,7 +1892,10 @@ export interface operations {
     };
     listSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only the sessions of this bot. A slug such as `support-bot` or a lower-case UUID: 1-64 characters, a lower-case letter or digit, then lower-case letters, digits, `-` or `_`. */
+                bot_id?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1924,6 +1949,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Too Many Requests */
             429: {
                 headers: {
@@ -1955,7 +1989,10 @@ export interface operations {
     };
     terminateAllSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only the sessions of this bot. A slug such as `support-bot` or a lower-case UUID: 1-64 characters, a lower-case letter or digit, then lower-case letters, digits, `-` or `_`. */
+                bot_id?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -1964,7 +2001,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description All sessions terminated */
+            /** @description All (or that bot’s) sessions terminated */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2002,6 +2039,15 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2439,7 +2485,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A session token, or where to send the browser */
+            /** @description A session token (with where to go next), or where to send the browser */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2882,15 +2928,6 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Not Found */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,13 @@ export interface ClientConfig {
   postLogoutRedirectUris: string[];
 }
 
+/** The parts of Zitadel's login policy dev-idp simulates (settings v2 LoginSettings). */
+export interface LoginSettings {
+  allowUsernamePassword: boolean;
+  forceMfa: boolean;
+  forceMfaLocalOnly: boolean;
+}
+
 export interface Logger {
   log(msg: string): void;
   warn(msg: string): void;
@@ -31,4 +38,6 @@ export interface IdpContext {
   logger: Logger;
   /** Actions v2 webhook events to the configured target (none until one is set). */
   events: EventDispatcher;
+  /** The login policy; per running instance, in memory (setLoginSettings changes it). */
+  loginSettings: LoginSettings;
 }

@@ -4,19 +4,20 @@
  * When no real Zitadel is configured, users-api starts this embedded identity provider. It answers on
  * Zitadel's own paths with Zitadel's JSON shapes and error ids (user and session services v2, management v1
  * user grants, OIDC with PKCE), so the service's real HTTP client runs unchanged against it. It has one
- * organisation, one project, no MFA, no federation, no password reset flow, and it hands out the service
+ * organisation, one project, TOTP as the only second factor, no federation, no password reset flow, and it hands out the service
  * account token to whoever starts it. See README.md beside this file.
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { requireServiceAccount } from './api-auth.js';
-import type { ClientConfig, IdpContext, Logger } from './context.js';
+import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
 import { checkPasswordPolicy, generatePassword, hashPassword, passwordMatches } from './credentials.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
 import { TokenSigner } from './keys.js';
+import { registerMfaRoutes } from './mfa-api.js';
 import { registerOidcRoutes } from './oidc.js';
 import { registerSessionRoutes } from './sessions-api.js';
 import { type Queryable, Store } from './store.js';
@@ -52,6 +53,8 @@ export interface DevIdentityProviderOptions {
   logger?: { log(msg: string): void; warn(msg: string): void };
   /** Where to send Actions v2 webhook events (signed with `signingKey`); also settable later. */
   eventTarget?: EventTarget;
+  /** The login policy (default: password logins allowed, MFA not forced); also settable later. */
+  loginSettings?: Partial<LoginSettings>;
 }
 
 export interface DevIdentityProvider {
@@ -70,6 +73,8 @@ export interface DevIdentityProvider {
    * Settable after start because the receiving service may learn its own port only once it listens.
    */
   setEventTarget(target: EventTarget | null): void;
+  /** Changes this instance's login policy (`GET /v2/settings/login`, and what its login page demands). */
+  setLoginSettings(settings: Partial<LoginSettings>): void;
 }
 
 /** Fixed so that a restarted provider keeps naming the same organisation and project. */
@@ -189,6 +194,12 @@ export async function startDevIdentityProvider(
       emailCodeSink: options.emailCodeSink,
       logger,
       events: new EventDispatcher(logger),
+      loginSettings: {
+        allowUsernamePassword: true,
+        forceMfa: false,
+        forceMfaLocalOnly: false,
+        ...options.loginSettings,
+      },
     };
     if (options.eventTarget) ctx.events.setTarget(options.eventTarget);
 
@@ -219,6 +230,9 @@ export async function startDevIdentityProvider(
       },
       lastEmailCode: async (userId) => (await store.getEmailCode(store.pool, userId))?.code,
       setEventTarget: (target) => ctx.events.setTarget(target),
+      setLoginSettings: (settings) => {
+        ctx.loginSettings = { ...ctx.loginSettings, ...settings };
+      },
     };
   } catch (error) {
     await app?.close().catch(() => undefined);
@@ -259,6 +273,7 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     registerUserRoutes(api, ctx);
     registerSessionRoutes(api, ctx);
     registerGrantRoutes(api, ctx);
+    registerMfaRoutes(api, ctx);
     done();
   });
   void app.register((oidc, _options, done) => {

@@ -84,6 +84,35 @@ ${hidden}
   );
 }
 
+export interface TotpPageOptions {
+  action: string;
+  /** The authorization request and the half-finished login (session id and token), carried unchanged. */
+  hidden: Record<string, string>;
+  clientId: string;
+  loginName: string;
+  error?: string;
+}
+
+/** The second step for a user with a TOTP generator: the 6-digit code from the authenticator app. */
+export function totpPage(options: TotpPageOptions): string {
+  const hidden = Object.entries(options.hidden)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('\n');
+  const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
+  return page(
+    'Two-factor authentication',
+    `<h1>Two-factor authentication</h1>
+<p>Enter the code from your authenticator app for <strong>${escapeHtml(options.loginName)}</strong> to continue to <strong>${escapeHtml(options.clientId)}</strong>.</p>
+${error}
+<form method="post" action="${escapeHtml(options.action)}">
+${hidden}
+<label for="otp">Code</label>
+<input type="text" id="otp" name="otp" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus>
+<button type="submit">Verify</button>
+</form>`,
+  );
+}
+
 export function messagePage(title: string, message: string): string {
   return page(title, `<h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(message)}</p>`);
 }

@@ -4,17 +4,21 @@ import type { JWTPayload } from 'jose';
 import { z } from 'zod';
 import { sameSecret } from './api-auth.js';
 import type { ClientConfig, IdpContext } from './context.js';
-import { assertUserCanSignIn, checkUserPassword } from './credentials.js';
+import { MAX_PASSWORD_ATTEMPTS, assertUserCanSignIn, checkUserPassword } from './credentials.js';
 import { OAuthError, ZitadelError } from './errors.js';
-import { PAGE_HEADERS, loginPage, messagePage } from './login-page.js';
+import { PAGE_HEADERS, loginPage, messagePage, totpPage } from './login-page.js';
+import { checkTotpCode, hasVerifiedTotp } from './mfa-api.js';
 import { profileClaims, roleClaims } from './presenters.js';
-import type { UserRow } from './store.js';
+import { sha256, type UserRow } from './store.js';
 
 /** Zitadel's defaults: access and id tokens live 12 hours. */
 const ACCESS_TOKEN_LIFETIME_SECONDS = 12 * 3600;
 const ID_TOKEN_LIFETIME_SECONDS = 12 * 3600;
 const AUTH_CODE_LIFETIME_SECONDS = 60;
 const LOGIN_PATH = '/ui/login';
+const TOTP_PATH = '/ui/login/totp';
+/** How long the TOTP step may follow the password step. */
+const SECOND_FACTOR_WINDOW_MS = 10 * 60_000;
 
 const str = (max: number) => z.string().max(max).optional();
 
@@ -35,6 +39,11 @@ const authorizeParams = z.object({
 type AuthorizeParams = z.output<typeof authorizeParams>;
 
 const loginForm = authorizeParams.extend({ loginName: str(200), password: str(200) });
+const totpForm = authorizeParams.extend({
+  loginSession: str(200),
+  loginSessionToken: str(200),
+  otp: str(20),
+});
 
 const tokenRequest = z.object({
   grant_type: str(200),
@@ -108,6 +117,9 @@ const USER_MESSAGES: Record<string, string> = {
   'COMMAND-SFA3t': 'This user is locked. Ask an administrator to unlock it.',
   'COMMAND-3nJ4t': 'This user has no password yet.',
   'COMMAND-vgDIu': 'This user is deactivated.',
+  MFA_REQUIRED: 'A second factor is required: register an authenticator app (TOTP) first.',
+  LOGIN_EXPIRED: 'The login expired; sign in again.',
+  WRONG_OTP: 'The code is wrong or was already used.',
 };
 
 /** OpenID Connect provider endpoints on Zitadel's paths: discovery, authorize (code + PKCE), token, … */
@@ -170,6 +182,17 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
   }
 
   function renderLogin(reply: FastifyReply, request: AuthRequest, loginName: string, error?: string) {
+    const html = loginPage({
+      action: LOGIN_PATH,
+      hidden: authorizeHidden(request),
+      clientId: request.client.clientId,
+      loginName,
+      error,
+    });
+    return sendPage(reply, 200, html);
+  }
+
+  function authorizeHidden(request: AuthRequest): Record<string, string> {
     const hidden: Record<string, string> = {
       client_id: request.client.clientId,
       redirect_uri: request.redirectUri,
@@ -180,14 +203,49 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     };
     if (request.state !== undefined) hidden.state = request.state;
     if (request.nonce !== undefined) hidden.nonce = request.nonce;
-    const html = loginPage({
-      action: LOGIN_PATH,
-      hidden,
+    return hidden;
+  }
+
+  /** The password was right and the user has a TOTP generator: ask for its code, carrying the session. */
+  function renderTotp(
+    reply: FastifyReply,
+    request: AuthRequest,
+    login: { user: UserRow; sessionId: string; sessionToken: string },
+    error?: string,
+  ) {
+    const html = totpPage({
+      action: TOTP_PATH,
+      hidden: {
+        ...authorizeHidden(request),
+        loginSession: login.sessionId,
+        loginSessionToken: login.sessionToken,
+      },
       clientId: request.client.clientId,
-      loginName,
+      loginName: login.user.username,
       error,
     });
     return sendPage(reply, 200, html);
+  }
+
+  /** Every check passed: a single-use code for the client, sent back to its redirect URI. */
+  async function issueCode(reply: FastifyReply, authRequest: AuthRequest, user: UserRow, sessionId: string) {
+    const code = randomBytes(32).toString('base64url');
+    await store.insertAuthCode(
+      store.pool,
+      code,
+      {
+        client_id: authRequest.client.clientId,
+        redirect_uri: authRequest.redirectUri,
+        code_challenge: authRequest.codeChallenge,
+        nonce: authRequest.nonce ?? null,
+        scope: authRequest.scope,
+        user_id: user.id,
+        session_id: sessionId,
+        auth_time: new Date(),
+      },
+      AUTH_CODE_LIFETIME_SECONDS,
+    );
+    return reply.redirect(withParams(authRequest.redirectUri, { code, state: authRequest.state }), 302);
   }
 
   function authorize(input: unknown, reply: FastifyReply) {
@@ -288,28 +346,54 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
       }
       throw error;
     }
+    const sessionToken = randomBytes(32).toString('base64url');
     const session = await store.insertSession(store.pool, {
       userId: user.id,
-      token: randomBytes(32).toString('base64url'),
+      token: sessionToken,
       passwordChecked: true,
     });
-    const code = randomBytes(32).toString('base64url');
-    await store.insertAuthCode(
-      store.pool,
-      code,
-      {
-        client_id: authRequest.client.clientId,
-        redirect_uri: authRequest.redirectUri,
-        code_challenge: authRequest.codeChallenge,
-        nonce: authRequest.nonce ?? null,
-        scope: authRequest.scope,
-        user_id: user.id,
-        session_id: session.id,
-        auth_time: new Date(),
-      },
-      AUTH_CODE_LIFETIME_SECONDS,
-    );
-    return reply.redirect(withParams(authRequest.redirectUri, { code, state: authRequest.state }), 302);
+    if (await hasVerifiedTotp(store, user.id)) {
+      return renderTotp(reply, authRequest, { user, sessionId: session.id, sessionToken });
+    }
+    if (ctx.loginSettings.forceMfa) {
+      return renderLogin(reply, authRequest, loginName, USER_MESSAGES.MFA_REQUIRED);
+    }
+    return issueCode(reply, authRequest, user, session.id);
+  });
+
+  app.post(TOTP_PATH, async (request, reply) => {
+    const form = parseOrUndefined(totpForm, request.body);
+    if (!form) return sendPage(reply, 400, messagePage('Invalid request', 'The form is malformed.'));
+    const validation = validateAuthorize(form);
+    if (validation.kind === 'page')
+      return sendPage(reply, 400, messagePage('Invalid request', validation.message));
+    if (validation.kind === 'redirect') return reply.redirect(validation.location, 302);
+    const authRequest = validation.request;
+    // The half-finished login: a session whose password was checked moments ago, proven by its token.
+    const session = form.loginSession ? await store.getSession(store.pool, form.loginSession) : undefined;
+    const fresh =
+      session?.password_checked_at &&
+      Date.now() - session.password_checked_at.getTime() < SECOND_FACTOR_WINDOW_MS &&
+      form.loginSessionToken !== undefined &&
+      sameSecret(sha256(form.loginSessionToken), session.token_hash);
+    const user = fresh ? await store.getUser(store.pool, session.user_id) : undefined;
+    if (!session || !user || user.state !== 'USER_STATE_ACTIVE') {
+      return renderLogin(reply, authRequest, '', USER_MESSAGES.LOGIN_EXPIRED);
+    }
+    const login = { user, sessionId: session.id, sessionToken: form.loginSessionToken ?? '' };
+    if (!(await checkTotpCode(ctx, store.pool, user, (form.otp ?? '').trim(), true))) {
+      // Wrong codes count against the same lockout as wrong passwords, so the code cannot be guessed.
+      const { locked } = await store.recordFailedPassword(store.pool, user.id, MAX_PASSWORD_ATTEMPTS);
+      if (locked) {
+        const lockedUser = await store.getUser(store.pool, user.id);
+        if (lockedUser) ctx.events.userEvent('user.locked', lockedUser);
+        await store.deleteSession(store.pool, session.id);
+        return renderLogin(reply, authRequest, user.username, USER_MESSAGES['COMMAND-SFA3t']);
+      }
+      return renderTotp(reply, authRequest, login, USER_MESSAGES.WRONG_OTP);
+    }
+    await store.resetFailedPasswords(store.pool, user.id);
+    return issueCode(reply, authRequest, user, session.id);
   });
 
   // --- token endpoint ---

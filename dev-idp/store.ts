@@ -56,6 +56,16 @@ const SCHEMA_SQL = [
      code text NOT NULL,
      expires_at timestamptz NOT NULL
    )`,
+  // Wrong guesses of the pending code: at EMAIL_CODE_MAX_ATTEMPTS the code is deleted (a new one must be sent).
+  'ALTER TABLE dev_idp.email_codes ADD COLUMN IF NOT EXISTS failed_attempts integer NOT NULL DEFAULT 0',
+  // One TOTP generator per user, as Zitadel allows; usable for logins once verified.
+  `CREATE TABLE IF NOT EXISTS dev_idp.totp_secrets (
+     user_id text PRIMARY KEY REFERENCES dev_idp.users (id) ON DELETE CASCADE,
+     secret text NOT NULL,
+     verified boolean NOT NULL DEFAULT false,
+     last_used_step bigint,
+     created_at timestamptz NOT NULL DEFAULT now()
+   )`,
   `CREATE TABLE IF NOT EXISTS dev_idp.user_grants (
      id text PRIMARY KEY DEFAULT dev_idp.next_id(),
      user_id text NOT NULL REFERENCES dev_idp.users (id) ON DELETE CASCADE,
@@ -123,6 +133,16 @@ export interface UserRow {
   sequence: string;
   created_at: Date;
   changed_at: Date;
+}
+
+export interface TotpRow {
+  user_id: string;
+  /** Base32, as authenticator apps take it. */
+  secret: string;
+  verified: boolean;
+  /** The last 30-second step a code was accepted for: each code works once. */
+  last_used_step: string | null;
+  created_at: Date;
 }
 
 export interface GrantRow {
@@ -390,7 +410,8 @@ export class Store {
     await db.query(
       `INSERT INTO dev_idp.email_codes (user_id, code, expires_at)
        VALUES ($1, $2, now() + make_interval(secs => $3))
-       ON CONFLICT (user_id) DO UPDATE SET code = $2, expires_at = now() + make_interval(secs => $3)`,
+       ON CONFLICT (user_id) DO UPDATE SET code = $2, expires_at = now() + make_interval(secs => $3),
+         failed_attempts = 0`,
       [userId, code, lifetimeSeconds],
     );
   }
@@ -405,6 +426,53 @@ export class Store {
 
   async deleteEmailCode(db: Queryable, userId: string): Promise<void> {
     await db.query('DELETE FROM dev_idp.email_codes WHERE user_id = $1', [userId]);
+  }
+
+  /** Counts a wrong guess of the user's pending code; the guess that reaches `maxAttempts` deletes it. */
+  async recordEmailCodeFailure(db: Queryable, userId: string, maxAttempts: number): Promise<void> {
+    const { rows } = await db.query<{ failed_attempts: number }>(
+      `UPDATE dev_idp.email_codes SET failed_attempts = failed_attempts + 1 WHERE user_id = $1
+       RETURNING failed_attempts`,
+      [userId],
+    );
+    if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deleteEmailCode(db, userId);
+  }
+
+  // --- TOTP generators ---
+
+  async getTotp(db: Queryable, userId: string): Promise<TotpRow | undefined> {
+    const { rows } = await db.query<TotpRow>('SELECT * FROM dev_idp.totp_secrets WHERE user_id = $1', [
+      userId,
+    ]);
+    return rows[0];
+  }
+
+  /** A new, unverified generator; replaces an unverified one (registration started again). */
+  async putTotp(db: Queryable, userId: string, secret: string): Promise<void> {
+    await db.query(
+      `INSERT INTO dev_idp.totp_secrets (user_id, secret) VALUES ($1, $2)
+       ON CONFLICT (user_id) DO UPDATE SET secret = $2, verified = false, last_used_step = NULL,
+         created_at = now()`,
+      [userId, secret],
+    );
+  }
+
+  /**
+   * Accepts a code's time step once: marks the generator verified and remembers the step, unless that step
+   * (or a later one) was already used. False: a replayed code.
+   */
+  async useTotpStep(db: Queryable, userId: string, step: number): Promise<boolean> {
+    const { rowCount } = await db.query(
+      `UPDATE dev_idp.totp_secrets SET verified = true, last_used_step = $2
+        WHERE user_id = $1 AND (last_used_step IS NULL OR last_used_step < $2)`,
+      [userId, step],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async deleteTotp(db: Queryable, userId: string): Promise<boolean> {
+    const { rowCount } = await db.query('DELETE FROM dev_idp.totp_secrets WHERE user_id = $1', [userId]);
+    return (rowCount ?? 0) > 0;
   }
 
   // --- user grants (role assignments) ---

@@ -12,6 +12,8 @@ import { buildUserSearch, listUsersRequest } from './user-query.js';
 /** Zitadel's default email code: six characters, upper-case letters and digits, valid for an hour. */
 const EMAIL_CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 const EMAIL_CODE_LIFETIME_SECONDS = 3600;
+/** Wrong guesses after which a pending email code is deleted: a new one must be sent. */
+export const EMAIL_CODE_MAX_ATTEMPTS = 5;
 
 function newEmailCode(): string {
   return Array.from({ length: 6 }, () => EMAIL_CODE_ALPHABET[randomInt(EMAIL_CODE_ALPHABET.length)]).join('');
@@ -427,11 +429,14 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
       await lockUser(db, ctx, userId);
       const stored = await store.getEmailCode(db, userId);
       if (!stored || stored.expired || stored.code !== body.verificationCode.trim()) {
-        throw invalidArgument('CODE-woT0xc', 'Code is invalid');
+        // Counted and committed before the error: a code dies after EMAIL_CODE_MAX_ATTEMPTS wrong guesses.
+        if (stored) await store.recordEmailCodeFailure(db, userId, EMAIL_CODE_MAX_ATTEMPTS);
+        return 'wrong' as const;
       }
       await store.deleteEmailCode(db, userId);
       return store.updateUser(db, userId, { email_verified: true });
     });
+    if (user === 'wrong') throw invalidArgument('CODE-woT0xc', 'Code is invalid');
     if (!user) throw userNotFound();
     ctx.events.userEvent('user.human.email.verified', user);
     return { details: userDetails(user) };

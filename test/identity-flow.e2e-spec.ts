@@ -19,6 +19,17 @@ import { startTestApp, type TestApp } from './support/test-app.js';
 const CHROME_ON_WINDOWS =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
 
+/** The state cookie a login redirect sets: the `name=value` pair to send back, and its attributes. */
+function stateCookieOf(res: { headers: Record<string, string | string[] | number | undefined> }): {
+  pair: string;
+  attributes: string[];
+} {
+  const header = String(res.headers['set-cookie'] ?? '');
+  expect(header).toMatch(/^users_api_login_state=[A-Za-z0-9_-]{43};/);
+  const [pair, ...attributes] = header.split(/;\s*/);
+  return { pair, attributes };
+}
+
 /** Fills and submits the identity provider's login page the way a browser would; returns the redirect. */
 async function submitLoginPage(pageUrl: string, loginName: string, password: string): Promise<URL> {
   const page = await fetch(pageUrl);
@@ -115,6 +126,7 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
       token_type: 'Bearer',
       expires_at: expect.any(String),
       user_id: userId,
+      redirect_url: '/',
     });
     const second = await loginOverHttp(t, { email, password });
 
@@ -185,16 +197,31 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
     expect(redirectUrl.searchParams.get('login_hint')).toBe(user.email);
     expect(redirectUrl.searchParams.get('state')).toBeTruthy();
 
+    const cookie = stateCookieOf(start);
+    expect(cookie.attributes).toEqual(
+      expect.arrayContaining(['HttpOnly', 'SameSite=Lax', 'Path=/api/users/login/callback', 'Max-Age=600']),
+    );
+
     const callback = await submitLoginPage(redirectUrl.toString(), user.email, user.password);
     expect(callback.pathname).toBe('/api/users/login/callback');
-    const completed = await t.http({ method: 'GET', url: `${callback.pathname}${callback.search}` });
+    const completed = await t.http({
+      method: 'GET',
+      url: `${callback.pathname}${callback.search}`,
+      headers: { cookie: cookie.pair },
+    });
     expect({ status: completed.statusCode, body: completed.json() }).toMatchObject({ status: 200 });
+    // The cookie has done its work: the callback clears it.
+    expect(String(completed.headers['set-cookie'])).toMatch(/^users_api_login_state=; Max-Age=0/);
     const session = completed.json<{ session_token: string; user_id: string }>();
     expect(session).toMatchObject({ token_type: 'Bearer', user_id: expect.any(String) });
     const me = await t.http({ method: 'GET', url: '/api/users/me', headers: bearer(session.session_token) });
     expect(me.json()).toMatchObject({ email: user.email, user_id: session.user_id });
 
-    const replay = await t.http({ method: 'GET', url: `${callback.pathname}${callback.search}` });
+    const replay = await t.http({
+      method: 'GET',
+      url: `${callback.pathname}${callback.search}`,
+      headers: { cookie: cookie.pair },
+    });
     expectProblem(replay, 400, 'invalid_request');
 
     const loggedOut = await t.http({
@@ -209,8 +236,37 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
   });
 
   it('rejects a callback with an unknown state before talking to the identity provider', async () => {
-    const res = await t.http({ method: 'GET', url: '/api/users/login/callback?code=abc&state=never-issued' });
+    const res = await t.http({
+      method: 'GET',
+      url: '/api/users/login/callback?code=abc&state=never-issued',
+      headers: { cookie: 'users_api_login_state=never-issued' },
+    });
     expectProblem(res, 400, 'invalid_request');
+  });
+
+  it('finishes a browser login only in the browser that started it (state cookie)', async () => {
+    const user = await createIdentityUser(t);
+    const victim = await t.http({ method: 'POST', url: '/api/users/login', payload: { email: user.email } });
+    const attacker = await t.http({
+      method: 'POST',
+      url: '/api/users/login',
+      payload: { email: user.email },
+    });
+    // A callback carrying a code and state from someone else's login (login CSRF) is refused: without the
+    // cookie, or with the cookie of another login.
+    const callback = await submitLoginPage(victim.json().redirect_url as string, user.email, user.password);
+    const url = `${callback.pathname}${callback.search}`;
+    const refused = [
+      await t.http({ method: 'GET', url }),
+      await t.http({ method: 'GET', url, headers: { cookie: stateCookieOf(attacker).pair } }),
+    ];
+    for (const res of refused) {
+      expectProblem(res, 400, 'invalid_request');
+      expect(res.json().detail).toMatch(/not started in this browser/);
+    }
+    // Refusing did not use the state up: the browser that started the login still finishes it.
+    const completed = await t.http({ method: 'GET', url, headers: { cookie: stateCookieOf(victim).pair } });
+    expect({ status: completed.statusCode, body: completed.json() }).toMatchObject({ status: 200 });
   });
 
   it('accepts a Zitadel-issued access token, with roles from its claim', async () => {
@@ -256,7 +312,8 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
     );
   });
 
-  it('refuses suspended and deactivated users with 403 and creates no session', async () => {
+  it('refuses suspended and deactivated users and creates no session', async () => {
+    // The password is right and Zitadel accepts it: the local state may be told.
     const suspended = await createIdentityUser(t);
     const session = await loginOverHttp(t, suspended);
     await setLocalStatus(t, session.user_id, 'suspended');
@@ -264,6 +321,7 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
     expectProblem(res, 403, 'forbidden');
     expect(res.json().detail).toMatch(/suspended/);
 
+    // Zitadel refuses a deactivated user before it checks the password: answered like a wrong password.
     const deactivated = await createIdentityUser(t);
     await t.app.get(ZitadelClient).deactivateUser(deactivated.zitadelId);
     const refused = await t.http({
@@ -271,8 +329,8 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
       url: '/api/users/login',
       payload: credentials(deactivated),
     });
-    expectProblem(refused, 403, 'forbidden');
-    expect(refused.json().detail).toMatch(/deactivated|suspended/);
+    expectProblem(refused, 401, 'unauthorized');
+    expect(refused.json().detail).toBe('Invalid email or password');
   });
 
   it('gives remember_me a longer session', async () => {

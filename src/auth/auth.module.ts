@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LoginFailureThrottle } from '../common/rate-limit/login-failures.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -33,6 +34,7 @@ import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.servic
     SessionTokenService,
     PermissionsService,
     AuthService,
+    LoginFailureThrottle,
     { provide: APP_GUARD, useClass: AccessGuard },
   ],
 })

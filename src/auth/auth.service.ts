@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
+import { LoginFailureThrottle } from '../common/rate-limit/login-failures.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { AuthMethod } from '../sessions/entities/session.entity.js';
 import { describeDevice } from '../sessions/device.js';
@@ -18,6 +19,7 @@ import {
   ZitadelClient,
   ZitadelError,
 } from '../zitadel/zitadel.client.js';
+import type { AuthenticationMethodType } from '../zitadel/zitadel.types.js';
 import type { LoginRedirectDto, LoginSessionDto, LogoutResponseDto } from './dto/login.dto.js';
 import type { RegisterDto, RegisterResponseDto, VerifyEmailResponseDto } from './dto/register.dto.js';
 import { OidcLoginState } from './entities/oidc-login-state.entity.js';
@@ -30,7 +32,27 @@ export interface ClientInfo {
   userAgent: string | undefined;
 }
 
-const OIDC_LOGIN_TTL_MS = 10 * 60_000;
+/** How long a started browser login may take; also the lifetime of its state cookie. */
+export const OIDC_LOGIN_TTL_MS = 10 * 60_000;
+const INVALID_CREDENTIALS = 'Invalid email or password';
+
+/** Enrolled methods that make a password alone not enough (Zitadel then asks for them in its login). */
+const SECOND_FACTORS = new Set<AuthenticationMethodType>([
+  'AUTHENTICATION_METHOD_TYPE_TOTP',
+  'AUTHENTICATION_METHOD_TYPE_U2F',
+  'AUTHENTICATION_METHOD_TYPE_OTP_SMS',
+  'AUTHENTICATION_METHOD_TYPE_OTP_EMAIL',
+]);
+
+/** A password login ends in a session, or in the hosted login (whose `state` the controller binds). */
+export type LoginOutcome =
+  { kind: 'session'; body: LoginSessionDto } | { kind: 'redirect'; body: LoginRedirectDto; state: string };
+
+function sameSecret(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
 const randomToken = (bytes: number) => randomBytes(bytes).toString('base64url');
 
 @Injectable()
@@ -44,45 +66,94 @@ export class AuthService {
     private readonly sessions: SessionsService,
     private readonly tokens: SessionTokenService,
     @InjectRepository(OidcLoginState) private readonly loginStates: Repository<OidcLoginState>,
+    private readonly failures: LoginFailureThrottle,
     config: ConfigService<AppConfig, true>,
   ) {
     this.auth = config.get('auth', { infer: true });
   }
 
-  /** Email + password: checked by Zitadel (this service never sees a password hash), then a local session. */
+  /**
+   * Email + password: checked by Zitadel (this service never sees a password hash). Then, the password being
+   * right, Zitadel decides whether it is enough: with a second factor enrolled, a login policy that demands
+   * one, or password logins switched off, the answer is the hosted login (where the rest is checked) instead
+   * of a session.
+   */
   async loginWithPassword(
-    input: { email: string; password: string; rememberMe: boolean },
+    input: { email: string; password: string; rememberMe: boolean; botId?: string },
     client: ClientInfo,
-  ): Promise<LoginSessionDto> {
+  ): Promise<LoginOutcome> {
     const started = Date.now();
-    let zitadelUserId: string;
+    await this.failures.assertAllowed(input.email, client.ip);
+    let check;
     try {
-      const check = await this.zitadel.checkPassword(input.email, input.password, {
+      check = await this.zitadel.checkPassword(input.email, input.password, {
         ip: client.ip ?? undefined,
         description: describeDevice(client.userAgent) ?? undefined,
       });
-      zitadelUserId = check.userId;
-      // Only the password check was wanted; our own session table is what tokens are checked against.
-      void this.zitadel.deleteSession(check.sessionId, check.sessionToken).catch(() => undefined);
     } catch (error) {
-      if (error instanceof InvalidCredentialsError) {
-        // Zitadel no longer knows a deleted user; saying so is more useful than "wrong password".
-        const deleted = await this.users.isDeletedEmail(input.email);
-        // Unknown email and wrong password answer alike, and take alike long.
+      if (error instanceof InvalidCredentialsError || error instanceof UserBlockedError) {
+        // Wrong password, unknown or deleted email, locked, deactivated or uninitialised user: Zitadel
+        // refuses all of these before (or instead of) accepting the password, so none of them may say more
+        // than "wrong": one body, and no sooner than LOGIN_FAILURE_MIN_MS after the request came in.
+        await this.failures.recordFailure(input.email, client.ip);
         await sleep(Math.max(0, started + this.auth.loginFailureMinMs - Date.now()));
-        if (deleted) throw ApiError.forbidden('This account has been deleted');
-        throw ApiError.unauthorized('Invalid email or password');
+        if (error instanceof UserBlockedError)
+          this.logger.log(`Password login refused: user ${error.reason}`);
+        throw ApiError.unauthorized(INVALID_CREDENTIALS);
       }
-      if (error instanceof UserBlockedError) throw await this.blockedLogin(error, input.email);
       throw error;
     }
-    const user = await this.refreshUser(zitadelUserId);
+    // Only the password check was wanted; our own session table is what tokens are checked against.
+    void this.zitadel.deleteSession(check.sessionId, check.sessionToken).catch(() => undefined);
+    // The password is right from here on, so the answer may tell the account's state.
+    // Both at once; the account's own answer (deleted, suspended, unverified) wins over the policy's.
+    const [refreshed, enough] = await Promise.allSettled([
+      this.refreshUser(check.userId),
+      this.passwordIsEnough(check.userId),
+    ]);
+    if (refreshed.status === 'rejected') throw refreshed.reason;
+    const user = refreshed.value;
     assertMayLogIn(user);
-    return this.openSession(user, { authMethod: 'password', rememberMe: input.rememberMe, client });
+    if (enough.status === 'rejected') throw enough.reason;
+    if (!enough.value) {
+      return this.startOidcLogin({
+        loginHint: input.email,
+        rememberMe: input.rememberMe,
+        botId: input.botId,
+      });
+    }
+    const session = await this.openSession(user, {
+      authMethod: 'password',
+      rememberMe: input.rememberMe,
+      client,
+      botId: input.botId,
+    });
+    return { kind: 'session', body: session };
   }
 
-  /** No password: send the browser to Zitadel's login page (authorization code flow with PKCE). */
-  async startOidcLogin(input: { loginHint: string; rememberMe: boolean }): Promise<LoginRedirectDto> {
+  /**
+   * Whether Zitadel lets a password alone sign this user in: not when the login policy forbids password
+   * logins or forces MFA (a password login is a local one, so `forceMfaLocalOnly` does not exempt it), nor
+   * when the user has enrolled a second factor (TOTP, U2F, OTP by SMS or email).
+   */
+  private async passwordIsEnough(zitadelUserId: string): Promise<boolean> {
+    const [methods, policy] = await Promise.all([
+      this.zitadel.listAuthenticationMethodTypes(zitadelUserId),
+      this.zitadel.getLoginSettings(),
+    ]);
+    if (!policy.allowUsernamePassword || policy.forceMfa) return false;
+    return !methods.some((method) => SECOND_FACTORS.has(method));
+  }
+
+  /**
+   * No password (or more than a password needed): send the browser to Zitadel's login page (authorization
+   * code flow with PKCE). The `state` goes back to the controller, which binds it to the browser (cookie).
+   */
+  async startOidcLogin(input: {
+    loginHint: string;
+    rememberMe: boolean;
+    botId?: string;
+  }): Promise<Extract<LoginOutcome, { kind: 'redirect' }>> {
     const codeVerifier = randomToken(48);
     const state = randomToken(32);
     const nonce = randomToken(32);
@@ -93,6 +164,7 @@ export class AuthService {
       codeVerifier,
       nonce,
       rememberMe: input.rememberMe,
+      botId: input.botId ?? null,
       expiresAt: new Date(Date.now() + OIDC_LOGIN_TTL_MS),
     });
     const redirectUrl = await this.zitadel.authorizationUrl({
@@ -101,21 +173,30 @@ export class AuthService {
       codeChallenge: createHash('sha256').update(codeVerifier).digest('base64url'),
       loginHint: input.loginHint,
     });
-    return { redirect_url: redirectUrl };
+    return { kind: 'redirect', body: { redirect_url: redirectUrl }, state };
   }
 
   /** Zitadel redirected back: consume the state once, exchange the code, verify the ID token, open a session. */
   async completeOidcLogin(
-    input: { code: string; state: string },
+    input: { code: string; state: string; boundState: string | undefined },
     client: ClientInfo,
   ): Promise<LoginSessionDto> {
+    // Checked before the state is consumed, so a forged callback cannot use up the real browser's login.
+    if (!input.boundState || !sameSecret(input.boundState, input.state)) {
+      throw ApiError.invalidRequest(
+        'This login was not started in this browser (its state cookie is missing or belongs to another ' +
+          'login); start the login again',
+      );
+    }
     const consumed = await this.loginStates
       .createQueryBuilder()
       .delete()
       .where('state = :state AND expires_at > now()', { state: input.state })
-      .returning('code_verifier, nonce, remember_me')
+      .returning('code_verifier, nonce, remember_me, bot_id')
       .execute();
-    const pending = (consumed.raw as { code_verifier: string; nonce: string; remember_me: boolean }[])[0];
+    const pending = (
+      consumed.raw as { code_verifier: string; nonce: string; remember_me: boolean; bot_id: string | null }[]
+    )[0];
     if (!pending)
       throw ApiError.invalidRequest('Unknown, used or expired login state; start the login again');
 
@@ -142,6 +223,7 @@ export class AuthService {
       rememberMe: pending.remember_me,
       client,
       idToken: tokens.idToken,
+      botId: pending.bot_id ?? undefined,
     });
   }
 
@@ -186,31 +268,44 @@ export class AuthService {
     };
   }
 
+  /**
+   * Every wrong (user, code) pair answers the same 422, no sooner than LOGIN_FAILURE_MIN_MS, whether the
+   * user is unknown, deleted, suspended, already verified or pending with another code; only the right code
+   * of a pending user answers 200. After
+   * EMAIL_CODE_MAX_ATTEMPTS wrong codes for a user, the code is dead here (and in dev-idp, which counts the
+   * same way) until a new one is sent: every further attempt, the right code included, answers the same 422.
+   */
   async verifyEmail(input: { userId: string; code: string }): Promise<VerifyEmailResponseDto> {
-    const user = await this.users.requireById(input.userId);
-    const verified: VerifyEmailResponseDto = {
-      user_id: user.id,
-      status: 'active',
-      message: 'Email verified; you can log in now',
+    const started = Date.now();
+    // Alike in time too: an unknown user must not answer sooner than a pending one asked of Zitadel.
+    const wrongCode = async () => {
+      await sleep(Math.max(0, started + this.auth.loginFailureMinMs - Date.now()));
+      return ApiError.validation([{ field: 'code', message: 'The verification code is wrong or expired' }]);
     };
-    if (user.status !== 'pending_verification') {
-      if (user.status === 'active') return verified;
-      throw ApiError.forbidden(`This account is ${user.status}`);
+    if (await this.failures.emailCodeDead(input.userId)) throw await wrongCode();
+    const user = await this.users.findById(input.userId);
+    if (!user || user.status !== 'pending_verification') {
+      await this.failures.recordEmailCodeFailure(input.userId);
+      throw await wrongCode();
     }
     try {
       await this.zitadel.verifyEmail(user.zitadelId, input.code);
     } catch (error) {
       if (
         error instanceof ZitadelError &&
-        (error.kind === 'invalid_argument' || error.kind === 'failed_precondition')
+        (error.kind === 'invalid_argument' ||
+          error.kind === 'failed_precondition' ||
+          error.kind === 'not_found')
       ) {
-        throw ApiError.validation([{ field: 'code', message: 'The verification code is wrong or expired' }]);
+        await this.failures.recordEmailCodeFailure(input.userId);
+        throw await wrongCode();
       }
       throw error;
     }
     const refreshed = await this.refreshUser(user.zitadelId);
+    // The code was right, so the account's state may be told.
     if (refreshed.status !== 'active') throw ApiError.forbidden(`This account is ${refreshed.status}`);
-    return verified;
+    return { user_id: user.id, status: 'active', message: 'Email verified; you can log in now' };
   }
 
   /** Zitadel is the source of truth for profile, state and project roles: copy them before deciding. */
@@ -229,7 +324,13 @@ export class AuthService {
 
   private async openSession(
     user: User,
-    options: { authMethod: AuthMethod; rememberMe: boolean; client: ClientInfo; idToken?: string },
+    options: {
+      authMethod: AuthMethod;
+      rememberMe: boolean;
+      client: ClientInfo;
+      idToken?: string;
+      botId?: string;
+    },
   ): Promise<LoginSessionDto> {
     const lifetimeSeconds = options.rememberMe ? this.auth.rememberMeTtlSeconds : this.auth.sessionTtlSeconds;
     const expiresAt = new Date(Date.now() + lifetimeSeconds * 1000);
@@ -240,6 +341,7 @@ export class AuthService {
       deviceInfo: describeDevice(options.client.userAgent),
       ipAddress: options.client.ip,
       idToken: options.idToken,
+      botId: options.botId,
     });
     await this.users.recordLogin(user.id);
     return {
@@ -247,20 +349,8 @@ export class AuthService {
       token_type: 'Bearer',
       expires_at: expiresAt.toISOString(),
       user_id: user.id,
+      redirect_url: this.auth.loginRedirectUrl,
     };
-  }
-
-  private async blockedLogin(error: UserBlockedError, email: string): Promise<ApiError> {
-    if (error.reason === 'locked') {
-      return ApiError.forbidden('This account is locked after too many failed logins; ask an administrator');
-    }
-    if (error.reason === 'initial') {
-      return ApiError.forbidden('This account is not set up yet: follow the invitation email first');
-    }
-    const local = await this.users.findByEmailOrUsername(email, email);
-    return ApiError.forbidden(
-      local?.status === 'suspended' ? 'This account is suspended' : 'This account is deactivated',
-    );
   }
 }
 

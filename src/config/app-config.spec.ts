@@ -110,10 +110,19 @@ describe('parseAppConfig', () => {
     );
     expect(() => parseAppConfig({ ROLE_PERMISSIONS: 'not json' })).toThrow(/ROLE_PERMISSIONS: must be JSON/);
   });
+  it('takes LOGIN_REDIRECT_URL as a path or an http(s) URL, default /', () => {
+    expect(parseAppConfig({}).auth.loginRedirectUrl).toBe('/');
+    for (const value of ['/app/home?x=1', 'https://chat.example.com/welcome', 'http://localhost:5173/'])
+      expect(parseAppConfig({ LOGIN_REDIRECT_URL: value }).auth.loginRedirectUrl).toBe(value);
+    for (const value of ['//evil.example', '/\\evil.example', 'javascript:alert(1)', 'home', 'ftp://x/']) {
+      expect(() => parseAppConfig({ LOGIN_REDIRECT_URL: value })).toThrow(/LOGIN_REDIRECT_URL/);
+    }
+  });
   it('defaults the rate limits to the contract and parses LIMIT/WINDOW', () => {
     const config = parseAppConfig({});
     expect(config.rateLimits).toEqual({
       login: { limit: 10, windowSeconds: 60 },
+      loginFailures: { limit: 5, windowSeconds: 900 },
       register: { limit: 5, windowSeconds: 3600 },
       userList: { limit: 60, windowSeconds: 60 },
       userUpdate: { limit: 30, windowSeconds: 60 },
@@ -126,6 +135,10 @@ describe('parseAppConfig', () => {
       RATE_LIMIT_DEFAULT: '9/45',
     });
     expect(custom.rateLimits.login).toEqual({ limit: 3, windowSeconds: 30 });
+    expect(parseAppConfig({ RATE_LIMIT_LOGIN_FAILURES: '4/1h' }).rateLimits.loginFailures).toEqual({
+      limit: 4,
+      windowSeconds: 3600,
+    });
     expect(custom.rateLimits.register).toEqual({ limit: 7, windowSeconds: 7200 });
     expect(custom.rateLimits.default).toEqual({ limit: 9, windowSeconds: 45 });
     expect(() => parseAppConfig({ RATE_LIMIT_LOGIN: 'ten a minute' })).toThrow(/RATE_LIMIT_LOGIN/);

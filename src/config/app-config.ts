@@ -78,6 +78,14 @@ const envSchema = z.object({
   SESSION_ISSUER: z.string().min(1).default('users-api'),
   SESSION_AUDIENCE: z.string().min(1).default('users-api'),
   SESSION_TTL_SECONDS: int(12 * 3600, 60, 90 * 86_400),
+  LOGIN_REDIRECT_URL: z
+    .string()
+    .max(2048)
+    .refine(
+      (value) => /^\/(?![/\\])/.test(value) || /^https?:\/\/[^\s]+$/.test(value),
+      'must be a path such as / or an http(s) URL',
+    )
+    .default('/'),
   SESSION_REMEMBER_ME_TTL_SECONDS: int(30 * 86_400, 60, 365 * 86_400),
   LOGIN_FAILURE_MIN_MS: int(400, 0, 5_000),
   ROLE_PERMISSIONS: z.string().optional(),
@@ -92,6 +100,7 @@ const envSchema = z.object({
   REDIS_KEY_PREFIX: z.string().min(1).max(100).default('users-api:'),
   REDIS_TIMEOUT_MS: int(500, 50, 10_000),
   RATE_LIMIT_LOGIN: rateLimit('10/1m'),
+  RATE_LIMIT_LOGIN_FAILURES: rateLimit('5/15m'),
   RATE_LIMIT_REGISTER: rateLimit('5/1h'),
   RATE_LIMIT_USER_LIST: rateLimit('60/1m'),
   RATE_LIMIT_USER_UPDATE: rateLimit('30/1m'),
@@ -203,6 +212,8 @@ export interface AppConfig {
     sessionTtlSeconds: number;
     rememberMeTtlSeconds: number;
     loginFailureMinMs: number;
+    /** `redirect_url` of a password login's answer: where the client goes next. */
+    loginRedirectUrl: string;
     rolePermissions: Record<string, Permission[]>;
   };
   users: {
@@ -215,6 +226,11 @@ export interface AppConfig {
   redis: { url: string | undefined; keyPrefix: string; timeoutMs: number };
   rateLimits: {
     login: RateLimitSetting;
+    /**
+     * Failed logins per account and client IP; past the limit that pair is refused (429) before Zitadel
+     * sees the password, for the rest of the window. Keep it below Zitadel's lockout threshold.
+     */
+    loginFailures: RateLimitSetting;
     register: RateLimitSetting;
     userList: RateLimitSetting;
     userUpdate: RateLimitSetting;
@@ -324,6 +340,7 @@ export function parseAppConfig(env: Environment): AppConfig {
       sessionTtlSeconds: e.SESSION_TTL_SECONDS,
       rememberMeTtlSeconds: e.SESSION_REMEMBER_ME_TTL_SECONDS,
       loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
+      loginRedirectUrl: e.LOGIN_REDIRECT_URL,
       rolePermissions,
     },
     users: {
@@ -333,6 +350,7 @@ export function parseAppConfig(env: Environment): AppConfig {
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, timeoutMs: e.REDIS_TIMEOUT_MS },
     rateLimits: {
       login: e.RATE_LIMIT_LOGIN,
+      loginFailures: e.RATE_LIMIT_LOGIN_FAILURES,
       register: e.RATE_LIMIT_REGISTER,
       userList: e.RATE_LIMIT_USER_LIST,
       userUpdate: e.RATE_LIMIT_USER_UPDATE,

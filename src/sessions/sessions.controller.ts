@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, Param } from '@nestjs/common';
+import { Controller, Delete, Get, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
@@ -7,6 +7,7 @@ import { UsersService } from '../users/users.service.js';
 import {
   AllSessionsTerminatedDto,
   SessionListDto,
+  SessionsQuery,
   SessionTerminatedDto,
   toSessionDto,
 } from './dto/session.dto.js';
@@ -21,11 +22,19 @@ export class SessionsController {
   ) {}
 
   @Get()
-  @Endpoint({ summary: "List a user's active sessions", access: { selfOr: 'admin:users' }, errors: [404] })
+  @Endpoint({
+    summary: "List a user's active sessions",
+    description: 'With `?bot_id=`, only the sessions opened for that bot (`bot_id` of the login).',
+    access: { selfOr: 'admin:users' },
+    errors: [404, 422],
+  })
   @ApiOkResponse({ type: SessionListDto, description: 'Active sessions, newest first' })
-  async listSessions(@Param('id', uuidParam('user id')) id: string): Promise<SessionListDto> {
+  async listSessions(
+    @Param('id', uuidParam('user id')) id: string,
+    @Query() query: SessionsQuery,
+  ): Promise<SessionListDto> {
     await this.users.requireById(id);
-    return { sessions: (await this.sessions.listActive(id)).map(toSessionDto) };
+    return { sessions: (await this.sessions.listActive(id, query.bot_id)).map(toSessionDto) };
   }
 
   @Delete(':session_id')
@@ -49,16 +58,20 @@ export class SessionsController {
   @Delete()
   @Endpoint({
     summary: 'Terminate all sessions of a user (log out everywhere)',
+    description:
+      'With `?bot_id=`, only the sessions opened for that bot end; the user’s other sessions stay. ' +
+      '`terminated_count` counts the sessions that were active.',
     access: { selfOr: 'admin:users' },
-    errors: [404],
+    errors: [404, 422],
   })
-  @ApiOkResponse({ type: AllSessionsTerminatedDto, description: 'All sessions terminated' })
+  @ApiOkResponse({ type: AllSessionsTerminatedDto, description: 'All (or that bot’s) sessions terminated' })
   async terminateAllSessions(
     @Param('id', uuidParam('user id')) id: string,
+    @Query() query: SessionsQuery,
     @CurrentActor() actor: Actor,
   ): Promise<AllSessionsTerminatedDto> {
     await this.users.requireById(id);
-    const count = await this.sessions.terminateAs(actor, id);
+    const count = await this.sessions.terminateAs(actor, id, undefined, query.bot_id);
     return { terminated_count: count, status: 'all_sessions_terminated' };
   }
 }

@@ -78,16 +78,15 @@ export class SessionsService {
     return { sessionId: row.session_id, userId: row.user_id, zitadelId: row.zitadel_id, roles: row.roles };
   }
 
-  /** Active, unexpired sessions of a user, newest first. */
-  listActive(userId: string): Promise<Session[]> {
-    return this.sessions
+  /** Active, unexpired sessions of a user, newest first; with `botId`, only that bot's. */
+  listActive(userId: string, botId?: string): Promise<Session[]> {
+    const query = this.sessions
       .createQueryBuilder('s')
       .where('s.user_id = :userId', { userId })
       .andWhere(`s.status = 'active'`)
-      .andWhere('s.expires_at > now()')
-      .orderBy('s.created_at', 'DESC')
-      .addOrderBy('s.id', 'DESC')
-      .getMany();
+      .andWhere('s.expires_at > now()');
+    if (botId !== undefined) query.andWhere('s.bot_id = :botId', { botId });
+    return query.orderBy('s.created_at', 'DESC').addOrderBy('s.id', 'DESC').getMany();
   }
 
   /**
@@ -95,10 +94,15 @@ export class SessionsService {
    * audit record commits in the same transaction.
    */
   async terminateAs(actor: Actor, userId: string, sessionId: string): Promise<Session>;
-  async terminateAs(actor: Actor, userId: string): Promise<number>;
-  async terminateAs(actor: Actor, userId: string, sessionId?: string): Promise<Session | number> {
+  async terminateAs(actor: Actor, userId: string, sessionId: undefined, botId?: string): Promise<number>;
+  async terminateAs(
+    actor: Actor,
+    userId: string,
+    sessionId?: string,
+    botId?: string,
+  ): Promise<Session | number> {
     if (actor.userId === userId) {
-      return sessionId ? this.terminate(userId, sessionId) : this.terminateAll(userId);
+      return sessionId ? this.terminate(userId, sessionId) : this.terminateAll(userId, undefined, botId);
     }
     return this.dataSource.transaction(async (manager) => {
       if (sessionId) {
@@ -111,12 +115,15 @@ export class SessionsService {
         });
         return session;
       }
-      const count = await this.terminateAll(userId, manager);
+      const count = await this.terminateAll(userId, manager, botId);
       await this.audit.record(manager, {
         actor,
         targetUserId: userId,
         action: 'sessions.terminated_all',
-        changes: { terminated_count: { before: null, after: count } },
+        changes: {
+          terminated_count: { before: null, after: count },
+          ...(botId === undefined ? {} : { bot_id: { before: botId, after: null } }),
+        },
       });
       return count;
     });
@@ -139,18 +146,20 @@ export class SessionsService {
   }
 
   /**
-   * Ends every active session of the user; returns how many were active. Pass the transaction's manager
-   * when the sessions must end together with another change (a suspension, a deletion).
+   * Ends every active session of the user (with `botId`, only that bot's); returns how many were active.
+   * Pass the transaction's manager when the sessions must end together with another change (a suspension,
+   * a deletion).
    */
-  async terminateAll(userId: string, manager?: EntityManager): Promise<number> {
+  async terminateAll(userId: string, manager?: EntityManager, botId?: string): Promise<number> {
     const repository = manager ? manager.getRepository(Session) : this.sessions;
-    const result = await repository
+    const query = repository
       .createQueryBuilder()
       .update(Session)
       .set({ status: 'terminated', terminatedAt: () => 'now()' })
       .where('user_id = :userId', { userId })
-      .andWhere(`status = 'active'`)
-      .execute();
+      .andWhere(`status = 'active'`);
+    if (botId !== undefined) query.andWhere('bot_id = :botId', { botId });
+    const result = await query.execute();
     return result.affected ?? 0;
   }
 

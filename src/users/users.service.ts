@@ -64,16 +64,6 @@ export class UsersService {
     return row ? Object.assign(new User(), row) : null;
   }
 
-  /** True when the address belonged to a deleted user and to no user that still exists. */
-  async isDeletedEmail(email: string): Promise<boolean> {
-    const rows = await this.users
-      .createQueryBuilder('u')
-      .select('bool_and(u.deleted_at IS NOT NULL)', 'all_deleted')
-      .where('lower(u.email) = lower(:email)', { email })
-      .getRawOne<{ all_deleted: boolean | null }>();
-    return rows?.all_deleted === true;
-  }
-
   /** Deleted users too: their audit trail stays readable. */
   existsIncludingDeleted(id: string): Promise<boolean> {
     return this.users.existsBy({ id });

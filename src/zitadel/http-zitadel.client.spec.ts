@@ -514,6 +514,42 @@ describe('users', () => {
   });
 });
 
+describe('what a login needs besides the password', () => {
+  it('lists the authentication methods a user has enrolled', async () => {
+    stub.on('GET', '/v2/users/7/authentication_methods', {
+      body: {
+        details: { totalResult: '2' },
+        authMethodTypes: ['AUTHENTICATION_METHOD_TYPE_PASSWORD', 'AUTHENTICATION_METHOD_TYPE_TOTP'],
+      },
+    });
+    await expect(client().listAuthenticationMethodTypes('7')).resolves.toEqual([
+      'AUTHENTICATION_METHOD_TYPE_PASSWORD',
+      'AUTHENTICATION_METHOD_TYPE_TOTP',
+    ]);
+    // protojson leaves an empty list out.
+    stub.on('GET', '/v2/users/8/authentication_methods', { body: { details: {} } });
+    await expect(client().listAuthenticationMethodTypes('8')).resolves.toEqual([]);
+  });
+
+  it("reads the organization's login policy, an omitted boolean as false", async () => {
+    stub.on('GET', '/v2/settings/login', {
+      body: { details: {}, settings: { allowUsernamePassword: true, passwordCheckLifetime: '864000s' } },
+    });
+    await expect(client().getLoginSettings()).resolves.toEqual({
+      allowUsernamePassword: true,
+      allowExternalIdp: false,
+      forceMfa: false,
+      forceMfaLocalOnly: false,
+    });
+    expect(stub.last('GET', '/v2/settings/login').query.get('ctx.orgId')).toBe(connection().orgId);
+  });
+
+  it('refuses a login settings answer without settings rather than guessing', async () => {
+    stub.on('GET', '/v2/settings/login', { body: { details: {} } });
+    await expect(client().getLoginSettings()).rejects.toBeInstanceOf(ZitadelError);
+  });
+});
+
 // ---- transient failures ----------------------------------------------------------------------------
 
 describe('transient failures', () => {

@@ -13,7 +13,9 @@ import { serviceAccountToken, type ServiceAccountToken } from './service-account
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { InvalidCredentialsError, UserBlockedError, ZitadelClient, ZitadelError } from './zitadel.client.js';
 import type {
+  AuthenticationMethodType,
   HumanUserChanges,
+  LoginSettings,
   NewHumanUser,
   OidcTokens,
   PasswordCheck,
@@ -332,6 +334,35 @@ export class HttpZitadelClient extends ZitadelClient {
       // Best effort: the session expires on its own, and our own session table is what revokes access.
       if (error instanceof ApiError && error.code === 'upstream_unavailable') throw error;
     }
+  }
+
+  // ---- what a login needs besides the password ----------------------------------------------
+
+  async listAuthenticationMethodTypes(userId: string): Promise<AuthenticationMethodType[]> {
+    const reply = await this.request<{ authMethodTypes?: AuthenticationMethodType[] }>(
+      'GET',
+      `/v2/users/${segment(userId)}/authentication_methods`,
+      { idempotent: true },
+    );
+    return Array.isArray(reply.authMethodTypes) ? reply.authMethodTypes : [];
+  }
+
+  async getLoginSettings(): Promise<LoginSettings> {
+    const query = new URLSearchParams({ 'ctx.orgId': this.connection.orgId });
+    const { settings } = await this.request<{ settings?: Partial<Record<keyof LoginSettings, unknown>> }>(
+      'GET',
+      `/v2/settings/login?${query.toString()}`,
+      { idempotent: true },
+    );
+    if (!settings || typeof settings !== 'object')
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel login settings answer holds no settings');
+    // protojson leaves out false booleans: only an explicit true counts.
+    return {
+      allowUsernamePassword: settings.allowUsernamePassword === true,
+      allowExternalIdp: settings.allowExternalIdp === true,
+      forceMfa: settings.forceMfa === true,
+      forceMfaLocalOnly: settings.forceMfaLocalOnly === true,
+    };
   }
 
   // ---- role grants (management API v1, in the configured organization) ----------------------

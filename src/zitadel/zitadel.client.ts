@@ -1,5 +1,7 @@
 import type {
+  AuthenticationMethodType,
   HumanUserChanges,
+  LoginSettings,
   NewHumanUser,
   OidcTokens,
   PasswordCheck,
@@ -75,6 +77,10 @@ export abstract class ZitadelClient {
     userAgent?: { ip?: string; description?: string },
   ): Promise<PasswordCheck>;
   abstract deleteSession(sessionId: string, sessionToken?: string): Promise<void>;
+  /** The user's enrolled authentication methods: password, TOTP, U2F, OTP by SMS or email, IdP links, … */
+  abstract listAuthenticationMethodTypes(userId: string): Promise<AuthenticationMethodType[]>;
+  /** The login policy in force for the configured organization. */
+  abstract getLoginSettings(): Promise<LoginSettings>;
   /** The user's role keys in the configured project. */
   abstract getUserRoles(userId: string): Promise<string[]>;
   /** Replaces the user's role keys in the configured project. */

@@ -23,6 +23,8 @@ export interface RunningDevIdentityProvider {
   lastEmailCode(userId: string): Promise<string | undefined>;
   /** Where its signed Actions v2 user events go (the zitadel-sync module sets it once we listen). */
   setEventTarget(target: { url: string; signingKey: string } | null): void;
+  /** Its login policy, as `GET /v2/settings/login` answers it (tests simulate a forced MFA with it). */
+  setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
 }
 
 /**

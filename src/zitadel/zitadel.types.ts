@@ -80,3 +80,30 @@ export type ZitadelErrorKind =
   | 'unauthenticated'
   | 'permission_denied'
   | 'unknown';
+
+/**
+ * A user's enrolled authentication methods (user v2 `ListAuthenticationMethodTypes`,
+ * `GET /v2/users/{userId}/authentication_methods` → `authMethodTypes`).
+ */
+export type AuthenticationMethodType =
+  | 'AUTHENTICATION_METHOD_TYPE_UNSPECIFIED'
+  | 'AUTHENTICATION_METHOD_TYPE_PASSWORD'
+  | 'AUTHENTICATION_METHOD_TYPE_PASSKEY'
+  | 'AUTHENTICATION_METHOD_TYPE_IDP'
+  | 'AUTHENTICATION_METHOD_TYPE_TOTP'
+  | 'AUTHENTICATION_METHOD_TYPE_U2F'
+  | 'AUTHENTICATION_METHOD_TYPE_OTP_SMS'
+  | 'AUTHENTICATION_METHOD_TYPE_OTP_EMAIL'
+  | 'AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE';
+
+/**
+ * The parts of Zitadel's login policy (settings v2 `GetLoginSettings`, `GET /v2/settings/login`) that decide
+ * whether a password alone may open a session. Zitadel's JSON leaves false booleans out: absent means false.
+ */
+export interface LoginSettings {
+  allowUsernamePassword: boolean;
+  allowExternalIdp: boolean;
+  forceMfa: boolean;
+  /** forceMfa applies only to local logins (password); an external IdP login is not asked for MFA. */
+  forceMfaLocalOnly: boolean;
+}

@@ -39,6 +39,7 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     LOGIN_FAILURE_MIN_MS: '50',
     // Suites log in and register many times from 127.0.0.1; only the rate-limit suites set real limits.
     RATE_LIMIT_LOGIN: '100000/1m',
+    RATE_LIMIT_LOGIN_FAILURES: '100000/1m',
     RATE_LIMIT_REGISTER: '100000/1m',
     RATE_LIMIT_USER_LIST: '100000/1m',
     RATE_LIMIT_USER_UPDATE: '100000/1m',

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { IgnoreUnknownProperties } from '../../common/http/validation.pipe.js';
+import { OptionalBotId } from '../../sessions/dto/bot-id.js';
 
 const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -27,6 +28,13 @@ export class LoginDto {
   @IsOptional()
   @IsBoolean()
   remember_me?: boolean;
+
+  @OptionalBotId(
+    'The bot this session belongs to: the session records it, `GET /api/users/:id/sessions` shows it and ' +
+      '`DELETE /api/users/:id/sessions?bot_id=` ends only that bot’s sessions. A browser login carries it ' +
+      'through its OIDC state.',
+  )
+  bot_id?: string;
 }
 
 export class LoginSessionDto {
@@ -41,10 +49,23 @@ export class LoginSessionDto {
 
   @ApiProperty({ format: 'uuid' })
   user_id!: string;
+
+  @ApiProperty({
+    description: 'Where the client goes next after a password login (`LOGIN_REDIRECT_URL`, default `/`)',
+    example: '/',
+  })
+  redirect_url!: string;
 }
 
 export class LoginRedirectDto {
-  @ApiProperty({ example: 'https://auth.example.com/oauth/v2/authorize?client_id=…' })
+  @ApiProperty({
+    description:
+      'Zitadel’s hosted login page (OIDC code flow with PKCE, `state` and `login_hint`). Answered to a login ' +
+      'without a password, and to a password login that Zitadel says needs more than a password (a second ' +
+      'factor enrolled or required by the login policy, or password logins not allowed): the browser ' +
+      'finishes the login there and lands on `GET /api/users/login/callback`.',
+    example: 'https://auth.example.com/oauth/v2/authorize?client_id=…',
+  })
   redirect_url!: string;
 }
 

@@ -20,6 +20,10 @@ export class OidcLoginState {
   @Column({ name: 'remember_me', type: 'boolean', default: false })
   rememberMe!: boolean;
 
+  /** The bot the login was started for (`bot_id` of the login request); the session records it. */
+  @Column({ name: 'bot_id', type: 'varchar', length: 64, nullable: true })
+  botId!: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

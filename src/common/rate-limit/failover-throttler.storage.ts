@@ -51,6 +51,29 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
     return this.memory.increment(key, ttl, limit, blockDuration, throttlerName);
   }
 
+  /**
+   * How many seconds `key` stays blocked under `throttlerName` (0: not blocked), without counting a hit:
+   * a check before work whose failures alone are counted (failed logins per account). Reads each store's
+   * own block marker: @nest-lab/throttler-storage-redis keeps `{<key>:<name>}:blocked` with a TTL, the
+   * memory store a block expiry on the key's record (test/login-protection.e2e-spec.ts covers both).
+   */
+  async blockedFor(key: string, throttlerName: string): Promise<number> {
+    const client = this.redis.client;
+    if (client && this.redis.ready && Date.now() >= this.pausedUntil) {
+      try {
+        const ms = await client.pttl(`{${key}:${throttlerName}}:blocked`);
+        this.redis.markUp();
+        return ms > 0 ? Math.ceil(ms / 1000) : 0;
+      } catch (error) {
+        this.pausedUntil = Date.now() + FAILURE_PAUSE_MS;
+        this.redis.markDown(error);
+      }
+    }
+    const record = this.memory.storage.get(key);
+    const left = record?.isBlocked ? record.blockExpiresAt - Date.now() : 0;
+    return left > 0 ? Math.ceil(left / 1000) : 0;
+  }
+
   onApplicationShutdown(): void {
     this.memory.onApplicationShutdown();
   }

@@ -6,6 +6,7 @@ import { ZitadelEventCursors1795630000000 } from './1795630000000-ZitadelEventCu
 import { UserCounts1795635000000 } from './1795635000000-UserCounts.js';
 import { UserSearchText1795640000000 } from './1795640000000-UserSearchText.js';
 import { UserWriteLease1795650000000 } from './1795650000000-UserWriteLease.js';
+import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -20,4 +21,5 @@ export const MIGRATIONS = [
   UserCounts1795635000000,
   UserSearchText1795640000000,
   UserWriteLease1795650000000,
+  OidcLoginBot1795651000000,
 ];

@@ -1,11 +1,23 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { Session } from '../entities/session.entity.js';
+import { OptionalBotId } from './bot-id.js';
+
+/** `?bot_id=`: only the sessions a bot opened. */
+export class SessionsQuery {
+  @OptionalBotId('Only the sessions of this bot.')
+  bot_id?: string;
+}
 
 export class SessionDto {
   @ApiProperty({ format: 'uuid' })
   session_id!: string;
 
-  @ApiProperty({ type: String, nullable: true, example: 'support-bot' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'support-bot',
+    description: 'The bot the session was opened for (`bot_id` of the login); null for other logins',
+  })
   bot_id!: string | null;
 
   @ApiProperty({ format: 'date-time' })
