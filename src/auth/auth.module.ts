@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
 import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -13,9 +14,17 @@ import { OidcLoginState } from './entities/oidc-login-state.entity.js';
 import { PermissionsService } from './permissions.service.js';
 import { loadSessionSigningKey } from './session-signing-key.js';
 import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.service.js';
+import { SessionTokenStrategy } from './strategies/session-token.strategy.js';
+import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.strategy.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([OidcLoginState]), UsersModule, SessionsModule, ZitadelModule],
+  imports: [
+    TypeOrmModule.forFeature([OidcLoginState]),
+    PassportModule.register({ session: false }),
+    UsersModule,
+    SessionsModule,
+    ZitadelModule,
+  ],
   controllers: [AuthController],
   providers: [
     {
@@ -24,13 +33,15 @@ import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.servic
       useFactory: (config: ConfigService<AppConfig, true>) => {
         const auth = config.get('auth', { infer: true });
         return loadSessionSigningKey({
-          pem: auth.signingKeyPem,
+          key: auth.signingKey,
           file: auth.signingKeyFile,
           dataDir: config.get('database', { infer: true }).dataDir,
         });
       },
     },
     SessionTokenService,
+    SessionTokenStrategy,
+    ZitadelAccessTokenStrategy,
     PermissionsService,
     AuthService,
     { provide: APP_GUARD, useClass: AccessGuard },
