@@ -1,15 +1,27 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
+import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
+import { LRUCache } from 'lru-cache';
 import { Strategy } from 'passport-jwt';
 import { SessionsService } from '../../sessions/sessions.service.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
-import { SessionTokenService, sessionOfClaims } from '../session-token.service.js';
+import { SessionTokenService, sessionOfClaims, type VerifiedSessionToken } from '../session-token.service.js';
 import { asSecret, bearerToken, carriesOwnKey, jwtHeader, NotThisStrategy } from './bearer.js';
 
 export const SESSION_STRATEGY = 'session-token';
 
 const NOT_OURS = new NotThisStrategy('not a session token of this service');
+const NOT_LIVE = new NotThisStrategy('the session is over');
+
+/**
+ * Tokens whose signature passport-jwt already verified, kept until they expire: the same bytes verify the
+ * same way every time, and a hit costs a map lookup instead of a verification (measured here: HS256
+ * 13–18 µs, ES256 about 200 µs; README "Verified-token cache"). Only successes are kept; what can change
+ * (the session, the user) is read from the database on every request regardless.
+ */
+const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 
 /**
  * This service's session tokens: passport-jwt verifies them with jsonwebtoken against our key (a KeyObject)
@@ -21,6 +33,8 @@ const NOT_OURS = new NotThisStrategy('not a session token of this service');
  */
 @Injectable()
 export class SessionTokenStrategy extends PassportStrategy(Strategy, SESSION_STRATEGY) {
+  private readonly verified = new LRUCache<string, VerifiedSessionToken>({ max: VERIFIED_TOKEN_CACHE_SIZE });
+
   constructor(
     tokens: SessionTokenService,
     private readonly sessions: SessionsService,
@@ -42,13 +56,38 @@ export class SessionTokenStrategy extends PassportStrategy(Strategy, SESSION_STR
       algorithms: [algorithm],
       issuer: tokens.issuer,
       audience: tokens.audience,
+      passReqToCallback: true,
     });
   }
 
-  /** null: not a live session; passport then tries the next strategy, and the guard answers 401. */
-  async validate(claims: Record<string, unknown>): Promise<Principal | null> {
+  /** A token verified before skips passport-jwt's verification; any other goes through it. */
+  override authenticate(request: Request, options?: unknown): void {
+    const token = bearerToken(request as unknown as FastifyRequest);
+    const known = token ? this.verified.get(token) : undefined;
+    if (!known) {
+      super.authenticate(request, options);
+      return;
+    }
+    if (known.expiresAt * 1000 <= Date.now()) {
+      this.verified.delete(token!);
+      this.fail(NOT_LIVE, 401);
+      return;
+    }
+    this.principalOf(known).then(
+      (principal) => (principal ? this.success(principal) : this.fail(NOT_LIVE, 401)),
+      (error: unknown) => this.error(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  /** After passport-jwt verified the token. null: not a live session; the guard answers 401. */
+  async validate(request: FastifyRequest, claims: Record<string, unknown>): Promise<Principal | null> {
     const token = sessionOfClaims(claims);
     if (!token) return null;
+    this.verified.set(bearerToken(request)!, token);
+    return this.principalOf(token);
+  }
+
+  private async principalOf(token: VerifiedSessionToken): Promise<Principal | null> {
     const session = await this.sessions.authenticate(token.sessionId, token.userId);
     if (!session) return null;
     return {
