@@ -37,7 +37,7 @@ export class AccessGuard extends AuthGuard([SESSION_STRATEGY, ZITADEL_STRATEGY])
 
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     if (!bearerToken(request)) throw ApiError.unauthorized('A bearer token is required');
-    // Passport runs the strategies and handleRequest() below puts the principal on request.user.
+    // Passport runs the strategies; handleRequest() below puts the principal on request.user.
     await super.canActivate(context);
     const principal = request.user!;
 
@@ -59,6 +59,16 @@ export class AccessGuard extends AuthGuard([SESSION_STRATEGY, ZITADEL_STRATEGY])
   }
 
   /**
+   * What Passport sees of the request: its headers, on an object of its own. Passport decorates the
+   * object it is given (`login`, `logout`, `isAuthenticated`, `_sessionManager`, `authInfo`, …), which on
+   * Fastify's request would change that object's shape on every request for helpers no route here uses
+   * (there are no Passport sessions).
+   */
+  override getRequest(context: ExecutionContext): Pick<AuthenticatedRequest, 'headers'> {
+    return { headers: context.switchToHttp().getRequest<AuthenticatedRequest>().headers };
+  }
+
+  /**
    * Passport's verdict. An error (the database down while checking a session) propagates as it is; when
    * every strategy passed the token on, an ApiError among their reasons (Zitadel's JWKS unreachable: 503)
    * wins over the 401, so clients do not throw away a valid token during an outage.
@@ -67,9 +77,13 @@ export class AccessGuard extends AuthGuard([SESSION_STRATEGY, ZITADEL_STRATEGY])
     error: Error | null,
     principal: TUser | false,
     info: unknown,
+    context: ExecutionContext,
   ): TUser {
     if (error) throw error;
-    if (principal) return principal;
+    if (principal) {
+      context.switchToHttp().getRequest<AuthenticatedRequest>().user = principal as unknown as Principal;
+      return principal;
+    }
     const outage = (Array.isArray(info) ? info : [info]).find((reason) => reason instanceof ApiError);
     if (outage) throw outage;
     throw ApiError.unauthorized('The token is invalid, expired or revoked');

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 const BEARER = /^Bearer (\S+)$/i;
 
 /** The token of an `Authorization: Bearer <token>` header, or null (passport-jwt's jwtFromRequest). */
-export function bearerToken(request: FastifyRequest): string | null {
+export function bearerToken(request: Pick<FastifyRequest, 'headers'>): string | null {
   return BEARER.exec(request.headers.authorization ?? '')?.[1] ?? null;
 }
 

@@ -62,7 +62,7 @@ export class SessionTokenStrategy extends PassportStrategy(Strategy, SESSION_STR
 
   /** A token verified before skips passport-jwt's verification; any other goes through it. */
   override authenticate(request: Request, options?: unknown): void {
-    const token = bearerToken(request as unknown as FastifyRequest);
+    const token = bearerToken(request);
     const known = token ? this.verified.get(token) : undefined;
     if (!known) {
       super.authenticate(request, options);
