@@ -1,91 +1,95 @@
-import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
+import { Injectable, Logger, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { ACCESS_METADATA, type Access } from '../common/access.js';
 import { ApiError } from '../common/errors/api-error.js';
 import type { AuthenticatedRequest, Principal } from './principal.js';
 import { bearerToken } from './strategies/bearer.js';
-import { SESSION_STRATEGY } from './strategies/session-token.strategy.js';
-import { ZITADEL_STRATEGY } from './strategies/zitadel-access-token.strategy.js';
+import type { StrategyNames } from './strategies/strategy-names.js';
 
 /**
- * The one global guard: Passport over two passport-jwt strategies (this service's session tokens first,
- * then Zitadel access tokens), plus the permission check. Every route declares its access (see
- * common/access.ts); public routes skip authentication, and a route without a declaration is refused, so
- * forgetting one fails closed.
+ * The one global guard: an AuthGuard over this application's two passport-jwt strategies (this service's
+ * session tokens first, then Zitadel access tokens; see strategy-names.ts for why the names are per
+ * application), plus the permission check. Every route declares its access (see common/access.ts); public
+ * routes skip authentication, and a route without a declaration is refused, so forgetting one fails closed.
  */
-@Injectable()
-export class AccessGuard extends AuthGuard([SESSION_STRATEGY, ZITADEL_STRATEGY]) {
-  private readonly logger = new Logger(AccessGuard.name);
+export function accessGuard(
+  names: StrategyNames,
+): Type<CanActivate> & (new (reflector: Reflector) => CanActivate) {
+  @Injectable()
+  class AccessGuard extends AuthGuard([names.session, names.zitadel]) {
+    private readonly logger = new Logger(AccessGuard.name);
 
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+    constructor(private readonly reflector: Reflector) {
+      super();
+    }
 
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (!access) {
-      this.logger.error(
-        `${context.getClass().name}.${context.getHandler().name} declares no access; refused`,
+    override async canActivate(context: ExecutionContext): Promise<boolean> {
+      const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [
+        context.getHandler(),
+        context.getClass(),
+      ]);
+      if (!access) {
+        this.logger.error(
+          `${context.getClass().name}.${context.getHandler().name} declares no access; refused`,
+        );
+        throw ApiError.forbidden('This route is not available');
+      }
+      if (access === 'public') return true;
+
+      const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+      if (!bearerToken(request)) throw ApiError.unauthorized('A bearer token is required');
+      // Passport runs the strategies; handleRequest() below puts the principal on request.user.
+      await super.canActivate(context);
+      const principal = request.user!;
+
+      if (access === 'authenticated') return true;
+      const permission = 'permission' in access ? access.permission : access.selfOr;
+      if (principal.permissions.has(permission)) return true;
+      if (
+        'selfOr' in access &&
+        principal.userId !== null &&
+        request.params?.['id' as never] === principal.userId
+      ) {
+        return true;
+      }
+      throw ApiError.forbidden(
+        'selfOr' in access
+          ? `Only the user themself or a caller with ${permission} may do this`
+          : `Requires the ${permission} permission`,
       );
-      throw ApiError.forbidden('This route is not available');
     }
-    if (access === 'public') return true;
 
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (!bearerToken(request)) throw ApiError.unauthorized('A bearer token is required');
-    // Passport runs the strategies; handleRequest() below puts the principal on request.user.
-    await super.canActivate(context);
-    const principal = request.user!;
-
-    if (access === 'authenticated') return true;
-    const permission = 'permission' in access ? access.permission : access.selfOr;
-    if (principal.permissions.has(permission)) return true;
-    if (
-      'selfOr' in access &&
-      principal.userId !== null &&
-      request.params?.['id' as never] === principal.userId
-    ) {
-      return true;
+    /**
+     * What Passport sees of the request: its headers, on an object of its own. Passport decorates the
+     * object it is given (`login`, `logout`, `isAuthenticated`, `_sessionManager`, `authInfo`, …), which on
+     * Fastify's request would change that object's shape on every request for helpers no route here uses
+     * (there are no Passport sessions).
+     */
+    override getRequest(context: ExecutionContext): Pick<AuthenticatedRequest, 'headers'> {
+      return { headers: context.switchToHttp().getRequest<AuthenticatedRequest>().headers };
     }
-    throw ApiError.forbidden(
-      'selfOr' in access
-        ? `Only the user themself or a caller with ${permission} may do this`
-        : `Requires the ${permission} permission`,
-    );
-  }
 
-  /**
-   * What Passport sees of the request: its headers, on an object of its own. Passport decorates the
-   * object it is given (`login`, `logout`, `isAuthenticated`, `_sessionManager`, `authInfo`, …), which on
-   * Fastify's request would change that object's shape on every request for helpers no route here uses
-   * (there are no Passport sessions).
-   */
-  override getRequest(context: ExecutionContext): Pick<AuthenticatedRequest, 'headers'> {
-    return { headers: context.switchToHttp().getRequest<AuthenticatedRequest>().headers };
-  }
-
-  /**
-   * Passport's verdict. An error (the database down while checking a session) propagates as it is; when
-   * every strategy passed the token on, an ApiError among their reasons (Zitadel's JWKS unreachable: 503)
-   * wins over the 401, so clients do not throw away a valid token during an outage.
-   */
-  override handleRequest<TUser = Principal>(
-    error: Error | null,
-    principal: TUser | false,
-    info: unknown,
-    context: ExecutionContext,
-  ): TUser {
-    if (error) throw error;
-    if (principal) {
-      context.switchToHttp().getRequest<AuthenticatedRequest>().user = principal as unknown as Principal;
-      return principal;
+    /**
+     * Passport's verdict. An error (the database down while checking a session) propagates as it is; when
+     * every strategy passed the token on, an ApiError among their reasons (Zitadel's JWKS unreachable: 503)
+     * wins over the 401, so clients do not throw away a valid token during an outage.
+     */
+    override handleRequest<TUser = Principal>(
+      error: Error | null,
+      principal: TUser | false,
+      info: unknown,
+      context: ExecutionContext,
+    ): TUser {
+      if (error) throw error;
+      if (principal) {
+        context.switchToHttp().getRequest<AuthenticatedRequest>().user = principal as unknown as Principal;
+        return principal;
+      }
+      const outage = (Array.isArray(info) ? info : [info]).find((reason) => reason instanceof ApiError);
+      if (outage) throw outage;
+      throw ApiError.unauthorized('The token is invalid, expired or revoked');
     }
-    const outage = (Array.isArray(info) ? info : [info]).find((reason) => reason instanceof ApiError);
-    if (outage) throw outage;
-    throw ApiError.unauthorized('The token is invalid, expired or revoked');
   }
+  return AccessGuard;
 }

@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
 import { PassportModule } from '@nestjs/passport';
 import { ConfigService } from '@nestjs/config';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, Reflector } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
-import { AccessGuard } from './access.guard.js';
+import { accessGuard } from './access.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { OidcLoginState } from './entities/oidc-login-state.entity.js';
@@ -15,6 +15,7 @@ import { PermissionsService } from './permissions.service.js';
 import { loadSessionSigningKey } from './session-signing-key.js';
 import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.service.js';
 import { SessionTokenStrategy } from './strategies/session-token.strategy.js';
+import { newStrategyNames, STRATEGY_NAMES, type StrategyNames } from './strategies/strategy-names.js';
 import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.strategy.js';
 
 @Module({
@@ -40,11 +41,17 @@ import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.st
       },
     },
     SessionTokenService,
+    { provide: STRATEGY_NAMES, useFactory: newStrategyNames },
     SessionTokenStrategy,
     ZitadelAccessTokenStrategy,
     PermissionsService,
     AuthService,
-    { provide: APP_GUARD, useClass: AccessGuard },
+    {
+      provide: APP_GUARD,
+      inject: [Reflector, STRATEGY_NAMES, SessionTokenStrategy, ZitadelAccessTokenStrategy],
+      // The strategies are injected only so that they are registered before the guard runs.
+      useFactory: (reflector: Reflector, names: StrategyNames) => new (accessGuard(names))(reflector),
+    },
   ],
 })
 export class AuthModule {}

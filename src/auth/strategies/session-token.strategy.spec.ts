@@ -9,12 +9,13 @@ import type { SessionsService } from '../../sessions/sessions.service.js';
 import type { UsersService } from '../../users/users.service.js';
 import type { ZitadelConnection } from '../../zitadel/zitadel-connection.js';
 import type { ZitadelClient } from '../../zitadel/zitadel.client.js';
-import { AccessGuard } from '../access.guard.js';
+import { accessGuard } from '../access.guard.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { AuthenticatedRequest } from '../principal.js';
 import { sessionSigningKey } from '../session-signing-key.js';
 import { SessionTokenService } from '../session-token.service.js';
 import { SessionTokenStrategy } from './session-token.strategy.js';
+import { newStrategyNames } from './strategy-names.js';
 import { ZitadelAccessTokenStrategy } from './zitadel-access-token.strategy.js';
 
 const config = {
@@ -33,14 +34,18 @@ describe('the session-token strategy behind the global guard', () => {
     const authenticate = jest.fn<SessionsService['authenticate']>();
     authenticate.mockResolvedValue({ sessionId, userId, zitadelId: 'z-1', roles: ['user'] });
     const permissions = new PermissionsService(config);
-    new SessionTokenStrategy(tokens, { authenticate } as unknown as SessionsService, permissions);
+    const names = newStrategyNames();
+    new SessionTokenStrategy(tokens, { authenticate } as unknown as SessionsService, permissions, names);
     new ZitadelAccessTokenStrategy(
       { issuer: 'http://idp.invalid' } as ZitadelClient,
       { projectId: 'p' } as ZitadelConnection,
       {} as UsersService,
       permissions,
+      names,
     );
-    const guard = new AccessGuard({ getAllAndOverride: () => 'authenticated' } as unknown as Reflector);
+    const guard = new (accessGuard(names))({
+      getAllAndOverride: () => 'authenticated',
+    } as unknown as Reflector);
     const token = tokens.sign({ userId, sessionId, expiresAt: new Date(Date.now() + 60_000) });
     const call = async () => {
       const request = { headers: { authorization: `Bearer ${token}` }, params: {} } as AuthenticatedRequest;

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
 import type { FastifyRequest } from 'fastify';
@@ -9,8 +9,7 @@ import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
 import { SessionTokenService, sessionOfClaims, type VerifiedSessionToken } from '../session-token.service.js';
 import { asSecret, bearerToken, carriesOwnKey, jwtHeader, NotThisStrategy } from './bearer.js';
-
-export const SESSION_STRATEGY = 'session-token';
+import { registerAs, STRATEGY_NAMES, unregister, type StrategyNames } from './strategy-names.js';
 
 const NOT_OURS = new NotThisStrategy('not a session token of this service');
 const NOT_LIVE = new NotThisStrategy('the session is over');
@@ -32,13 +31,14 @@ const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
  * 401 that would make clients throw away a valid session.
  */
 @Injectable()
-export class SessionTokenStrategy extends PassportStrategy(Strategy, SESSION_STRATEGY) {
+export class SessionTokenStrategy extends PassportStrategy(Strategy) implements OnModuleDestroy {
   private readonly verified = new LRUCache<string, VerifiedSessionToken>({ max: VERIFIED_TOKEN_CACHE_SIZE });
 
   constructor(
     tokens: SessionTokenService,
     private readonly sessions: SessionsService,
     private readonly permissions: PermissionsService,
+    @Inject(STRATEGY_NAMES) private readonly names: StrategyNames,
   ) {
     const { keyId, algorithm, verificationKey } = tokens.key;
     const key = asSecret(verificationKey);
@@ -58,6 +58,11 @@ export class SessionTokenStrategy extends PassportStrategy(Strategy, SESSION_STR
       audience: tokens.audience,
       passReqToCallback: true,
     });
+    registerAs(names.session, this);
+  }
+
+  onModuleDestroy(): void {
+    unregister(this.names.session);
   }
 
   /** A token verified before skips passport-jwt's verification; any other goes through it. */

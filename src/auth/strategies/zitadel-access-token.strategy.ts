@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { JwtHeader, JwtPayload } from 'jsonwebtoken';
 import { Strategy } from 'passport-jwt';
@@ -9,8 +9,7 @@ import { ZitadelClient } from '../../zitadel/zitadel.client.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
 import { asSecret, bearerToken, carriesOwnKey, jwtHeader, jwtPayload, NotThisStrategy } from './bearer.js';
-
-export const ZITADEL_STRATEGY = 'zitadel-access-token';
+import { registerAs, STRATEGY_NAMES, unregister, type StrategyNames } from './strategy-names.js';
 
 const NOT_ZITADEL = new NotThisStrategy('not a Zitadel token');
 
@@ -49,12 +48,13 @@ export function notAnAccessToken(header: JwtHeader, payload: JwtPayload): string
  * authorized by the token's role claims.
  */
 @Injectable()
-export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy, ZITADEL_STRATEGY) {
+export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) implements OnModuleDestroy {
   constructor(
     zitadel: ZitadelClient,
     @Inject(ZITADEL_CONNECTION) private readonly connection: ZitadelConnection,
     private readonly users: UsersService,
     private readonly permissions: PermissionsService,
+    @Inject(STRATEGY_NAMES) private readonly names: StrategyNames,
   ) {
     super({
       jwtFromRequest: bearerToken,
@@ -86,6 +86,11 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy, ZITAD
       // The header too, for its `typ`.
       jsonWebTokenOptions: { complete: true },
     });
+    registerAs(names.zitadel, this);
+  }
+
+  onModuleDestroy(): void {
+    unregister(this.names.zitadel);
   }
 
   async validate(token: { header: JwtHeader; payload: JwtPayload }): Promise<Principal | null> {
