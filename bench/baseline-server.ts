@@ -3,13 +3,13 @@
  * no framework, validation layer, guard or serializer of ours. It is the practical ceiling on this stack;
  * the benchmark reports users-api as a fraction of it.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import Fastify from 'fastify';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import pg from 'pg';
+import { sessionSigningKey } from '../src/auth/session-signing-key.js';
 
-const publicKey = createPublicKey(createPrivateKey(process.env.SESSION_SIGNING_KEY!));
-const algorithm = publicKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
+// The service's key and algorithm: an HS256 secret, or a PEM key pair (ES256/RS256) as a KeyObject.
+const { verificationKey, algorithm } = sessionSigningKey(process.env.SESSION_SIGNING_KEY!);
 // The service's pool settings: the same size and the same server-side statement timeout.
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
@@ -49,7 +49,7 @@ async function authenticate(authorization: string | undefined): Promise<Session 
   if (!token) return null;
   let claims: JwtPayload;
   try {
-    claims = jwt.verify(token, publicKey, {
+    claims = jwt.verify(token, verificationKey, {
       algorithms: [algorithm],
       issuer: process.env.SESSION_ISSUER ?? 'users-api',
       audience: process.env.SESSION_AUDIENCE ?? 'users-api',

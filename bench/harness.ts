@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { calculateJwkThumbprint, exportJWK } from 'jose';
+import { createServer, type AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
+import { sessionSigningKey } from '../src/auth/session-signing-key.js';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsLocked } from '../src/database/run-migrations.js';
 import { startDevIdentityProvider, type DevIdentityProvider } from '../dev-idp/index.js';
@@ -54,18 +55,17 @@ export async function ensureSeeded(client: pg.Client, users: number): Promise<vo
 }
 
 /** A session row and its token for a seeded user, signed with the key both servers verify against. */
-export async function tokenFor(client: pg.Client, userId: string, pem: string): Promise<string> {
+export async function tokenFor(client: pg.Client, userId: string, signingKey: string): Promise<string> {
   const expiresAt = new Date(Date.now() + 3_600_000);
   const { rows } = await client.query<{ id: string }>(
     `INSERT INTO sessions (user_id, expires_at, device_info) VALUES ($1, $2, 'bench') RETURNING id`,
     [userId, expiresAt],
   );
-  const privateKey = createPrivateKey(pem);
-  const kid = await calculateJwkThumbprint(await exportJWK(createPublicKey(privateKey)));
+  const key = sessionSigningKey(signingKey);
   return jwt.sign(
     { sub: userId, sid: rows[0].id, token_use: 'session', iss: 'users-api', aud: 'users-api' },
-    privateKey,
-    { algorithm: 'ES256', keyid: kid, expiresIn: 3600 },
+    key.signingKey,
+    { algorithm: key.algorithm, keyid: key.keyId, expiresIn: 3600 },
   );
 }
 
@@ -122,10 +122,21 @@ export async function peakRss<T>(pid: number, run: () => Promise<T>): Promise<{ 
   }
 }
 
+/** A port nothing listens on right now: the kernel's pick for port 0, released again. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** SESSION_SIGNING_KEY as deployments are advised to set it: a 256-bit HS256 secret (see README). */
 export function newSigningKey(): string {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    .privateKey.export({ type: 'pkcs8', format: 'pem' })
-    .toString();
+  return randomBytes(32).toString('base64url');
 }
 
 /** An active seeded user holding exactly this role. */
@@ -197,7 +208,7 @@ async function startIdentityProvider(
  */
 export async function startServiceAsDeployed(options: {
   databaseUrl: string;
-  signingKeyPem: string;
+  signingKey: string;
   port: number;
   poolMax: number;
   /** Created in the identity provider, for scripts that log in. */
@@ -210,7 +221,7 @@ export async function startServiceAsDeployed(options: {
       ...env,
       ...UNLIMITED,
       DATABASE_URL: options.databaseUrl,
-      SESSION_SIGNING_KEY: options.signingKeyPem,
+      SESSION_SIGNING_KEY: options.signingKey,
       DB_POOL_MAX: String(options.poolMax),
       PORT: String(options.port),
       LOG_LEVEL: 'warn',

@@ -15,6 +15,7 @@ import {
   DEFAULT_DATABASE_URL,
   ensureDatabase,
   ensureSeeded,
+  freePort,
   newSigningKey,
   peakRss,
   pickSeededUser,
@@ -38,8 +39,8 @@ const { values: args } = parseArgs({
 const USERS = Number(args.users);
 const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
-const SERVICE_PORT = 3200;
-const BASELINE_PORT = 3201;
+// Free ports, so that runs in parallel (other worktrees on the same machine) do not collide.
+const [SERVICE_PORT, BASELINE_PORT] = await Promise.all([freePort(), freePort()]);
 const POOL_MAX = 10;
 
 interface Scenario {
@@ -92,11 +93,11 @@ async function main(): Promise<void> {
     return;
   }
 
-  const pem = newSigningKey();
+  const signingKey = newSigningKey();
   const userId = await pickSeededUser(client, 'user');
   const adminId = await pickSeededUser(client, 'admin');
-  const userToken = await tokenFor(client, userId, pem);
-  const adminToken = await tokenFor(client, adminId, pem);
+  const userToken = await tokenFor(client, userId, signingKey);
+  const adminToken = await tokenFor(client, adminId, signingKey);
 
   // A cursor 90% of the way through the default order, and the same depth as an offset.
   const depth = Math.min(Math.floor(USERS * 0.9), 1_000_000);
@@ -146,13 +147,13 @@ async function main(): Promise<void> {
 
   const { service, idp } = await startServiceAsDeployed({
     databaseUrl: url,
-    signingKeyPem: pem,
+    signingKey,
     port: SERVICE_PORT,
     poolMax: POOL_MAX,
   });
   const baseline = startNode('dist/bench/baseline-server.js', {
     DATABASE_URL: url,
-    SESSION_SIGNING_KEY: pem,
+    SESSION_SIGNING_KEY: signingKey,
     DB_POOL_MAX: String(POOL_MAX),
     PORT: String(BASELINE_PORT),
   });

@@ -53,18 +53,18 @@ async function main(): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   await ensureSeeded(client, Number(args.users));
-  const pem = newSigningKey();
+  const signingKey = newSigningKey();
   const userId = await pickSeededUser(client, 'user');
   // Four sessions of one user: the reads and writes spread over several session rows.
   const userIds = [userId, userId, userId, userId];
   const userTokens: string[] = [];
-  for (const id of userIds) userTokens.push(await tokenFor(client, id, pem));
-  const adminToken = await tokenFor(client, await pickSeededUser(client, 'admin'), pem);
+  for (const id of userIds) userTokens.push(await tokenFor(client, id, signingKey));
+  const adminToken = await tokenFor(client, await pickSeededUser(client, 'admin'), signingKey);
   const idleConnections = await connections(client, database);
 
   const { service, idp } = await startServiceAsDeployed({
     databaseUrl: url,
-    signingKeyPem: pem,
+    signingKey,
     port: PORT,
     poolMax: POOL_MAX,
     admin: ADMIN,

@@ -460,7 +460,10 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
       exp: now + ACCESS_TOKEN_LIFETIME_SECONDS,
       nbf: now,
       jti,
+      // As Zitadel's JWT access tokens (and RFC 9068 §2.2): the client in client_id and azp, a jti, and
+      // none of the ID token's claims (nonce, at_hash, auth_time, amr).
       client_id: client.clientId,
+      azp: client.clientId,
       scope: grant.scope,
       ...(grant.sessionId ? { sid: grant.sessionId } : {}),
     });

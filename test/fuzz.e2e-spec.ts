@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import jwt from 'jsonwebtoken';
@@ -230,10 +230,14 @@ describe('fuzzing every operation of openapi.json', () => {
       alg: string;
     };
     const claims = JSON.parse(Buffer.from(admin.token.split('.')[1], 'base64url').toString()) as object;
-    foreignToken = jwt.sign(claims, privateKey, {
-      algorithm: alg === 'RS256' ? 'ES256' : (alg as 'ES256'),
-      keyid: kid,
-    });
+    // An HS256 service gets a token made with another secret; an ES256/RS256 one with another key pair.
+    foreignToken =
+      alg === 'HS256'
+        ? jwt.sign(claims, randomBytes(32), { algorithm: 'HS256', keyid: kid })
+        : jwt.sign(claims, privateKey, {
+            algorithm: alg === 'RS256' ? 'ES256' : (alg as 'ES256'),
+            keyid: kid,
+          });
   }, 60_000);
   afterAll(() => t?.close());
 

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isSigningKeyText } from '../auth/session-signing-key.js';
 
 /**
  * The whole runtime configuration, parsed once at boot from environment variables.
@@ -72,7 +73,9 @@ const envSchema = z.object({
 
   SESSION_SIGNING_KEY: z
     .string()
-    .includes('PRIVATE KEY', { message: 'must be a PEM private key' })
+    .refine(isSigningKeyText, {
+      message: 'must be a secret of at least 256 bits in base64 (HS256) or a PEM private key (ES256/RS256)',
+    })
     .optional(),
   SESSION_SIGNING_KEY_FILE: z.string().min(1).optional(),
   SESSION_ISSUER: z.string().min(1).default('users-api'),
@@ -204,8 +207,11 @@ export interface AppConfig {
     /** The embedded identity provider replaces an existing admin's password with adminPassword. */
     adminPasswordReset: boolean;
     registrationEnabled: boolean;
-    /** PEM of the key that signs session tokens; unset: generated once under dataDir (not in production). */
-    signingKeyPem: string | undefined;
+    /**
+     * What signs session tokens: a base64 secret of at least 256 bits (HS256) or a PEM private key (ES256,
+     * RS256); unset: a secret generated once under dataDir (not in production).
+     */
+    signingKey: string | undefined;
     signingKeyFile: string | undefined;
     issuer: string;
     audience: string;
@@ -333,7 +339,7 @@ export function parseAppConfig(env: Environment): AppConfig {
       adminPassword: e.ADMIN_PASSWORD,
       adminPasswordReset: e.ADMIN_PASSWORD_RESET ?? false,
       registrationEnabled: e.REGISTRATION_ENABLED ?? false,
-      signingKeyPem: e.SESSION_SIGNING_KEY,
+      signingKey: e.SESSION_SIGNING_KEY,
       signingKeyFile: e.SESSION_SIGNING_KEY_FILE,
       issuer: e.SESSION_ISSUER,
       audience: e.SESSION_AUDIENCE,

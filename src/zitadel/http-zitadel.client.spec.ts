@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -891,67 +891,43 @@ describe('OIDC', () => {
 
   it.each([
     ['a wrong nonce', () => idToken({}), 'other-nonce', 'nonce_mismatch'],
-    [
-      'a wrong issuer',
-      () => idToken({ iss: 'https://evil.test' }),
-      'nonce-1',
-      'ERR_JWT_CLAIM_VALIDATION_FAILED',
-    ],
-    [
-      'a wrong audience',
-      () => idToken({ aud: 'someone-else' }),
-      'nonce-1',
-      'ERR_JWT_CLAIM_VALIDATION_FAILED',
-    ],
+    ['a wrong issuer', () => idToken({ iss: 'https://evil.test' }), 'nonce-1', 'JsonWebTokenError'],
+    ['a wrong audience', () => idToken({ aud: 'someone-else' }), 'nonce-1', 'JsonWebTokenError'],
     [
       'an expired token',
       () => idToken({}, { exp: Math.floor(Date.now() / 1000) - 120 }),
       'nonce-1',
-      'ERR_JWT_EXPIRED',
+      'TokenExpiredError',
     ],
-    [
-      'a forged signature',
-      () => idToken({}, { key: otherKey }),
-      'nonce-1',
-      'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
-    ],
+    ['a forged signature', () => idToken({}, { key: otherKey }), 'nonce-1', 'JsonWebTokenError'],
+    ['an unknown kid', () => idToken({}, { kid: 'sig-404' }), 'nonce-1', 'SigningKeyNotFoundError'],
   ])('rejects %s', async (_case, make, nonce, errorId) => {
     const error = await rejection(client().verifyIdToken(await make(), nonce));
     expect(error).toBeInstanceOf(ZitadelError);
     expect(error).toMatchObject({ kind: 'unauthenticated', httpStatus: 401, errorId });
   });
 
-  it('refetches the JWKS for an unknown kid once the cooldown has passed', async () => {
+  it('refetches the JWKS for an unknown kid (rotation), at most 10 times a minute', async () => {
     const zitadel = client();
     await zitadel.verifyIdToken(await idToken({}), 'nonce-1');
+    await zitadel.verifyIdToken(await idToken({}), 'nonce-1');
     expect(stub.count('GET', '/oauth/v2/keys')).toBe(1);
+
+    jwks = [publicJwk, otherJwk];
     const rotated = await idToken({}, { key: otherKey, kid: 'sig-2' });
-    const unknown = await idToken({}, { key: otherKey, kid: 'sig-404' });
-
-    // Within jose's cooldown an unknown kid is refused without hammering the endpoint.
-    await expect(zitadel.verifyIdToken(rotated, 'nonce-1')).rejects.toMatchObject({
-      errorId: 'ERR_JWKS_NO_MATCHING_KEY',
+    await expect(zitadel.verifyIdToken(rotated, 'nonce-1')).resolves.toMatchObject({
+      sub: '69629012906488334',
     });
-    expect(stub.count('GET', '/oauth/v2/keys')).toBe(1);
+    expect(stub.count('GET', '/oauth/v2/keys')).toBe(2);
 
-    const now = Date.now();
-    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now + 31_000);
-    try {
+    // Forged kids cannot hammer the endpoint: jwks-rsa's rate limit answers for it.
+    const unknown = await idToken({}, { key: otherKey, kid: 'sig-404' });
+    for (let i = 0; i < 20; i++) {
       await expect(zitadel.verifyIdToken(unknown, 'nonce-1')).rejects.toMatchObject({
         kind: 'unauthenticated',
-        errorId: 'ERR_JWKS_NO_MATCHING_KEY',
       });
-      expect(stub.count('GET', '/oauth/v2/keys')).toBe(2);
-
-      jwks = [publicJwk, otherJwk];
-      clock.mockImplementation(() => now + 62_000);
-      await expect(zitadel.verifyIdToken(rotated, 'nonce-1')).resolves.toMatchObject({
-        sub: '69629012906488334',
-      });
-      expect(stub.count('GET', '/oauth/v2/keys')).toBe(3);
-    } finally {
-      clock.mockRestore();
     }
+    expect(stub.count('GET', '/oauth/v2/keys')).toBeLessThanOrEqual(10);
   });
 
   it('reports an unreachable JWKS as upstream_unavailable, not as a bad token', async () => {
@@ -960,13 +936,14 @@ describe('OIDC', () => {
     expect(stub.count('GET', '/oauth/v2/keys')).toBe(3);
   });
 
-  it('verifies an access token whose audience includes the project', async () => {
+  it('hands out each signing key as one KeyObject, made once', async () => {
     const zitadel = client();
-    const access = await idToken({ aud: [PROJECT_ID, 'client-9'] });
-    await expect(zitadel.verifyAccessToken(access)).resolves.toMatchObject({ aud: [PROJECT_ID, 'client-9'] });
-    await expect(zitadel.verifyAccessToken(await idToken({ aud: CLIENT_ID }))).rejects.toMatchObject({
-      kind: 'unauthenticated',
-    });
+    const key = await zitadel.verificationKey('sig-1');
+    expect(key).toBeInstanceOf(KeyObject);
+    expect(key.asymmetricKeyType).toBe('rsa');
+    expect(await zitadel.verificationKey('sig-1')).toBe(key);
+    expect(stub.count('GET', '/oauth/v2/keys')).toBe(1);
+    await expect(zitadel.verificationKey('sig-404')).rejects.toMatchObject({ kind: 'unauthenticated' });
   });
 
   it('builds the end-session URL', async () => {

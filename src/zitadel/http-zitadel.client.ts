@@ -1,12 +1,7 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  createRemoteJWKSet,
-  customFetch,
-  errors as joseErrors,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import jwt from 'jsonwebtoken';
+import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { ApiError } from '../common/errors/api-error.js';
 import { CircuitBreaker, DEFAULT_CIRCUIT } from './circuit-breaker.js';
 import { serviceAccountToken, type ServiceAccountToken } from './service-account-token.js';
@@ -91,8 +86,13 @@ interface Discovery {
   authorizationEndpoint: string;
   tokenEndpoint: string;
   endSessionEndpoint?: string;
-  jwks: JWTVerifyGetKey;
+  jwksUri: string;
 }
+
+/** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner (rate-limited). */
+const JWKS_CACHE_MS = 10 * 60_000;
+/** At most this many JWKS fetches a minute for unknown `kid`s, so forged kids cannot hammer Zitadel. */
+const JWKS_FETCHES_PER_MINUTE = 10;
 
 // Zitadel's JSON, as far as this client reads it.
 interface ApiUser {
@@ -135,6 +135,10 @@ export class HttpZitadelClient extends ZitadelClient {
   private readonly serviceToken: ServiceAccountToken;
   private discovery?: Promise<Discovery>;
   private readonly circuit: CircuitBreaker;
+  /** jwks-rsa caches Zitadel's keys by kid and refetches (rate-limited) on an unknown one. */
+  private readonly jwks: JwksClient;
+  /** The KeyObject of each cached signing key, made once: jsonwebtoken would re-parse a PEM on every call. */
+  private readonly keyObjects = new WeakMap<SigningKey, KeyObject>();
 
   constructor(
     private readonly connection: ZitadelConnection,
@@ -147,6 +151,14 @@ export class HttpZitadelClient extends ZitadelClient {
     this.serviceToken = serviceAccountToken(connection.credentials, this.baseUrl, (assertion) =>
       this.exchangeAssertion(assertion),
     );
+    this.jwks = new JwksClient({
+      // Through our own transport: its timeout, retries and circuit breaker, and 503 for an outage.
+      fetcher: () => this.fetchJwks(),
+      cache: true,
+      cacheMaxAge: JWKS_CACHE_MS,
+      rateLimit: true,
+      jwksRequestsPerMinute: JWKS_FETCHES_PER_MINUTE,
+    });
   }
 
   // ---- users ---------------------------------------------------------------------------------
@@ -519,7 +531,24 @@ export class HttpZitadelClient extends ZitadelClient {
   }
 
   async verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
-    const claims = await this.verifyJwt(idToken, this.connection.clientId);
+    const { issuer } = await this.discover();
+    const kid = keyIdOf(idToken);
+    if (kid === undefined) throw rejected(new Error('the token names no signing key'));
+    const key = await this.verificationKey(kid);
+    let payload: jwt.JwtPayload;
+    try {
+      payload = jwt.verify(idToken, key, {
+        issuer,
+        audience: this.connection.clientId,
+        algorithms: ['RS256'],
+      }) as jwt.JwtPayload;
+    } catch (error) {
+      throw rejected(error);
+    }
+    if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string') {
+      throw rejected(new Error('exp and sub are required'));
+    }
+    const claims = zitadelClaims(payload, this.connection.projectId);
     if (claims.nonce !== nonce)
       throw new ZitadelError(
         'unauthenticated',
@@ -530,8 +559,21 @@ export class HttpZitadelClient extends ZitadelClient {
     return claims;
   }
 
-  verifyAccessToken(token: string): Promise<ZitadelTokenClaims> {
-    return this.verifyJwt(token, this.connection.projectId);
+  async verificationKey(kid: string): Promise<KeyObject> {
+    let signingKey: SigningKey;
+    try {
+      signingKey = await this.jwks.getSigningKey(kid);
+    } catch (error) {
+      // An unreachable JWKS endpoint is the IdP's outage (503), not a bad token.
+      if (error instanceof ApiError) throw error;
+      throw rejected(error);
+    }
+    let key = this.keyObjects.get(signingKey);
+    if (!key) {
+      key = createPublicKey(signingKey.getPublicKey());
+      this.keyObjects.set(signingKey, key);
+    }
+    return key;
   }
 
   async endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string> {
@@ -542,25 +584,6 @@ export class HttpZitadelClient extends ZitadelClient {
     const redirect = params.postLogoutRedirectUri ?? this.connection.postLogoutRedirectUri;
     if (redirect !== undefined) url.searchParams.set('post_logout_redirect_uri', redirect);
     return url.toString();
-  }
-
-  private async verifyJwt(token: string, audience: string): Promise<ZitadelTokenClaims> {
-    const { issuer, jwks } = await this.discover();
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, jwks, {
-        issuer,
-        audience,
-        algorithms: ['RS256'],
-        requiredClaims: ['exp', 'sub'],
-      }));
-    } catch (error) {
-      // An unreachable JWKS endpoint is the IdP's outage, not a bad token.
-      if (error instanceof ApiError) throw error;
-      const code = error instanceof joseErrors.JOSEError ? error.code : undefined;
-      throw new ZitadelError('unauthenticated', 401, code, `Token rejected: ${describe(error)}`);
-    }
-    return toClaims(payload, this.connection.projectId);
   }
 
   /** Discovery is fetched once; a failure is not cached, so the next call tries again. */
@@ -590,29 +613,25 @@ export class HttpZitadelClient extends ZitadelClient {
       this.logger?.warn(`Zitadel discovery at ${url} answered ${reply.status} without the OIDC endpoints`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
-    const jwks = createRemoteJWKSet(new URL(jwks_uri), {
-      // jose refetches on an unknown kid (rotation) at most once per cooldown (30 s by default).
-      // Our fetch bounds each attempt with its own timeout and retries, so jose's signal is not used.
-      [customFetch]: async (jwksUrl) => {
-        const jwksReply = await this.send(
-          jwksUrl,
-          { method: 'GET', headers: { accept: 'application/json' } },
-          true,
-        );
-        if (!isSuccess(jwksReply.status)) {
-          this.logger?.warn(`Zitadel JWKS at ${jwksUrl} answered ${jwksReply.status}`);
-          throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
-        }
-        return new Response(jwksReply.text, { status: 200, headers: { 'content-type': 'application/json' } });
-      },
-    });
     return {
       issuer,
       authorizationEndpoint: authorization_endpoint,
       tokenEndpoint: token_endpoint,
       endSessionEndpoint: typeof end_session_endpoint === 'string' ? end_session_endpoint : undefined,
-      jwks,
+      jwksUri: jwks_uri,
     };
+  }
+
+  private async fetchJwks(): Promise<{ keys: unknown[] }> {
+    const { jwksUri } = await this.discover();
+    const reply = await this.send(jwksUri, { method: 'GET', headers: { accept: 'application/json' } }, true);
+    const body = (isSuccess(reply.status) ? parseJson(reply.text) : undefined) as
+      { keys?: unknown } | undefined;
+    if (!Array.isArray(body?.keys)) {
+      this.logger?.warn(`Zitadel JWKS at ${jwksUri} answered ${reply.status} without keys`);
+      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    }
+    return { keys: body.keys };
   }
 
   // ---- transport -----------------------------------------------------------------------------
@@ -759,7 +778,8 @@ function toZitadelUser(user: ApiUser): ZitadelUser {
   return mapped;
 }
 
-function toClaims(payload: JWTPayload, projectId: string): ZitadelTokenClaims {
+/** The claims of a verified Zitadel token that this service reads; roles from both role claims. */
+export function zitadelClaims(payload: jwt.JwtPayload, projectId: string): ZitadelTokenClaims {
   const roles = new Set([
     ...roleKeys(payload['urn:zitadel:iam:org:project:roles']),
     ...roleKeys(payload[`urn:zitadel:iam:org:project:${projectId}:roles`]),
@@ -837,6 +857,22 @@ function formEncode(value: string): string {
 /** For log lines: no query string, which may hold a session token. */
 function pathOf(url: string): string {
   return url.split('?')[0] ?? url;
+}
+
+/** A token Zitadel did not sign as presented; errorId names what refused it (jsonwebtoken's or jwks-rsa's error). */
+function rejected(error: unknown): ZitadelError {
+  const errorId = error instanceof Error ? error.name : undefined;
+  return new ZitadelError('unauthenticated', 401, errorId, `Token rejected: ${describe(error)}`);
+}
+
+/** The `kid` of a compact JWS, or undefined when there is none or the header is not JSON. */
+function keyIdOf(token: string): string | undefined {
+  try {
+    const kid = (jwt.decode(token, { complete: true })?.header as { kid?: unknown } | undefined)?.kid;
+    return typeof kid === 'string' ? kid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function describe(error: unknown): string {

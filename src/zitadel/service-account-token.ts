@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { SignJWT } from 'jose';
+import jwt from 'jsonwebtoken';
 import type { ZitadelConnection } from './zitadel-connection.js';
 
 /** The JSON key file Zitadel issues for a service account (`"key"` is a PKCS#1 PEM). */
@@ -79,14 +79,14 @@ export class JwtProfileToken implements ServiceAccountToken {
 
   private async renew(): Promise<string> {
     const { keyId, userId, privateKey } = await this.loadKey();
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: keyId })
-      .setIssuer(userId)
-      .setSubject(userId)
-      .setAudience(this.issuer)
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(privateKey);
+    const assertion = jwt.sign({}, privateKey, {
+      algorithm: 'RS256',
+      keyid: keyId,
+      issuer: userId,
+      subject: userId,
+      audience: this.issuer,
+      expiresIn: '1h',
+    });
     const { accessToken, expiresIn } = await this.exchange(assertion);
     this.cached = { token: accessToken, renewAt: this.now() + expiresIn * 1000 - TOKEN_RENEWAL_MARGIN_MS };
     return accessToken;
@@ -114,6 +114,6 @@ async function readKeyFile(path: string): Promise<{ keyId: string; userId: strin
   }
   if (typeof key.keyId !== 'string' || typeof key.userId !== 'string' || typeof key.key !== 'string')
     throw new Error(`The Zitadel key file ${path} lacks keyId, userId or key`);
-  // node:crypto reads the PKCS#1 PEM Zitadel writes as well as PKCS#8 (jose's importPKCS8 would not).
+  // node:crypto reads the PKCS#1 PEM Zitadel writes as well as PKCS#8 (a PKCS#8-only importer would not).
   return { keyId: key.keyId, userId: key.userId, privateKey: createPrivateKey(key.key) };
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type {
   AuthenticationMethodType,
   HumanUserChanges,
@@ -103,7 +104,10 @@ export abstract class ZitadelClient {
   abstract exchangeCode(params: { code: string; codeVerifier: string }): Promise<OidcTokens>;
   /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
   abstract verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims>;
-  /** Verifies a Zitadel-issued JWT access token: JWKS (refetched on unknown kid), issuer, audience = project. */
-  abstract verifyAccessToken(token: string): Promise<ZitadelTokenClaims>;
+  /**
+   * The public key Zitadel signs with under this `kid`, from its JWKS (cached; an unknown kid refetches,
+   * rate-limited). A kid the JWKS lacks is a ZitadelError (unauthenticated); an unreachable JWKS a 503.
+   */
+  abstract verificationKey(kid: string): Promise<KeyObject>;
   abstract endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string>;
 }
