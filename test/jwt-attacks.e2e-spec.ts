@@ -151,7 +151,13 @@ describe('Zitadel tokens: only access tokens for this API, judged by the current
     const user = await createIdentityUser(t);
     const start = await t.http({ method: 'POST', url: '/api/users/login', payload: { email: user.email } });
     const callback = await submitLoginPage(start.json().redirect_url as string, user.email, user.password);
-    const session = await t.http({ method: 'GET', url: `${callback.pathname}${callback.search}` });
+    // The browser that started the login sends its state cookie back (the callback requires it).
+    const stateCookie = String(start.headers['set-cookie'] ?? '').split(';')[0];
+    const session = await t.http({
+      method: 'GET',
+      url: `${callback.pathname}${callback.search}`,
+      headers: { cookie: stateCookie },
+    });
     expect(session.statusCode).toBe(200);
     const loggedOut = await t.http({
       method: 'POST',
