@@ -7,6 +7,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { ProblemFilter } from './common/errors/problem.filter.js';
+import { useJsonBodyParser } from './common/http/json-body.js';
 import { requestIdFor } from './common/http/request-id.js';
 import { AppValidationPipe } from './common/http/validation.pipe.js';
 import { createOpenApiDocument } from './common/openapi/openapi.js';
@@ -55,6 +56,7 @@ export async function createApp(
     },
   );
   app.useLogger(app.get(Logger));
+  useJsonBodyParser(app, config.http.jsonBodyLimitBytes);
 
   app.useGlobalFilters(problems);
   app.useGlobalPipes(new AppValidationPipe());
