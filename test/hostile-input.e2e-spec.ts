@@ -244,4 +244,65 @@ describe('hostile request bodies', () => {
       }
     });
   });
+
+  describe('list cursors are opaque: only cursors minted here are read (issue 14, finding 5)', () => {
+    let admin: SignedInUser;
+    beforeAll(async () => {
+      admin = await signedInUser(t, { roles: ['admin'] });
+      await signedInUser(t); // at least two users, so that a page of one has a next_cursor
+    });
+    const list = (app: TestApp, token: string, query: string) =>
+      app.http({ method: 'GET', url: `/api/users?${query}`, headers: bearer(token) });
+    const unsigned = (payload: unknown[]) => Buffer.from(JSON.stringify(payload)).toString('base64url');
+
+    it('refuses the audit’s crafted cursors with 400 invalid_request, not 500', async () => {
+      const id = user.userId;
+      for (const [sort, cursor] of [
+        ['email', unsigned(['email', 'a\u0000b', id])],
+        ['created_at', unsigned(['created_at', '2026-13-45 99:99:99+00', id])],
+        ['created_at', unsigned(['created_at', '2026-11-25 14:48:07.505123+00', id])],
+        ['username', unsigned(['username', 'x', id])],
+      ]) {
+        expectProblem(await list(t, admin.token, `sort=${sort}&cursor=${cursor}`), 400, 'invalid_request');
+      }
+    });
+
+    it('refuses a minted cursor whose payload or signature was changed', async () => {
+      const page = await list(t, admin.token, 'limit=1&sort=email');
+      const cursor = page.json<{ next_cursor: string }>().next_cursor;
+      expect((await list(t, admin.token, `limit=1&sort=email&cursor=${cursor}`)).statusCode).toBe(200);
+      const [body, mac] = cursor.split('.');
+      const payload = JSON.parse(Buffer.from(body, 'base64url').toString()) as string[];
+      for (const forged of [
+        `${unsigned(['email', 'a\u0000b', payload[2]])}.${mac}`,
+        `${unsigned(['email', '', payload[2]])}.${mac}`,
+        `${body}.${Buffer.alloc(32).toString('base64url')}`,
+        `${body}.`,
+        body,
+        `${cursor}.${mac}`,
+      ]) {
+        expectProblem(
+          await list(t, admin.token, `limit=1&sort=email&cursor=${forged}`),
+          400,
+          'invalid_request',
+        );
+      }
+    });
+
+    it('accepts a cursor on every instance that shares the key, and only there', async () => {
+      const key = { CURSOR_SIGNING_KEY: 'k'.repeat(40) };
+      const [a, b, other] = await Promise.all([
+        startTestApp(key),
+        startTestApp(key),
+        startTestApp({ CURSOR_SIGNING_KEY: 'o'.repeat(40) }),
+      ]);
+      try {
+        const cursor = (await list(a, admin.token, 'limit=1')).json<{ next_cursor: string }>().next_cursor;
+        expect((await list(b, admin.token, `limit=1&cursor=${cursor}`)).statusCode).toBe(200);
+        expectProblem(await list(other, admin.token, `limit=1&cursor=${cursor}`), 400, 'invalid_request');
+      } finally {
+        await Promise.all([a.close(), b.close(), other.close()]);
+      }
+    });
+  });
 });

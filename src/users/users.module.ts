@@ -1,5 +1,8 @@
 import { forwardRef, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { CURSOR_SIGNER, loadCursorSigner } from '../common/http/cursor-signer.js';
+import type { AppConfig } from '../config/app-config.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
@@ -14,7 +17,22 @@ import { UsersService } from './users.service.js';
   // answer 404 for an unknown user.
   imports: [TypeOrmModule.forFeature([User]), forwardRef(() => SessionsModule), ZitadelModule, AuditModule],
   controllers: [UsersController],
-  providers: [UsersService, UserAdminService, SuspensionExpiryJob],
+  providers: [
+    UsersService,
+    UserAdminService,
+    SuspensionExpiryJob,
+    {
+      provide: CURSOR_SIGNER,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfig, true>) =>
+        loadCursorSigner({
+          configured: config.get('users', { infer: true }).cursorSigningKey,
+          sessionKeyPem: config.get('auth', { infer: true }).signingKeyPem,
+          sessionKeyFile: config.get('auth', { infer: true }).signingKeyFile,
+          dataDir: config.get('database', { infer: true }).dataDir,
+        }),
+    },
+  ],
   exports: [UsersService],
 })
 export class UsersModule {}

@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
+import { CURSOR_SIGNER, type CursorSigner } from '../common/http/cursor-signer.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
 import type { UserSort } from './dto/list-users.dto.js';
@@ -54,6 +55,7 @@ export class UsersService {
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     config: ConfigService<AppConfig, true>,
+    @Inject(CURSOR_SIGNER) private readonly cursors: CursorSigner,
   ) {
     this.searchCountLimit = config.get('users', { infer: true }).searchCountLimit;
   }
@@ -148,7 +150,7 @@ export class UsersService {
     const direction = descending ? 'DESC' : 'ASC';
     const page = filtered.clone();
     if (query.cursor) {
-      const after = decodeCursor(query.cursor, query.sort);
+      const after = decodeCursor(this.cursors, query.cursor, query.sort);
       page.andWhere(`(${column}, u.id) ${descending ? '<' : '>'} (:afterValue, :afterId)`, {
         afterValue: after.value,
         afterId: after.id,
@@ -177,7 +179,7 @@ export class UsersService {
       users,
       total: totalExact ? total : this.searchCountLimit,
       totalExact,
-      nextCursor: hasMore && last ? encodeCursor(query.sort, last.cursor_value, last.id) : null,
+      nextCursor: hasMore && last ? encodeCursor(this.cursors, query.sort, last.cursor_value, last.id) : null,
     };
   }
 
