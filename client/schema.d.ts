@@ -117,7 +117,7 @@ export interface paths {
         };
         /**
          * A user's avatar
-         * @description The uploaded image (with `ETag` and `Cache-Control`; `If-None-Match` answers 304), else a 302 redirect to the external `avatar_url` from the identity provider, else 404 `not_found`. Any authenticated user may fetch it: avatars are shown to the other participants of a chat.
+         * @description The uploaded image, else a generated one (the initials on a colour derived from the user id, as SVG). Always with `ETag` and `Cache-Control`; `If-None-Match` answers 304. Never a redirect: an external picture is the profile’s `avatar_url` itself. Any authenticated user may fetch it: avatars are shown to the other participants of a chat.
          *
          *     Any authenticated user.
          */
@@ -538,7 +538,7 @@ export interface components {
             username: string;
         };
         /** @enum {string} */
-        ErrorCode: "invalid_request" | "unauthorized" | "forbidden" | "user_not_found" | "not_found" | "method_not_allowed" | "conflict" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "upstream_unavailable";
+        ErrorCode: "invalid_request" | "unauthorized" | "forbidden" | "user_not_found" | "not_found" | "method_not_allowed" | "conflict" | "request_timeout" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_error" | "rate_limited" | "headers_too_large" | "internal_error" | "upstream_unavailable";
         FieldErrorDto: {
             /**
              * @description Dotted path of the offending field or parameter
@@ -832,8 +832,11 @@ export interface components {
             user_id: string;
         };
         UserDetailDto: {
-            /** @example https://cdn.example.com/a.png */
-            avatar_url: string | null;
+            /**
+             * @description Never null. An external picture (an https URL set with PUT, or the identity provider’s) as it is; otherwise this service’s avatar URL, which serves the upload or a generated image (initials).
+             * @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar
+             */
+            avatar_url: string;
             /** Format: date-time */
             created_at: string;
             /** @example John Doe */
@@ -890,8 +893,11 @@ export interface components {
             users: components["schemas"]["UserSummaryDto"][];
         };
         UserProfileDto: {
-            /** @example https://cdn.example.com/a.png */
-            avatar_url: string | null;
+            /**
+             * @description Never null. An external picture (an https URL set with PUT, or the identity provider’s) as it is; otherwise this service’s avatar URL, which serves the upload or a generated image (initials).
+             * @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar
+             */
+            avatar_url: string;
             /** Format: date-time */
             created_at: string;
             /** @example John Doe */
@@ -1665,27 +1671,20 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The image, in the format detected at upload */
+            /** @description The uploaded image in the format detected at upload, or the generated SVG */
             200: {
                 headers: {
                     "Cache-Control"?: string;
-                    /** @description Quoted SHA-256 of the bytes */
+                    /** @description Quoted hash of the bytes */
                     ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "image/jpeg": string;
                     "image/png": string;
+                    "image/svg+xml": string;
                     "image/webp": string;
                 };
-            };
-            /** @description No upload: the external avatar URL */
-            302: {
-                headers: {
-                    Location?: string;
-                    [name: string]: unknown;
-                };
-                content?: never;
             };
             /** @description Not modified (`If-None-Match` matched the ETag) */
             304: {

@@ -10,6 +10,8 @@ import type { UserSort } from './dto/list-users.dto.js';
 import { User, type UserStatus } from './entities/user.entity.js';
 import { decodeCursor, encodeCursor } from './user-cursor.js';
 
+export { uploadedAvatarUrl } from './avatar-url.js';
+
 /**
  * `GET /api/users/me` and every `:id` route read a user by primary key; the SQL is written once (aliases
  * are the entity's property names) instead of being built by a query builder on every request.
@@ -324,11 +326,6 @@ export class UsersService {
     const rows = await query.getRawMany<{ zitadel_id: string }>();
     return rows.map((r) => r.zitadel_id);
   }
-}
-
-/** Where an avatar uploaded to this service is served (`GET /api/users/:id/avatar`). */
-export function uploadedAvatarUrl(userId: string): string {
-  return `/api/users/${userId}/avatar`;
 }
 
 function isUploadedAvatarUrl(url: string | null): boolean {
