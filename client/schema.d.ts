@@ -232,6 +232,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{id}/variables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user’s BASIC variables
+         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). One indexed read; the identity provider is not asked.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        get: operations["getUserVariables"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/login": {
         parameters: {
             query?: never;
@@ -308,6 +330,28 @@ export interface paths {
          * @description Any authenticated user.
          */
         get: operations["getCurrentUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/variables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller’s BASIC variables
+         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). One indexed read; the identity provider is not asked.
+         *
+         *     Any authenticated user.
+         */
+        get: operations["getMyVariables"];
         put?: never;
         post?: never;
         delete?: never;
@@ -939,6 +983,43 @@ export interface components {
             suspended_until: string | null;
             /** Format: uuid */
             user_id: string;
+        };
+        UserVariablesDto: {
+            /**
+             * @description The `language` setting (default en)
+             * @example en
+             */
+            language: string;
+            /**
+             * @description The highest of `roles` in the order admin > manager > user (any other role ranks below user)
+             * @example manager
+             */
+            role: string;
+            /**
+             * @description All roles, sorted
+             * @example [
+             *       "manager",
+             *       "user"
+             *     ]
+             */
+            roles: string[];
+            /**
+             * @description The `timezone` setting (default UTC)
+             * @example UTC
+             */
+            timezone: string;
+            /** @example john@example.com */
+            user_email: string;
+            /**
+             * Format: uuid
+             * @description The user id (a UUID)
+             */
+            user_id: string;
+            /**
+             * @description The display name, or the username when it is empty
+             * @example John Doe
+             */
+            user_name: string;
         };
         VerifyEmailDto: {
             /** @example X7K2QD */
@@ -2425,6 +2506,91 @@ export interface operations {
             };
         };
     };
+    getUserVariables: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The variables */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserVariablesDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     login: {
         parameters: {
             query?: never;
@@ -2694,6 +2860,89 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserProfileDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getMyVariables: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The variables */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserVariablesDto"];
                 };
             };
             /** @description Bad Request */

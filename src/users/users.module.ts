@@ -9,6 +9,8 @@ import { ZitadelModule } from '../zitadel/zitadel.module.js';
 import { User } from './entities/user.entity.js';
 import { SuspensionExpiryJob } from './suspension-expiry.job.js';
 import { UserAdminService } from './user-admin.service.js';
+import { UserVariablesController } from './user-variables.controller.js';
+import { UserVariablesService } from './user-variables.service.js';
 import { UsersController } from './users.controller.js';
 import { UsersService } from './users.service.js';
 
@@ -16,11 +18,12 @@ import { UsersService } from './users.service.js';
   // Sessions and users need each other: suspending a user ends their sessions, and the sessions routes
   // answer 404 for an unknown user.
   imports: [TypeOrmModule.forFeature([User]), forwardRef(() => SessionsModule), ZitadelModule, AuditModule],
-  controllers: [UsersController],
+  controllers: [UsersController, UserVariablesController],
   providers: [
     UsersService,
     UserAdminService,
     SuspensionExpiryJob,
+    UserVariablesService,
     {
       provide: CURSOR_SIGNER,
       inject: [ConfigService],
