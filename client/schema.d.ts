@@ -521,14 +521,23 @@ export interface components {
                     before?: unknown;
                 };
             };
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             event_id: string;
             reason: string | null;
             /** @description X-Request-Id of the request that made the change */
             request_id: string | null;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             target_user_id: string;
         };
         AuditEventListDto: {
@@ -647,13 +656,19 @@ export interface components {
             redirect_url: string;
         };
         LoginSessionDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             expires_at: string;
             /** @description Send as `Authorization: Bearer <session_token>` */
             session_token: string;
             /** @enum {string} */
             token_type: "Bearer";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         LogoutResponseDto: {
@@ -742,7 +757,10 @@ export interface components {
             message: string;
             /** @enum {string} */
             status: "pending_verification";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         SessionDto: {
@@ -750,25 +768,37 @@ export interface components {
             bot_id: string | null;
             /** @example Chrome on Windows */
             device: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             expires_at: string;
             /** @example 203.0.113.7 */
             ip: string | null;
             /**
              * Format: date-time
-             * @description Updated at most once a minute
+             * @description Updated at most once a minute. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             last_activity: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             session_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             started_at: string;
         };
         SessionListDto: {
             sessions: components["schemas"]["SessionDto"][];
         };
         SessionTerminatedDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             session_id: string;
             /** @enum {string} */
             status: "terminated";
@@ -856,23 +886,38 @@ export interface components {
              *     ]
              */
             updated_fields: string[];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserActivatedDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             activated_at: string;
             /** @enum {string} */
             status: "active";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserDeletedDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             deleted_at: string;
             /** @enum {string} */
             status: "deleted";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserDetailDto: {
@@ -881,15 +926,22 @@ export interface components {
              * @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar
              */
             avatar_url: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
             /** @example John Doe */
             display_name: string | null;
             /** @example john@example.com */
             email: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             last_login: string | null;
             /**
+             * @description Sorted alphabetically
              * @example [
              *       "user",
              *       "manager"
@@ -900,22 +952,25 @@ export interface components {
             status: "active" | "suspended" | "inactive" | "pending_verification";
             /**
              * Format: date-time
-             * @description Admins only
+             * @description Admins only. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             suspended_at?: string | null;
             /**
              * Format: date-time
-             * @description Admins only: when the suspension ends by itself
+             * @description Admins only: when the suspension ends by itself. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             suspended_until?: string | null;
             /** @description Admins only */
             suspension_reason?: string | null;
             /**
              * Format: date-time
-             * @description Admins only
+             * @description Admins only. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             updated_at?: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
             /** @example john_doe */
             username: string;
@@ -942,46 +997,72 @@ export interface components {
              * @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar
              */
             avatar_url: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
             /** @example John Doe */
             display_name: string | null;
             /** @example john@example.com */
             email: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             last_login: string | null;
             /**
+             * @description Sorted alphabetically
              * @example [
              *       "user",
              *       "manager"
              *     ]
              */
             roles: string[];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
             /** @example john_doe */
             username: string;
         };
         UserSummaryDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
             display_name: string | null;
             email: string;
+            /** @description Sorted alphabetically */
             roles: string[];
             /** @enum {string} */
             status: "active" | "suspended" | "inactive" | "pending_verification";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
             username: string;
         };
         UserSuspendedDto: {
             /** @enum {string} */
             status: "suspended";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             suspended_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             suspended_until: string | null;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserVariablesDto: {
@@ -996,7 +1077,7 @@ export interface components {
              */
             role: string;
             /**
-             * @description All roles, sorted
+             * @description All roles. Sorted alphabetically
              * @example [
              *       "manager",
              *       "user"
@@ -1032,7 +1113,10 @@ export interface components {
             message: string;
             /** @enum {string} */
             status: "active";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
     };
@@ -1240,6 +1324,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1330,6 +1415,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1449,6 +1535,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1546,6 +1633,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1652,6 +1740,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1746,6 +1835,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1844,6 +1934,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1953,6 +2044,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2038,6 +2130,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2123,7 +2216,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
+                /** @description A UUID */
                 session_id: string;
             };
             cookie?: never;
@@ -2209,6 +2304,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2294,6 +2390,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2395,6 +2492,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2511,6 +2609,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;

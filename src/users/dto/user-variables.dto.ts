@@ -21,7 +21,7 @@ export class UserVariablesDto {
   })
   role!: string;
 
-  @ApiProperty({ type: [String], example: ['manager', 'user'], description: 'All roles, sorted' })
+  @ApiProperty({ type: [String], example: ['manager', 'user'], description: 'All roles' })
   roles!: string[];
 
   @ApiProperty({ example: 'en', description: 'The `language` setting (default en)' })
