@@ -59,51 +59,6 @@ export function scanJsonShape(
   }
 }
 
-/**
- * Walks a parsed JSON value iteratively (no recursion, so no stack to exhaust), visiting each value once:
- * linear in the body's size, and it stops at the first limit crossed. Returns why the body is refused,
- * or undefined. A member named `__proto__` is refused as the unknown field it is (JSON.parse makes it a
- * harmless own property, but any later merge of the body into an object would turn it into a prototype).
- */
-export function checkJsonShape(
-  value: unknown,
-  limits = { maxDepth: JSON_MAX_DEPTH, maxMembers: JSON_MAX_MEMBERS },
-): void {
-  if (value === null || typeof value !== 'object') return;
-  const stack: { value: object; depth: number; path: string }[] = [{ value, depth: 1, path: '' }];
-  let members = 0;
-  while (stack.length) {
-    const { value: current, depth, path } = stack.pop()!;
-    if (depth > limits.maxDepth) {
-      throw new BodyShapeError(`The request body nests deeper than ${limits.maxDepth} levels`);
-    }
-    const isArray = Array.isArray(current);
-    const keys = isArray ? undefined : Object.keys(current);
-    members += isArray ? current.length : keys!.length;
-    if (members > limits.maxMembers) {
-      throw new BodyShapeError(`The request body has more than ${limits.maxMembers} members`);
-    }
-    if (isArray) {
-      for (let i = 0; i < current.length; i++) {
-        const item: unknown = current[i];
-        if (item !== null && typeof item === 'object') {
-          stack.push({ value: item, depth: depth + 1, path: `${path}[${i}]` });
-        }
-      }
-      continue;
-    }
-    for (const key of keys!) {
-      const field = path ? `${path}.${key}` : key;
-      if (key === '__proto__') {
-        throw ApiError.validation([{ field, message: `property ${key} should not exist` }]);
-      }
-      const item = (current as Record<string, unknown>)[key];
-      if (item !== null && typeof item === 'object')
-        stack.push({ value: item, depth: depth + 1, path: field });
-    }
-  }
-}
-
 /** Route config key for a route whose JSON bodies may be larger than the default (see JsonBodyLimit). */
 const BODY_LIMIT_CONFIG = 'jsonBodyLimit';
 
@@ -116,8 +71,8 @@ export const JsonBodyLimit = (bytes: number): MethodDecorator => RouteConfig({ [
 /**
  * The application's JSON parser, replacing the framework's: the body is read up to `bodyLimit` bytes (a
  * larger Content-Length is refused before a byte is read; 413), its depth and size are scanned in one
- * pass (400), it is parsed by V8's JSON.parse (linear, and not recursive), then walked once more for
- * `__proto__` members (422). Only then does the validation pipe see it. Call before app.init().
+ * pass (400), then it is parsed by V8's JSON.parse (linear, and not recursive). Only then does the
+ * validation pipe see it. Call before app.init().
  */
 export function useJsonBodyParser(app: NestFastifyApplication, bodyLimit: number): void {
   // A route that declares its own limit (JsonBodyLimit) gets it as Fastify's per-route bodyLimit.
@@ -141,15 +96,11 @@ export function useJsonBodyParser(app: NestFastifyApplication, bodyLimit: number
     }
     let parsed: unknown;
     try {
+      // A `__proto__` member becomes a plain own property here (JSON.parse never sets a prototype); the
+      // validation pipe refuses it as an unknown key before anything copies the body.
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
       done(ApiError.invalidRequest('The request body is not valid JSON'));
-      return;
-    }
-    try {
-      checkJsonShape(parsed);
-    } catch (error) {
-      done(error instanceof BodyShapeError ? ApiError.invalidRequest(error.message) : (error as Error));
       return;
     }
     done(null, parsed);
