@@ -98,7 +98,7 @@ app.get('/api/users/me', async (request, reply) => {
     username: u.username,
     email: u.email,
     display_name: u.display_name,
-    avatar_url: u.avatar_url,
+    avatar_url: u.avatar_url ?? `/api/users/${u.id}/avatar`,
     roles: u.roles,
     created_at: u.created_at,
     last_login: u.last_login,
