@@ -3,6 +3,7 @@
  * no framework, validation layer, guard or serializer of ours. It is the practical ceiling on this stack;
  * the benchmark reports users-api as a fraction of it.
  */
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import pg from 'pg';
@@ -10,6 +11,22 @@ import { sessionSigningKey } from '../src/auth/session-signing-key.js';
 
 // The service's key and algorithm: an HS256 secret, or a PEM key pair (ES256/RS256) as a KeyObject.
 const { verificationKey, algorithm } = sessionSigningKey(process.env.SESSION_SIGNING_KEY!);
+// Cursors as the service signs them (src/common/http/cursor-signer.ts): HMAC-SHA256 with a key derived
+// from the session signing key.
+const cursorKey = Buffer.from(
+  hkdfSync('sha256', process.env.SESSION_SIGNING_KEY!, '', 'users-api list cursors v1', 32),
+);
+const cursorMac = (body: string) => createHmac('sha256', cursorKey).update(body).digest();
+const signCursor = (payload: string) => {
+  const body = Buffer.from(payload).toString('base64url');
+  return `${body}.${cursorMac(body).toString('base64url')}`;
+};
+function verifyCursor(cursor: string): string | undefined {
+  const [body, mac] = cursor.split('.');
+  const given = Buffer.from(mac ?? '', 'base64url');
+  if (!body || given.length !== 32 || !timingSafeEqual(given, cursorMac(body))) return undefined;
+  return Buffer.from(body, 'base64url').toString();
+}
 // The service's pool settings: the same size and the same server-side statement timeout.
 const pool = new pg.Pool({
   connectionString: process.env.DATABASE_URL,
@@ -82,7 +99,7 @@ app.get('/api/users/me', async (request, reply) => {
     username: u.username,
     email: u.email,
     display_name: u.display_name,
-    avatar_url: u.avatar_url,
+    avatar_url: u.avatar_url ?? `/api/users/${u.id}/avatar`,
     roles: u.roles,
     created_at: u.created_at,
     last_login: u.last_login,
@@ -106,7 +123,9 @@ app.get('/api/users', async (request, reply) => {
   const pageWhere = [...where];
   const pageParams = [...params];
   if (q.cursor) {
-    const [, value, id] = JSON.parse(Buffer.from(q.cursor, 'base64url').toString()) as string[];
+    const payload = verifyCursor(q.cursor);
+    if (payload === undefined) return reply.status(400).send({ error: 'invalid_request' });
+    const [, value, id] = JSON.parse(payload) as string[];
     pageWhere.push(
       `(${column}, u.id) ${direction === 'DESC' ? '<' : '>'} ($${pageParams.push(value)}, $${pageParams.push(id)})`,
     );
@@ -150,7 +169,7 @@ app.get('/api/users', async (request, reply) => {
     offset,
     next_cursor:
       page.rows.length > limit && last
-        ? Buffer.from(JSON.stringify([sort, last.cursor_value, last.id])).toString('base64url')
+        ? signCursor(JSON.stringify([sort, last.cursor_value, last.id]))
         : null,
   };
 });

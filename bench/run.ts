@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { loadCursorSigner } from '../src/common/http/cursor-signer.js';
 import pg from 'pg';
 import {
   DEFAULT_DATABASE_URL,
@@ -105,7 +106,15 @@ async function main(): Promise<void> {
     `SELECT created_at::text AS value, id FROM users WHERE status <> 'deleted' ORDER BY created_at, id OFFSET $1 LIMIT 1`,
     [depth],
   );
-  const cursor = Buffer.from(JSON.stringify(['created_at', deep[0].value, deep[0].id])).toString('base64url');
+  // Signed as the service signs it (the cursor key derives from the session signing key).
+  const cursor = (
+    await loadCursorSigner({
+      configured: undefined,
+      sessionKey: signingKey,
+      sessionKeyFile: undefined,
+      dataDir: '.',
+    })
+  ).sign(JSON.stringify(['created_at', deep[0].value, deep[0].id]));
 
   // Heaviest last: a deep offset at a million rows keeps PostgreSQL busy for seconds.
   const all: Scenario[] = [

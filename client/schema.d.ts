@@ -117,7 +117,7 @@ export interface paths {
         };
         /**
          * A user's avatar
-         * @description The uploaded image (with `ETag` and `Cache-Control`; `If-None-Match` answers 304), else a 302 redirect to the external `avatar_url` from the identity provider, else 404 `not_found`. Any authenticated user may fetch it: avatars are shown to the other participants of a chat.
+         * @description The uploaded image, else a generated one (the initials on a colour derived from the user id, as SVG). Always with `ETag` and `Cache-Control`; `If-None-Match` answers 304. Never a redirect: an external picture is the profile’s `avatar_url` itself. Any authenticated user may fetch it: avatars are shown to the other participants of a chat.
          *
          *     Any authenticated user.
          */
@@ -236,6 +236,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{id}/variables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user’s BASIC variables
+         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). One indexed read; the identity provider is not asked.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        get: operations["getUserVariables"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/login": {
         parameters: {
             query?: never;
@@ -312,6 +334,28 @@ export interface paths {
          * @description Any authenticated user.
          */
         get: operations["getCurrentUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/variables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller’s BASIC variables
+         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). One indexed read; the identity provider is not asked.
+         *
+         *     Any authenticated user.
+         */
+        get: operations["getMyVariables"];
         put?: never;
         post?: never;
         delete?: never;
@@ -483,14 +527,23 @@ export interface components {
                     before?: unknown;
                 };
             };
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             event_id: string;
             reason: string | null;
             /** @description X-Request-Id of the request that made the change */
             request_id: string | null;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             target_user_id: string;
         };
         AuditEventListDto: {
@@ -544,7 +597,7 @@ export interface components {
             username: string;
         };
         /** @enum {string} */
-        ErrorCode: "invalid_request" | "unauthorized" | "forbidden" | "user_not_found" | "not_found" | "method_not_allowed" | "conflict" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_error" | "rate_limited" | "internal_error" | "upstream_unavailable";
+        ErrorCode: "invalid_request" | "unauthorized" | "forbidden" | "user_not_found" | "not_found" | "method_not_allowed" | "conflict" | "request_timeout" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_error" | "rate_limited" | "headers_too_large" | "internal_error" | "upstream_unavailable";
         FieldErrorDto: {
             /**
              * @description Dotted path of the offending field or parameter
@@ -617,7 +670,10 @@ export interface components {
             redirect_url: string;
         };
         LoginSessionDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             expires_at: string;
             /**
              * @description Where the client goes next after a password login (`LOGIN_REDIRECT_URL`, default `/`)
@@ -628,7 +684,10 @@ export interface components {
             session_token: string;
             /** @enum {string} */
             token_type: "Bearer";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         LogoutResponseDto: {
@@ -717,7 +776,10 @@ export interface components {
             message: string;
             /** @enum {string} */
             status: "pending_verification";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         SessionDto: {
@@ -728,25 +790,37 @@ export interface components {
             bot_id: string | null;
             /** @example Chrome on Windows */
             device: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             expires_at: string;
             /** @example 203.0.113.7 */
             ip: string | null;
             /**
              * Format: date-time
-             * @description Updated at most once a minute
+             * @description Updated at most once a minute. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             last_activity: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             session_id: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             started_at: string;
         };
         SessionListDto: {
             sessions: components["schemas"]["SessionDto"][];
         };
         SessionTerminatedDto: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             session_id: string;
             /** @enum {string} */
             status: "terminated";
@@ -834,37 +908,62 @@ export interface components {
              *     ]
              */
             updated_fields: string[];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserActivatedDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             activated_at: string;
             /** @enum {string} */
             status: "active";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserDeletedDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             deleted_at: string;
             /** @enum {string} */
             status: "deleted";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
         UserDetailDto: {
-            /** @example https://cdn.example.com/a.png */
-            avatar_url: string | null;
-            /** Format: date-time */
+            /**
+             * @description Never null. An external picture (an https URL set with PUT, or the identity provider’s) as it is; otherwise this service’s avatar URL, which serves the upload or a generated image (initials).
+             * @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar
+             */
+            avatar_url: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
             /** @example John Doe */
             display_name: string | null;
             /** @example john@example.com */
             email: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             last_login: string | null;
             /**
+             * @description Sorted alphabetically
              * @example [
              *       "user",
              *       "manager"
@@ -875,22 +974,25 @@ export interface components {
             status: "active" | "suspended" | "inactive" | "pending_verification";
             /**
              * Format: date-time
-             * @description Admins only
+             * @description Admins only. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             suspended_at?: string | null;
             /**
              * Format: date-time
-             * @description Admins only: when the suspension ends by itself
+             * @description Admins only: when the suspension ends by itself. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             suspended_until?: string | null;
             /** @description Admins only */
             suspension_reason?: string | null;
             /**
              * Format: date-time
-             * @description Admins only
+             * @description Admins only. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             updated_at?: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
             /** @example john_doe */
             username: string;
@@ -912,49 +1014,115 @@ export interface components {
             users: components["schemas"]["UserSummaryDto"][];
         };
         UserProfileDto: {
-            /** @example https://cdn.example.com/a.png */
-            avatar_url: string | null;
-            /** Format: date-time */
+            /**
+             * @description Never null. An external picture (an https URL set with PUT, or the identity provider’s) as it is; otherwise this service’s avatar URL, which serves the upload or a generated image (initials).
+             * @example /api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar
+             */
+            avatar_url: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
             /** @example John Doe */
             display_name: string | null;
             /** @example john@example.com */
             email: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             last_login: string | null;
             /**
+             * @description Sorted alphabetically
              * @example [
              *       "user",
              *       "manager"
              *     ]
              */
             roles: string[];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
             /** @example john_doe */
             username: string;
         };
         UserSummaryDto: {
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             created_at: string;
             display_name: string | null;
             email: string;
+            /** @description Sorted alphabetically */
             roles: string[];
             /** @enum {string} */
             status: "active" | "suspended" | "inactive" | "pending_verification";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
             username: string;
         };
         UserSuspendedDto: {
             /** @enum {string} */
             status: "suspended";
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             suspended_at: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
             suspended_until: string | null;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
+        };
+        UserVariablesDto: {
+            /**
+             * @description The `language` setting (default en)
+             * @example en
+             */
+            language: string;
+            /**
+             * @description The highest of `roles` in the order admin > manager > user (any other role ranks below user)
+             * @example manager
+             */
+            role: string;
+            /**
+             * @description All roles. Sorted alphabetically
+             * @example [
+             *       "manager",
+             *       "user"
+             *     ]
+             */
+            roles: string[];
+            /**
+             * @description The `timezone` setting (default UTC)
+             * @example UTC
+             */
+            timezone: string;
+            /** @example john@example.com */
+            user_email: string;
+            /**
+             * Format: uuid
+             * @description The user id (a UUID)
+             */
+            user_id: string;
+            /**
+             * @description The display name, or the username when it is empty
+             * @example John Doe
+             */
+            user_name: string;
         };
         VerifyEmailDto: {
             /** @example X7K2QD */
@@ -967,7 +1135,10 @@ export interface components {
             message: string;
             /** @enum {string} */
             status: "active";
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
             user_id: string;
         };
     };
@@ -1175,6 +1346,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1265,6 +1437,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1384,6 +1557,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1481,6 +1655,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1587,6 +1762,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1681,33 +1857,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The image, in the format detected at upload */
+            /** @description The uploaded image in the format detected at upload, or the generated SVG */
             200: {
                 headers: {
                     "Cache-Control"?: string;
-                    /** @description Quoted SHA-256 of the bytes */
+                    /** @description Quoted hash of the bytes */
                     ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "image/jpeg": string;
                     "image/png": string;
+                    "image/svg+xml": string;
                     "image/webp": string;
                 };
-            };
-            /** @description No upload: the external avatar URL */
-            302: {
-                headers: {
-                    Location?: string;
-                    [name: string]: unknown;
-                };
-                content?: never;
             };
             /** @description Not modified (`If-None-Match` matched the ETag) */
             304: {
@@ -1786,6 +1956,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1898,6 +2069,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -1995,6 +2167,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2089,7 +2262,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
+                /** @description A UUID */
                 session_id: string;
             };
             cookie?: never;
@@ -2175,6 +2350,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2260,6 +2436,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2361,6 +2538,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @description A UUID */
                 id: string;
             };
             cookie?: never;
@@ -2436,6 +2614,92 @@ export interface operations {
             };
             /** @description Unprocessable Entity */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getUserVariables: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The variables */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserVariablesDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2741,6 +3005,89 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserProfileDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    getMyVariables: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The variables */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserVariablesDto"];
                 };
             };
             /** @description Bad Request */

@@ -1,13 +1,19 @@
-import helmet from '@fastify/helmet';
 import type { Type } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
+import { ERROR_STATUS, type ErrorCode } from './common/errors/error-code.js';
+import { buildProblem, PROBLEM_CONTENT_TYPE } from './common/errors/problem-document.js';
 import { ProblemFilter } from './common/errors/problem.filter.js';
+import { useJsonBodyParser } from './common/http/json-body.js';
 import { requestIdFor } from './common/http/request-id.js';
+import { applySecurityHeaders, securityHeaders } from './common/http/security-headers.js';
 import { AppValidationPipe } from './common/http/validation.pipe.js';
 import { createOpenApiDocument } from './common/openapi/openapi.js';
 import type { AppConfig } from './config/app-config.js';
@@ -26,9 +32,13 @@ export async function createApp(
     // The router answers an over-long path parameter (Fastify: 414 with its own JSON) or a malformed URL
     // before any hook or Nest filter runs; they leave as problem documents with a request id like the rest.
     frameworkErrors: (error: Error, request: FastifyRequest, reply: FastifyReply) => {
-      void reply.header('X-Request-Id', request.id);
+      applySecurityHeaders(reply.raw, isTls(request));
+      void reply.header('X-Request-Id', request.id).header('Cache-Control', 'no-store');
       problems.send(error, request, reply);
     },
+    // Node's HTTP parser refuses a request before Fastify sees one (headers over 16 KiB: 431, a malformed
+    // request line: 400); those answers are problem documents with the security headers too.
+    clientErrorHandler: rawClientError,
     bodyLimit: config.http.bodyLimitBytes,
     // request.ip honours X-Forwarded-For only from the proxies TRUST_PROXY names; otherwise the socket address.
     trustProxy: trustProxyOption(config.http.trustProxy),
@@ -44,6 +54,10 @@ export async function createApp(
     // Expose the id to pino-http (which sees only the raw request) and to the caller.
     (request.raw as typeof request.raw & { id: string }).id = String(request.id);
     void reply.header('X-Request-Id', request.id);
+    applySecurityHeaders(reply.raw, isTls(request));
+    // API answers carry tokens and personal data: no cache may keep them. A route that may be cached
+    // (avatars) sets its own Cache-Control, which replaces this one.
+    if (request.url.startsWith('/api/')) void reply.header('Cache-Control', 'no-store');
     done();
   });
 
@@ -55,27 +69,52 @@ export async function createApp(
     },
   );
   app.useLogger(app.get(Logger));
+  useJsonBodyParser(app, config.http.jsonBodyLimitBytes);
 
   app.useGlobalFilters(problems);
   app.useGlobalPipes(new AppValidationPipe());
-
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        // Swagger UI at /docs: its bundle is served from here; it needs inline styles and data: images.
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        scriptSrc: ["'self'"],
-      },
-    },
-  });
 
   SwaggerModule.setup('docs', app, createOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     swaggerOptions: { persistAuthorization: true },
   });
   return app;
+}
+
+/** Over TLS: the socket's own, or `X-Forwarded-Proto: https` from a proxy TRUST_PROXY trusts. */
+const isTls = (request: FastifyRequest) => request.protocol === 'https';
+
+/** Fastify's clientErrorHandler, answering in the API's own shape (see ProblemFilter). */
+function rawClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 'headers_too_large'
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 'request_timeout'
+        : 'invalid_request';
+  const status = ERROR_STATUS[code];
+  const requestId = randomUUID();
+  const message = {
+    headers_too_large: 'The request headers are too large',
+    request_timeout: 'The request took too long to arrive',
+    invalid_request: 'The request is not valid HTTP',
+  }[code];
+  const body = JSON.stringify(buildProblem({ code, status, message, requestId }));
+  if (socket.writable) {
+    const headers = [
+      ...securityHeaders(false),
+      ['Content-Type', PROBLEM_CONTENT_TYPE],
+      ['Content-Length', String(Buffer.byteLength(body))],
+      ['Cache-Control', 'no-store'],
+      ['X-Request-Id', requestId],
+      ['Connection', 'close'],
+    ];
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers.map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** A hop count as the function Fastify builds for one (its Nest typing takes no number). */

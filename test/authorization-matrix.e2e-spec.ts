@@ -77,6 +77,16 @@ const ROUTES: Route[] = [
     expect: anyone(200),
   },
   {
+    name: 'GET /api/users/me/variables',
+    request: () => ({ method: 'GET', url: '/api/users/me/variables' }),
+    expect: anyone(200),
+  },
+  {
+    name: 'GET /api/users/:id/variables',
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/variables` }),
+    expect: selfOrAdmin(200),
+  },
+  {
     name: 'POST /api/users/logout',
     request: () => ({ method: 'POST', url: '/api/users/logout' }),
     expect: anyone(200),

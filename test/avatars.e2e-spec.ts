@@ -166,23 +166,66 @@ describe('avatars', () => {
     expect((await upload(user, big.subarray(0, 1_048_576), 'image/png')).statusCode).toBe(200);
   });
 
-  it('redirects to an external avatar_url when nothing was uploaded', async () => {
+  it('never redirects: an external avatar_url is the profile’s own, the route serves the generated image', async () => {
+    // Issue 14, section 6: GET /avatar redirected to any https avatar_url (an open redirect).
     const user = await signedInUser(t);
-    await t.app.get(UsersService).setAvatarUrl(user.userId, 'https://cdn.example.com/avatars/a.png');
+    for (const external of ['https://evil.example/phish', 'javascript:alert(1)']) {
+      await t.app.get(UsersService).setAvatarUrl(user.userId, external);
+      const res = await fetchAvatar(user.userId);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers.location).toBeUndefined();
+      expect(res.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+    }
+    // The contract's PUT example still works, and the profile names the external picture itself.
+    const put = await t.http({
+      method: 'PUT',
+      url: `/api/users/${user.userId}`,
+      headers: bearer(user.token),
+      payload: { avatar_url: 'https://example.com/avatar.jpg' },
+    });
+    expect(put.statusCode).toBe(200);
+    const me = await t.http({ method: 'GET', url: '/api/users/me', headers: bearer(user.token) });
+    expect(me.json().avatar_url).toBe('https://example.com/avatar.jpg');
+    expect((await fetchAvatar(user.userId)).statusCode).toBe(200);
+  });
+
+  it('serves a generated SVG of the initials to users without an upload, with ETag, caching and a strict CSP', async () => {
+    const user = await signedInUser(t);
+    await t.http({
+      method: 'PUT',
+      url: `/api/users/${user.userId}`,
+      headers: bearer(user.token),
+      payload: { display_name: 'Ada <Lovelace>' },
+    });
+    const me = await t.http({ method: 'GET', url: '/api/users/me', headers: bearer(user.token) });
+    expect(me.json().avatar_url).toBe(`/api/users/${user.userId}/avatar`);
+
     const res = await fetchAvatar(user.userId);
-    expect(res.statusCode).toBe(302);
-    expect(res.headers.location).toBe('https://cdn.example.com/avatars/a.png');
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+    expect(res.headers['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'");
+    expect(res.headers['cache-control']).toBe('private, max-age=300');
+    expect(res.headers.etag).toMatch(/^"g-[0-9a-f]{40}"$/);
+    expect(res.body).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(res.body).toContain('>AL</text>');
+    expect(res.body).not.toContain('<script');
+    // The same user gets the same image; another one another colour.
+    expect((await fetchAvatar(user.userId)).body).toBe(res.body);
+    const other = await fetchAvatar(viewer.userId);
+    expect(other.body.match(/hsl\([^)]*\)/)?.[0]).not.toBe(res.body.match(/hsl\([^)]*\)/)?.[0] ?? 'x');
+
+    const revalidated = await fetchAvatar(user.userId, { 'if-none-match': res.headers.etag as string });
+    expect(revalidated.statusCode).toBe(304);
+    // An upload replaces it, with another ETag.
+    await upload(user, PNG, 'image/png');
+    const uploaded = await fetchAvatar(user.userId, { 'if-none-match': res.headers.etag as string });
+    expect(uploaded.statusCode).toBe(200);
+    expect(uploaded.headers['content-type']).toBe('image/png');
   });
 
-  it('never redirects to a URL that is not absolute http(s)', async () => {
+  it('answers 404 user_not_found for no user, and an image for every user that exists', async () => {
     const user = await signedInUser(t);
-    await t.app.get(UsersService).setAvatarUrl(user.userId, 'javascript:alert(1)');
-    expectProblem(await fetchAvatar(user.userId), 404, 'not_found');
-  });
-
-  it('answers 404 not_found for a user without an avatar and 404 user_not_found for no user', async () => {
-    const user = await signedInUser(t);
-    expectProblem(await fetchAvatar(user.userId), 404, 'not_found');
+    expect((await fetchAvatar(user.userId)).statusCode).toBe(200);
     expectProblem(await fetchAvatar(randomUUID()), 404, 'user_not_found');
     expectProblem(await upload(admin, PNG, 'image/png', randomUUID()), 404, 'user_not_found');
 

@@ -8,6 +8,7 @@ import { SessionTokenService } from '../src/auth/session-token.service.js';
 import {
   anyString,
   anyValue,
+  hostile,
   invalid,
   mixed,
   operations,
@@ -57,6 +58,8 @@ interface FuzzRequest {
   extraHeaders: Record<string, string>;
   body: Body;
 }
+
+const PROTOTYPE_KEY_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype).concat('prototype'));
 
 /** Header values travel as latin-1 text; anything else never reaches the service over a socket. */
 const headerSafe = (value: string) => value.replace(/[^\x20-\x7e]/g, '?');
@@ -127,6 +130,7 @@ function bodyArb(op: Operation): fc.Arbitrary<Body> {
   const arms: fc.WeightedArbitrary<Body>[] = [
     { weight: 12, arbitrary: mixed(op.body).map((value) => ({ kind: 'json' as const, value })) },
     { weight: 1, arbitrary: invalid(op.body).map((value) => ({ kind: 'json' as const, value })) },
+    { weight: 1, arbitrary: hostile(op.body).map((value) => ({ kind: 'json' as const, value })) },
     { weight: 1, arbitrary: fc.constant({ kind: 'none' }) },
     {
       weight: 1,
@@ -399,6 +403,18 @@ describe('fuzzing every operation of openapi.json', () => {
 
     const described = `${op.method} ${url.slice(0, 300)} as ${caller} (${req.auth.kind}) → ${res.statusCode} ${res.body.slice(0, 300)}`;
     if (res.statusCode >= 500) throw new Error(`5xx: ${described}`);
+    // A key named like an Object.prototype member is an unknown field like any other: never accepted.
+    const sent = req.body.kind === 'json' ? req.body.value : undefined;
+    if (
+      op.body &&
+      res.statusCode < 300 &&
+      sent !== null &&
+      typeof sent === 'object' &&
+      !Array.isArray(sent) &&
+      Object.keys(sent).some((key) => PROTOTYPE_KEY_NAMES.has(key))
+    ) {
+      throw new Error(`prototype-named key accepted: ${described}`);
+    }
     // Every response carries a request id, the caller's own when it is a well-formed one (README).
     const sentId = req.extraHeaders['x-request-id'];
     const echoed = res.headers['x-request-id'];

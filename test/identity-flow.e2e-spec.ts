@@ -137,7 +137,7 @@ describe('identity flow over HTTP against the embedded identity provider', () =>
       username,
       email,
       display_name: 'Reg Istered',
-      avatar_url: null,
+      avatar_url: `/api/users/${userId}/avatar`,
       roles: ['user'],
       created_at: expect.any(String),
       last_login: expect.any(String),

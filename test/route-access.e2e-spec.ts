@@ -17,6 +17,8 @@ const EXPECTED: Record<string, Access | undefined> = {
   'POST /api/users/register': 'public',
   'POST /api/users/verify-email': 'public',
   'GET /api/users/me': 'authenticated',
+  'GET /api/users/me/variables': 'authenticated',
+  'GET /api/users/:id/variables': { selfOr: 'admin:users' },
   'GET /api/users': { permission: 'admin:users' },
   'POST /api/users': { permission: 'admin:users' },
   'GET /api/users/:id': { selfOr: 'admin:users' },

@@ -6,7 +6,7 @@ describe('parseAppConfig', () => {
     const config = parseAppConfig({});
     expect(config).toMatchObject({
       nodeEnv: 'development',
-      http: { host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576 },
+      http: { host: '127.0.0.1', port: 3000, bodyLimitBytes: 1_048_576, jsonBodyLimitBytes: 16_384 },
       log: { level: 'info' },
       database: {
         url: undefined,

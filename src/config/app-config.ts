@@ -38,6 +38,7 @@ const envSchema = z.object({
   PORT: int(3000, 0, 65535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   BODY_LIMIT_BYTES: int(1_048_576, 1024, 50 * 1_048_576),
+  JSON_BODY_LIMIT_BYTES: int(16_384, 1024, 1_048_576),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
@@ -78,6 +79,7 @@ const envSchema = z.object({
     })
     .optional(),
   SESSION_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  CURSOR_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   SESSION_ISSUER: z.string().min(1).default('users-api'),
   SESSION_AUDIENCE: z.string().min(1).default('users-api'),
   SESSION_TTL_SECONDS: int(12 * 3600, 60, 90 * 86_400),
@@ -170,7 +172,15 @@ export interface RateLimitSetting {
 
 export interface AppConfig {
   nodeEnv: 'development' | 'test' | 'production';
-  http: { host: string; port: number; bodyLimitBytes: number; trustProxy: TrustProxy };
+  http: {
+    host: string;
+    port: number;
+    /** The ceiling for any body (avatars have their own, smaller limit). */
+    bodyLimitBytes: number;
+    /** JSON bodies: at most this and bodyLimitBytes. */
+    jsonBodyLimitBytes: number;
+    trustProxy: TrustProxy;
+  };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   database: {
     /** Unset means: run the embedded PostgreSQL server under dataDir (development and tests only). */
@@ -227,6 +237,11 @@ export interface AppConfig {
     suspensionCheckIntervalMs: number;
     /** A search counts its matches up to this many; past it, `total` is this and `total_exact` false. */
     searchCountLimit: number;
+    /**
+     * HMAC key of list cursors. Unset: derived from the session signing key when one is configured,
+     * else generated once under dataDir (see loadCursorKey).
+     */
+    cursorSigningKey: string | undefined;
   };
   /** Unset url: no Redis; rate limits count per instance. */
   redis: { url: string | undefined; keyPrefix: string; timeoutMs: number };
@@ -307,6 +322,7 @@ export function parseAppConfig(env: Environment): AppConfig {
       host: e.HOST,
       port: e.PORT,
       bodyLimitBytes: e.BODY_LIMIT_BYTES,
+      jsonBodyLimitBytes: Math.min(e.JSON_BODY_LIMIT_BYTES, e.BODY_LIMIT_BYTES),
       trustProxy: trustProxy as TrustProxy,
     },
     log: { level: e.LOG_LEVEL },
@@ -352,6 +368,7 @@ export function parseAppConfig(env: Environment): AppConfig {
     users: {
       suspensionCheckIntervalMs: e.SUSPENSION_CHECK_INTERVAL_MS,
       searchCountLimit: e.USER_SEARCH_COUNT_LIMIT,
+      cursorSigningKey: e.CURSOR_SIGNING_KEY,
     },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, timeoutMs: e.REDIS_TIMEOUT_MS },
     rateLimits: {

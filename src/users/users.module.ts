@@ -1,11 +1,16 @@
 import { forwardRef, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { CURSOR_SIGNER, loadCursorSigner } from '../common/http/cursor-signer.js';
+import type { AppConfig } from '../config/app-config.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
 import { User } from './entities/user.entity.js';
 import { SuspensionExpiryJob } from './suspension-expiry.job.js';
 import { UserAdminService } from './user-admin.service.js';
+import { UserVariablesController } from './user-variables.controller.js';
+import { UserVariablesService } from './user-variables.service.js';
 import { UsersController } from './users.controller.js';
 import { UsersService } from './users.service.js';
 
@@ -13,8 +18,24 @@ import { UsersService } from './users.service.js';
   // Sessions and users need each other: suspending a user ends their sessions, and the sessions routes
   // answer 404 for an unknown user.
   imports: [TypeOrmModule.forFeature([User]), forwardRef(() => SessionsModule), ZitadelModule, AuditModule],
-  controllers: [UsersController],
-  providers: [UsersService, UserAdminService, SuspensionExpiryJob],
+  controllers: [UsersController, UserVariablesController],
+  providers: [
+    UsersService,
+    UserAdminService,
+    SuspensionExpiryJob,
+    UserVariablesService,
+    {
+      provide: CURSOR_SIGNER,
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfig, true>) =>
+        loadCursorSigner({
+          configured: config.get('users', { infer: true }).cursorSigningKey,
+          sessionKey: config.get('auth', { infer: true }).signingKey,
+          sessionKeyFile: config.get('auth', { infer: true }).signingKeyFile,
+          dataDir: config.get('database', { infer: true }).dataDir,
+        }),
+    },
+  ],
   exports: [UsersService],
 })
 export class UsersModule {}

@@ -1,13 +1,16 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
+import { CURSOR_SIGNER, type CursorSigner } from '../common/http/cursor-signer.js';
 import type { AppConfig } from '../config/app-config.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
 import type { UserSort } from './dto/list-users.dto.js';
 import { User, type UserStatus } from './entities/user.entity.js';
 import { decodeCursor, encodeCursor } from './user-cursor.js';
+
+export { uploadedAvatarUrl } from './avatar-url.js';
 
 /**
  * `GET /api/users/me` and every `:id` route read a user by primary key; the SQL is written once (aliases
@@ -54,6 +57,7 @@ export class UsersService {
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     config: ConfigService<AppConfig, true>,
+    @Inject(CURSOR_SIGNER) private readonly cursors: CursorSigner,
   ) {
     this.searchCountLimit = config.get('users', { infer: true }).searchCountLimit;
   }
@@ -138,7 +142,7 @@ export class UsersService {
     const direction = descending ? 'DESC' : 'ASC';
     const page = filtered.clone();
     if (query.cursor) {
-      const after = decodeCursor(query.cursor, query.sort);
+      const after = decodeCursor(this.cursors, query.cursor, query.sort);
       page.andWhere(`(${column}, u.id) ${descending ? '<' : '>'} (:afterValue, :afterId)`, {
         afterValue: after.value,
         afterId: after.id,
@@ -167,7 +171,7 @@ export class UsersService {
       users,
       total: totalExact ? total : this.searchCountLimit,
       totalExact,
-      nextCursor: hasMore && last ? encodeCursor(query.sort, last.cursor_value, last.id) : null,
+      nextCursor: hasMore && last ? encodeCursor(this.cursors, query.sort, last.cursor_value, last.id) : null,
     };
   }
 
@@ -312,11 +316,6 @@ export class UsersService {
     const rows = await query.getRawMany<{ zitadel_id: string }>();
     return rows.map((r) => r.zitadel_id);
   }
-}
-
-/** Where an avatar uploaded to this service is served (`GET /api/users/:id/avatar`). */
-export function uploadedAvatarUrl(userId: string): string {
-  return `/api/users/${userId}/avatar`;
 }
 
 function isUploadedAvatarUrl(url: string | null): boolean {

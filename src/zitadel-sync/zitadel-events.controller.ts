@@ -2,6 +2,7 @@ import { Controller, HttpCode, Inject, Logger, Post, Req } from '@nestjs/common'
 import { ApiBody, ApiHeader, ApiNoContentResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../common/errors/api-error.js';
+import { JsonBodyLimit } from '../common/http/json-body.js';
 import { SkipRateLimit } from '../common/rate-limit/rate-limit.policies.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
 import { verifyWebhookSignature } from './webhook-signature.js';
@@ -30,6 +31,9 @@ export class ZitadelEventsController {
   // Zitadel delivers bursts (bulk imports) from a few addresses; the signature, not a per-IP budget,
   // is what keeps strangers out.
   @SkipRateLimit()
+  // Zitadel decides the payload (an event carries the user's whole profile): room beyond the few KiB of
+  // the other JSON routes. The shape limits still apply.
+  @JsonBodyLimit(256 * 1024)
   @HttpCode(204)
   @Endpoint({
     summary: 'Receive a Zitadel Actions v2 user event (webhook)',

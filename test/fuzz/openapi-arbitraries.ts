@@ -120,6 +120,32 @@ export const deepNesting: fc.Arbitrary<unknown> = fc
     return value;
   });
 
+/** Keys named like Object.prototype's members, which a plain-object lookup mistakes for declared fields. */
+export const prototypeKeys = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  '__defineGetter__',
+);
+
+/** Objects with many keys: from a few dozen (inside every limit) to thousands (past the member limit). */
+export const wideObject: fc.Arbitrary<Record<string, unknown>> = fc
+  .tuple(fc.integer({ min: 20, max: 3_000 }), fc.constantFrom(0, '', null, [], {}))
+  .map(([width, leaf]) => Object.fromEntries(Array.from({ length: width }, (_, i) => [`k${i}`, leaf])));
+
+/** Nesting past the body's depth limit, up to the 2,000 levels that once answered 500. */
+export const deeperNesting: fc.Arbitrary<unknown> = fc
+  .tuple(fc.integer({ min: 30, max: 2_000 }), fc.boolean())
+  .map(([depth, arrays]) => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = arrays ? [value] : { a: value };
+    return value;
+  });
+
 /** Any JSON value, often of the wrong type. */
 export const anyValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
@@ -141,6 +167,8 @@ export const anyValue: fc.Arbitrary<unknown> = fc.oneof(
     ),
   },
   { weight: 1, arbitrary: deepNesting },
+  { weight: 1, arbitrary: wideObject },
+  { weight: 1, arbitrary: deeperNesting },
 );
 
 /** Values the schema allows. */
@@ -209,13 +237,9 @@ export function invalid(schemaOrRef: Schema): fc.Arbitrary<unknown> {
           fc.record(Object.fromEntries(names.map((k) => [k, fc.oneof(valid(properties[k]), anyValue)])), {
             requiredKeys: [],
           }),
-          fc.dictionary(
-            fc.oneof(fc.string({ maxLength: 10 }), fc.constantFrom('__proto__', 'constructor')),
-            anyValue,
-            {
-              maxKeys: 3,
-            },
-          ),
+          fc.dictionary(fc.oneof(fc.string({ maxLength: 10 }), prototypeKeys), anyValue, {
+            maxKeys: 3,
+          }),
         )
         .map(([known, extra]) => ({ ...extra, ...known })),
       // All required fields null.
@@ -223,6 +247,22 @@ export function invalid(schemaOrRef: Schema): fc.Arbitrary<unknown> {
     );
   }
   return anyValue;
+}
+
+/**
+ * Hostile bodies around a schema: a valid body plus prototype-named keys (each must be refused as an
+ * unknown field, 422), or a wide or deep body (refused by the parser's limits).
+ */
+export function hostile(schemaOrRef: Schema): fc.Arbitrary<unknown> {
+  const schema = resolve(schemaOrRef);
+  const base = schema.type === 'object' || schema.properties ? valid(schema) : fc.constant({});
+  return fc.oneof(
+    fc
+      .tuple(base, fc.dictionary(prototypeKeys, anyValue, { minKeys: 1, maxKeys: 3 }))
+      .map(([known, extra]) => ({ ...(known as object), ...extra })),
+    wideObject,
+    deeperNesting,
+  );
 }
 
 /** Mostly valid, sometimes not: each generated request exercises either the happy or an error path. */

@@ -7,11 +7,13 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  request_timeout: 408,
   precondition_failed: 412,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_error: 422,
   rate_limited: 429,
+  headers_too_large: 431,
   internal_error: 500,
   upstream_unavailable: 503,
 } as const;
@@ -35,6 +37,8 @@ export function codeForStatus(status: number): ErrorCode {
       return 'method_not_allowed';
     case 409:
       return 'conflict';
+    case 408:
+      return 'request_timeout';
     case 412:
       return 'precondition_failed';
     case 413:
@@ -45,6 +49,8 @@ export function codeForStatus(status: number): ErrorCode {
       return 'validation_error';
     case 429:
       return 'rate_limited';
+    case 431:
+      return 'headers_too_large';
     case 502:
     case 503:
     case 504:

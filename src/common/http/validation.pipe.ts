@@ -1,5 +1,85 @@
+import { createRequire } from 'node:module';
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { getMetadataStorage } from 'class-validator';
 import { ApiError, type FieldError } from '../errors/api-error.js';
+
+/**
+ * class-transformer's registry of @Type() declarations, to follow nested DTOs. Not in its public entry
+ * point; @nestjs/mapped-types reads it from the same place.
+ */
+const typeStorage = (
+  createRequire(import.meta.url)('class-transformer/cjs/storage') as {
+    defaultMetadataStorage: {
+      findTypeMetadata(target: object, property: string): { typeFunction: () => unknown } | undefined;
+    };
+  }
+).defaultMetadataStorage;
+
+interface DtoShape {
+  /** The properties the class declares (any class-validator decorator), as class-validator's whitelist sees them. */
+  keys: Set<string>;
+  /** Properties holding a nested DTO (@Type(() => Class) on a class with validators of its own). */
+  nested: Map<string, DtoShape>;
+}
+
+const shapes = new WeakMap<object, DtoShape | null>();
+
+/** The declared shape of a DTO class; null for a class without validators (nothing to check). */
+function dtoShape(metatype: object): DtoShape | null {
+  const known = shapes.get(metatype);
+  if (known !== undefined) return known;
+  const metadatas = getMetadataStorage().getTargetValidationMetadatas(metatype as never, '', true, false);
+  if (!metadatas.length) {
+    shapes.set(metatype, null);
+    return null;
+  }
+  const shape: DtoShape = { keys: new Set(metadatas.map((m) => m.propertyName)), nested: new Map() };
+  shapes.set(metatype, shape);
+  for (const key of shape.keys) {
+    const nestedType = typeStorage.findTypeMetadata(metatype, key)?.typeFunction();
+    const nestedShape = typeof nestedType === 'function' ? dtoShape(nestedType) : null;
+    if (nestedShape) shape.nested.set(key, nestedShape);
+  }
+  return shape;
+}
+
+const MAX_LISTED_UNKNOWN = 20;
+
+/**
+ * Own keys the DTO does not declare, by dotted path, nested DTOs included. A Set of declared names, not
+ * the object lookup class-validator's whitelist does, so keys named like Object.prototype's members
+ * (`toString`, `constructor`, `hasOwnProperty`...) are unknown like any other. Runs before class-transformer,
+ * whose cost grows with the number of keys; the body's size and shape are already bounded by the parser.
+ */
+function unknownKeys(value: Record<string, unknown>, shape: DtoShape, path: string, found: string[]): void {
+  for (const key of Object.keys(value)) {
+    if (found.length >= MAX_LISTED_UNKNOWN) return;
+    const field = path ? `${path}.${key}` : key;
+    if (!shape.keys.has(key)) {
+      found.push(field);
+      continue;
+    }
+    const nested = shape.nested.get(key);
+    const item = value[key];
+    if (!nested || item === null || typeof item !== 'object') continue;
+    if (Array.isArray(item)) {
+      item.forEach((element, i) => {
+        if (element !== null && typeof element === 'object' && !Array.isArray(element)) {
+          unknownKeys(element as Record<string, unknown>, nested, `${field}.${i}`, found);
+        }
+      });
+    } else {
+      unknownKeys(item as Record<string, unknown>, nested, field, found);
+    }
+  }
+}
+
+/** Only the declared top-level keys: for inputs whose unknown parameters are ignored, not refused. */
+function declaredOnly(value: Record<string, unknown>, shape: DtoShape): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) if (shape.keys.has(key)) kept[key] = value[key];
+  return kept;
+}
 
 /**
  * Constraints that say "this is not even the right kind of value". In a path or query string such a
@@ -93,6 +173,27 @@ export class AppValidationPipe extends ValidationPipe {
         throw ApiError.invalidRequest('The request body must be a JSON object');
       }
     }
+    const shape =
+      metadata.metatype && !this.isPrimitiveMetatype(metadata.metatype) ? dtoShape(metadata.metatype) : null;
+    const ignoresUnknown = Boolean(
+      metadata.metatype && Reflect.getMetadata(IGNORES_UNKNOWN, metadata.metatype),
+    );
+    if (shape && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      if (ignoresUnknown) {
+        value = declaredOnly(value as Record<string, unknown>, shape);
+      } else {
+        const unknown: string[] = [];
+        unknownKeys(value as Record<string, unknown>, shape, '', unknown);
+        if (unknown.length) {
+          throw ApiError.validation(
+            unknown.map((field) => ({
+              field,
+              message: `property ${field.split('.').pop()!} should not exist`,
+            })),
+          );
+        }
+      }
+    }
     // A NUL character in any text would fail deep in PostgreSQL (500) or in Zitadel (503) after other
     // work was done; it is a bad value like any other, refused before anything happens.
     const nul = nulPath(value, metadata.type === 'body' ? '' : (metadata.data ?? ''));
@@ -104,7 +205,7 @@ export class AppValidationPipe extends ValidationPipe {
       throw ApiError.validation(fieldErrors);
     }
     try {
-      return metadata.metatype && Reflect.getMetadata(IGNORES_UNKNOWN, metadata.metatype)
+      return ignoresUnknown
         ? ((await this.lenient.transform(value, metadata)) as unknown)
         : ((await super.transform(value, metadata)) as unknown);
     } catch (error) {

@@ -1,12 +1,14 @@
 import { Controller, Get, Headers, Param, Put, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOkResponse, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
+import { createHash } from 'node:crypto';
 import { ApiError } from '../../common/errors/api-error.js';
 import { uuidParam } from '../../common/http/params.js';
 import { Endpoint } from '../../common/openapi/api-docs.decorators.js';
-import { uploadedAvatarUrl, UsersService } from '../users.service.js';
+import { UsersService } from '../users.service.js';
 import { AvatarsService } from './avatars.service.js';
 import { AvatarUpdatedDto } from './dto/avatar.dto.js';
+import { GENERATED_AVATAR_CSP, generatedAvatarSvg } from './generated-avatar.js';
 import { AVATAR_MAX_BYTES, ImageBody } from './image-body.js';
 import { AVATAR_CONTENT_TYPES, detectImageType } from './image-format.js';
 
@@ -18,7 +20,9 @@ import { AVATAR_CONTENT_TYPES, detectImageType } from './image-format.js';
 const CACHE_CONTROL = 'private, max-age=300';
 
 const binary = { schema: { type: 'string', format: 'binary' } };
-const IMAGE_CONTENT = Object.fromEntries(AVATAR_CONTENT_TYPES.map((type) => [type, binary]));
+const IMAGE_CONTENT = Object.fromEntries(
+  [...AVATAR_CONTENT_TYPES, 'image/svg+xml'].map((type) => [type, binary]),
+);
 
 @ApiTags('users')
 @Controller('api/users/:id/avatar')
@@ -32,26 +36,22 @@ export class AvatarsController {
   @Endpoint({
     summary: "A user's avatar",
     description:
-      'The uploaded image (with `ETag` and `Cache-Control`; `If-None-Match` answers 304), else a 302 ' +
-      'redirect to the external `avatar_url` from the identity provider, else 404 `not_found`. Any ' +
-      'authenticated user may fetch it: avatars are shown to the other participants of a chat.',
+      'The uploaded image, else a generated one (the initials on a colour derived from the user id, as ' +
+      'SVG). Always with `ETag` and `Cache-Control`; `If-None-Match` answers 304. Never a redirect: an ' +
+      'external picture is the profile’s `avatar_url` itself. Any authenticated user may fetch it: ' +
+      'avatars are shown to the other participants of a chat.',
     access: 'authenticated',
     errors: [404],
   })
-  @ApiProduces(...AVATAR_CONTENT_TYPES)
+  @ApiProduces(...AVATAR_CONTENT_TYPES, 'image/svg+xml')
   @ApiResponse({
     status: 200,
-    description: 'The image, in the format detected at upload',
+    description: 'The uploaded image in the format detected at upload, or the generated SVG',
     content: IMAGE_CONTENT,
     headers: {
-      ETag: { description: 'Quoted SHA-256 of the bytes', schema: { type: 'string' } },
+      ETag: { description: 'Quoted hash of the bytes', schema: { type: 'string' } },
       'Cache-Control': { schema: { type: 'string', example: CACHE_CONTROL } },
     },
-  })
-  @ApiResponse({
-    status: 302,
-    description: 'No upload: the external avatar URL',
-    headers: { Location: { schema: { type: 'string', format: 'uri' } } },
   })
   @ApiResponse({ status: 304, description: 'Not modified (`If-None-Match` matched the ETag)' })
   async getAvatar(
@@ -79,13 +79,19 @@ export class AvatarsController {
         return;
       }
     }
-    const external = user.avatarUrl;
-    if (external && external !== uploadedAvatarUrl(id) && /^https?:\/\//i.test(external)) {
-      // Only absolute http(s) URLs: a stored value is never turned into a redirect to some other scheme.
-      await reply.header('Cache-Control', CACHE_CONTROL).redirect(external, 302);
+    // No upload: the generated image. It changes only with the name, so the ETag follows the bytes.
+    const svg = generatedAvatarSvg(user.id, user.displayName || user.username);
+    const etag = `"g-${createHash('sha256').update(svg).digest('hex').slice(0, 40)}"`;
+    void reply
+      .header('ETag', etag)
+      .header('Cache-Control', CACHE_CONTROL)
+      // An SVG is a document: nothing in it may run a script or fetch anything, even opened on its own.
+      .header('Content-Security-Policy', GENERATED_AVATAR_CSP);
+    if (ifNoneMatch !== undefined && etagMatches(ifNoneMatch, etag)) {
+      await reply.status(304).send();
       return;
     }
-    throw new ApiError('not_found', 'This user has no avatar');
+    await reply.status(200).header('Content-Type', 'image/svg+xml; charset=utf-8').send(svg);
   }
 
   @Put()

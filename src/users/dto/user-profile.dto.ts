@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { avatarUrlOf } from '../avatar-url.js';
 import type { User } from '../entities/user.entity.js';
 
 /** `GET /api/users/me`: the contract's fields, exactly. */
@@ -15,8 +16,13 @@ export class UserProfileDto {
   @ApiProperty({ type: String, nullable: true, example: 'John Doe' })
   display_name!: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: 'https://cdn.example.com/a.png' })
-  avatar_url!: string | null;
+  @ApiProperty({
+    example: '/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar',
+    description:
+      'Never null. An external picture (an https URL set with PUT, or the identity provider’s) as it is; ' +
+      'otherwise this service’s avatar URL, which serves the upload or a generated image (initials).',
+  })
+  avatar_url!: string;
 
   @ApiProperty({ type: [String], example: ['user', 'manager'] })
   roles!: string[];
@@ -34,7 +40,7 @@ export function toUserProfileDto(user: User): UserProfileDto {
     username: user.username,
     email: user.email,
     display_name: user.displayName,
-    avatar_url: user.avatarUrl,
+    avatar_url: avatarUrlOf(user),
     roles: user.roles,
     created_at: user.createdAt.toISOString(),
     last_login: user.lastLogin?.toISOString() ?? null,
