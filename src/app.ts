@@ -5,7 +5,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
+import { AppLogger, trackForAccessLog } from './common/http/access-log.js';
 import { ProblemFilter } from './common/errors/problem.filter.js';
 import { requestIdFor } from './common/http/request-id.js';
 import { AppValidationPipe } from './common/http/validation.pipe.js';
@@ -15,11 +17,13 @@ import type { AppConfig } from './config/app-config.js';
 /**
  * Builds the fully configured application (not yet listening). main.ts, the tests and the OpenAPI
  * writer all go through here, so what they exercise is what production runs. `extraModules` lets a
- * test mount throwaway routes (e.g. one that throws) inside the real pipeline.
+ * test mount throwaway routes (e.g. one that throws) inside the real pipeline; `logDestination` lets
+ * one read the log lines.
  */
 export async function createApp(
   config: AppConfig,
   extraModules: Type[] = [],
+  logDestination?: DestinationStream,
 ): Promise<NestFastifyApplication> {
   const problems = new ProblemFilter();
   const adapter = new FastifyAdapter({
@@ -43,18 +47,19 @@ export async function createApp(
   fastify.addHook('onRequest', (request, reply, done) => {
     // Expose the id to pino-http (which sees only the raw request) and to the caller.
     (request.raw as typeof request.raw & { id: string }).id = String(request.id);
+    trackForAccessLog(request);
     void reply.header('X-Request-Id', request.id);
     done();
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, extraModules),
+    AppModule.forRoot(config, extraModules, logDestination),
     adapter,
     {
       bufferLogs: true,
     },
   );
-  app.useLogger(app.get(Logger));
+  app.useLogger(new AppLogger(app.get(Logger)));
 
   app.useGlobalFilters(problems);
   app.useGlobalPipes(new AppValidationPipe());
