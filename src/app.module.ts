@@ -1,4 +1,5 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import type { AppConfig } from './config/app-config.js';
@@ -31,6 +32,8 @@ export class AppModule {
       imports: [
         AppConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config, logDestination)),
+        // The periodic jobs (suspension expiry, reconciliation with Zitadel) are named in its registry.
+        ScheduleModule.forRoot(),
         DatabaseModule,
         RedisModule,
         HealthModule,

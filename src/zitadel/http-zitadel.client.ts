@@ -8,7 +8,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { ApiError } from '../common/errors/api-error.js';
-import { CircuitBreaker, DEFAULT_CIRCUIT } from './circuit-breaker.js';
+import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitState } from './circuit-breaker.js';
 import { serviceAccountToken, type ServiceAccountToken } from './service-account-token.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { InvalidCredentialsError, UserBlockedError, ZitadelClient, ZitadelError } from './zitadel.client.js';
@@ -145,6 +145,11 @@ export class HttpZitadelClient extends ZitadelClient {
     this.serviceToken = serviceAccountToken(connection.credentials, this.baseUrl, (assertion) =>
       this.exchangeAssertion(assertion),
     );
+  }
+
+  /** The circuit breaker's state, for the metrics. */
+  get circuitState(): CircuitState {
+    return this.circuit.state;
   }
 
   // ---- users ---------------------------------------------------------------------------------

@@ -2,7 +2,10 @@ import { Inject, Logger, Module, type BeforeApplicationShutdown } from '@nestjs/
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { DatabaseModule, DATABASE_CONNECTION_URL } from '../database/database.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { HttpZitadelClient } from './http-zitadel.client.js';
+import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelClient } from './zitadel.client.js';
 
@@ -21,7 +24,7 @@ export interface RunningDevIdentityProvider {
 }
 
 @Module({
-  imports: [DatabaseModule],
+  imports: [DatabaseModule, MetricsModule],
   providers: [
     {
       provide: DEV_IDENTITY_PROVIDER,
@@ -94,8 +97,11 @@ export interface RunningDevIdentityProvider {
     },
     {
       provide: ZitadelClient,
-      inject: [ZITADEL_CONNECTION],
-      useFactory: (connection: ZitadelConnection) => new HttpZitadelClient(connection, new Logger('Zitadel')),
+      inject: [ZITADEL_CONNECTION, MetricsService],
+      useFactory: (connection: ZitadelConnection, metrics: MetricsService) => {
+        const client = new HttpZitadelClient(connection, new Logger('Zitadel'));
+        return instrumentZitadelClient(client, metrics, () => client.circuitState);
+      },
     },
   ],
   exports: [ZitadelClient, ZITADEL_CONNECTION, DEV_IDENTITY_PROVIDER],
