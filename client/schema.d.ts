@@ -515,7 +515,10 @@ export interface components {
         CreateUserDto: {
             /** @example New User */
             display_name: string;
-            /** @example newuser@example.com */
+            /**
+             * Format: email
+             * @example newuser@example.com
+             */
             email: string;
             /**
              * @description Left out: Zitadel sends the user an invitation to set one
@@ -585,7 +588,10 @@ export interface components {
             status: "ok" | "degraded" | "error" | "shutting_down";
         };
         LoginDto: {
-            /** @example user@example.com */
+            /**
+             * Format: email
+             * @example user@example.com
+             */
             email: string;
             /**
              * @description With a password: checked through Zitadel, a session token is returned. Without: a redirect URL for the OIDC login page.
@@ -680,7 +686,10 @@ export interface components {
         RegisterDto: {
             /** @example New User */
             display_name: string;
-            /** @example newuser@example.com */
+            /**
+             * Format: email
+             * @example newuser@example.com
+             */
             email: string;
             /**
              * @description At least 8 characters with an upper-case letter, a lower-case letter, a digit and a symbol
@@ -783,6 +792,7 @@ export interface components {
         };
         UpdateUserDto: {
             /**
+             * Format: uri
              * @description An https URL (never fetched by the server), or null to clear it
              * @example https://example.com/avatar.jpg
              */

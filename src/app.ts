@@ -76,7 +76,7 @@ export async function createApp(
     },
   });
 
-  SwaggerModule.setup('docs', app, createOpenApiDocument(app), {
+  SwaggerModule.setup('docs', app, await createOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     swaggerOptions: { persistAuthorization: true },
   });
