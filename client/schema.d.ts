@@ -991,6 +991,12 @@ export interface operations {
             /** @description One page of users */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1000,63 +1006,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1078,6 +1210,12 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1087,72 +1225,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1174,6 +1456,12 @@ export interface operations {
                 headers: {
                     /** @description The user’s version, for If-Match */
                     ETag?: string;
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1183,63 +1471,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1266,6 +1674,12 @@ export interface operations {
             /** @description Updated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1275,90 +1689,270 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1381,6 +1975,12 @@ export interface operations {
             /** @description Deleted */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1390,72 +1990,210 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1478,6 +2216,12 @@ export interface operations {
             /** @description Active again */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1487,81 +2231,237 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1584,6 +2484,12 @@ export interface operations {
             /** @description One page of audit events */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1593,72 +2499,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1681,6 +2731,12 @@ export interface operations {
                     "Cache-Control"?: string;
                     /** @description Quoted SHA-256 of the bytes */
                     ETag?: string;
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1693,6 +2749,8 @@ export interface operations {
             302: {
                 headers: {
                     Location?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1700,6 +2758,8 @@ export interface operations {
             /** @description Not modified (`If-None-Match` matched the ETag) */
             304: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1707,63 +2767,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1789,6 +2969,12 @@ export interface operations {
             /** @description Stored */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1798,81 +2984,237 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Payload Too Large */
             413: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Request body is too large",
+                     *       "error": "payload_too_large",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Request body is too large",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 413,
+                     *       "title": "Payload Too Large",
+                     *       "type": "urn:users-api:problem:payload_too_large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unsupported Media Type */
             415: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Unsupported media type",
+                     *       "error": "unsupported_media_type",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Unsupported media type",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 415,
+                     *       "title": "Unsupported Media Type",
+                     *       "type": "urn:users-api:problem:unsupported_media_type"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1892,6 +3234,12 @@ export interface operations {
             /** @description Active sessions, newest first */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1901,63 +3249,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1977,6 +3445,12 @@ export interface operations {
             /** @description All sessions terminated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1986,63 +3460,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2063,6 +3657,12 @@ export interface operations {
             /** @description Terminated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2072,63 +3672,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2148,6 +3868,12 @@ export interface operations {
             /** @description The preferences */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2157,63 +3883,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2237,6 +4083,12 @@ export interface operations {
             /** @description Updated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2246,72 +4098,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2338,6 +4334,12 @@ export interface operations {
             /** @description Suspended */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2347,90 +4349,270 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2452,6 +4634,12 @@ export interface operations {
             /** @description A session token, or where to send the browser */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2461,63 +4649,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/login",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/login",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/login",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2542,6 +4856,12 @@ export interface operations {
             /** @description The session token */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2551,63 +4871,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2625,6 +5071,12 @@ export interface operations {
             /** @description Logged out */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2634,54 +5086,156 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2701,6 +5255,12 @@ export interface operations {
                 headers: {
                     /** @description The user’s version, for If-Match */
                     ETag?: string;
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2710,63 +5270,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2788,6 +5468,12 @@ export interface operations {
             /** @description Registered; email verification pending */
             201: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2797,63 +5483,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/register",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/register",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/register",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/register",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/register",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/register",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/register",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2875,6 +5687,12 @@ export interface operations {
             /** @description Verified; the user is active */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2884,63 +5702,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2970,6 +5914,7 @@ export interface operations {
                     event_type: string;
                     instanceID?: string;
                     resourceOwner?: string;
+                    /** Format: int32 */
                     sequence: number;
                     userID?: string;
                     version?: string;
@@ -2980,6 +5925,8 @@ export interface operations {
             /** @description Accepted (applied, or ignored as replayed, older or unknown) */
             204: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2987,54 +5934,115 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3052,6 +6060,8 @@ export interface operations {
             /** @description Healthy */
             200: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3061,36 +6071,69 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/health/live",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/health/live",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/health/live",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3108,6 +6151,8 @@ export interface operations {
             /** @description Healthy */
             200: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3117,36 +6162,69 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/health/ready",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/health/ready",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/health/ready",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3164,6 +6242,8 @@ export interface operations {
             /** @description Prometheus text exposition format */
             200: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3173,54 +6253,115 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/metrics",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/metrics",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/metrics",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/metrics",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/metrics",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import metadata from '../../metadata.js';
+import { finishDocument } from './finish-document.js';
 
 export const BEARER_SCHEME = 'bearer';
 
@@ -19,12 +20,25 @@ export async function createOpenApiDocument(app: INestApplication): Promise<Open
         'member carries the contract code; every response carries X-Request-Id.',
     )
     .setVersion('1.0.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, BEARER_SCHEME)
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description:
+          'A session token from `POST /api/users/login`, or a Zitadel access token (JWT, checked against its ' +
+          'JWKS). Token handling follows RFC8725 (JWT best current practices): the algorithm is pinned per key ' +
+          '(never taken from the token, `none` refused); issuer, audience and expiry are required and checked.',
+      },
+      BEARER_SCHEME,
+    )
     .addSecurityRequirements(BEARER_SCHEME)
     .build();
-  return SwaggerModule.createDocument(app, config, {
-    operationIdFactory: (_controllerKey, methodKey) => methodKey,
-  });
+  return finishDocument(
+    SwaggerModule.createDocument(app, config, {
+      operationIdFactory: (_controllerKey, methodKey) => methodKey,
+    }),
+  );
 }
 
 /** Key-sorted copy, so the committed openapi.json changes only when the contract does. */
