@@ -1563,14 +1563,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -1781,14 +1781,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -2082,14 +2082,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -2323,14 +2323,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -2591,14 +2591,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -2859,14 +2859,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -3076,14 +3076,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -3341,14 +3341,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -3552,14 +3552,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -3764,14 +3764,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -3975,14 +3975,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -4190,14 +4190,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];
@@ -4441,14 +4441,14 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "detail": "Not found",
-                     *       "error": "not_found",
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
                      *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
-                     *       "message": "Not found",
+                     *       "message": "User not found",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 404,
                      *       "title": "Not Found",
-                     *       "type": "urn:users-api:problem:not_found"
+                     *       "type": "urn:users-api:problem:user_not_found"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

@@ -192,7 +192,9 @@ const EXAMPLE_DETAILS: Record<number, string> = {
 };
 
 function problemExample(status: number, path: string): Json {
-  const error = status === 404 && !path.includes('{id}') ? 'not_found' : codeForStatus(status);
+  // Under /api/users/{id} a 404 means that user does not exist; elsewhere, nothing at that path.
+  const error =
+    status === 404 && path.startsWith('/api/users/{id}') ? 'user_not_found' : codeForStatus(status);
   const detail =
     status === 404 && error === 'not_found' ? 'Not found' : (EXAMPLE_DETAILS[status] ?? STATUS_CODES[status]);
   return {
