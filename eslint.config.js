@@ -11,6 +11,7 @@ export default tseslint.config(
       'node_modules/',
       'bench/results/',
       'client/schema.d.ts',
+      'client/dist/',
       'src/metadata.ts',
     ],
   },
