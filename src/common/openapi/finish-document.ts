@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { AVATAR_MAX_BYTES } from '../../users/avatars/image-body.js';
 import { codeForStatus } from '../errors/error-code.js';
+import { MAX_INSTANCE_LENGTH } from '../errors/problem.filter.js';
 
 /**
  * The last step of building the OpenAPI document: what holds for every operation or schema is written here
@@ -64,7 +65,8 @@ const STRING_LIMITS: Record<string, number> = {
   detail: 2000,
   title: 100,
   type: 200,
-  instance: 2048,
+  // The request path; longer ones are left out of the problem (ProblemFilter).
+  instance: MAX_INSTANCE_LENGTH,
   // Parameters and headers.
   id: 36,
   session_id: 36,
