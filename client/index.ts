@@ -30,3 +30,22 @@ export function createUsersApiClient(options: {
     },
   });
 }
+
+/** A problem document answer (4xx/5xx) as an exception, for callers who prefer try/catch. */
+export class UsersApiError extends Error {
+  override readonly name = 'UsersApiError';
+  constructor(
+    readonly status: number,
+    /** The RFC 9457 body: `error` is the contract's code (`user_not_found`, `rate_limited`, …). */
+    readonly problem: Problem,
+  ) {
+    super(`${status} ${problem.error}: ${problem.detail}`);
+  }
+}
+
+/** The data of a successful answer, or a thrown UsersApiError carrying the problem document. */
+export function unwrap<T>(result: { data?: T; error?: unknown; response: Response }): T {
+  if (result.error !== undefined || result.data === undefined)
+    throw new UsersApiError(result.response.status, result.error as Problem);
+  return result.data;
+}

@@ -574,7 +574,10 @@ export interface components {
         CreateUserDto: {
             /** @example New User */
             display_name: string;
-            /** @example newuser@example.com */
+            /**
+             * Format: email
+             * @example newuser@example.com
+             */
             email: string;
             /**
              * @description Left out: Zitadel sends the user an invitation to set one
@@ -649,7 +652,10 @@ export interface components {
              * @example support-bot
              */
             bot_id?: string;
-            /** @example user@example.com */
+            /**
+             * Format: email
+             * @example user@example.com
+             */
             email: string;
             /**
              * @description With a password: checked through Zitadel, a session token is returned. Without: a redirect URL for the OIDC login page.
@@ -758,7 +764,10 @@ export interface components {
         RegisterDto: {
             /** @example New User */
             display_name: string;
-            /** @example newuser@example.com */
+            /**
+             * Format: email
+             * @example newuser@example.com
+             */
             email: string;
             /**
              * @description At least 8 characters with an upper-case letter, a lower-case letter, a digit and a symbol
@@ -879,6 +888,7 @@ export interface components {
         };
         UpdateUserDto: {
             /**
+             * Format: uri
              * @description An https URL (never fetched by the server), or null to clear it
              * @example https://example.com/avatar.jpg
              */
@@ -1174,6 +1184,12 @@ export interface operations {
             /** @description One page of users */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1183,63 +1199,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1261,6 +1403,12 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1270,72 +1418,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1358,6 +1650,12 @@ export interface operations {
                 headers: {
                     /** @description The user’s version, for If-Match */
                     ETag?: string;
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1367,63 +1665,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1451,6 +1869,12 @@ export interface operations {
             /** @description Updated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1460,90 +1884,270 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1567,6 +2171,12 @@ export interface operations {
             /** @description Deleted */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1576,72 +2186,210 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1665,6 +2413,12 @@ export interface operations {
             /** @description Active again */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1674,81 +2428,237 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/activate",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1772,6 +2682,12 @@ export interface operations {
             /** @description One page of audit events */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1781,72 +2697,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/audit",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1870,6 +2930,12 @@ export interface operations {
                     "Cache-Control"?: string;
                     /** @description Quoted hash of the bytes */
                     ETag?: string;
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1882,6 +2948,8 @@ export interface operations {
             /** @description Not modified (`If-None-Match` matched the ETag) */
             304: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1889,63 +2957,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -1972,6 +3160,12 @@ export interface operations {
             /** @description Stored */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1981,81 +3175,237 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Payload Too Large */
             413: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Request body is too large",
+                     *       "error": "payload_too_large",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Request body is too large",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 413,
+                     *       "title": "Payload Too Large",
+                     *       "type": "urn:users-api:problem:payload_too_large"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unsupported Media Type */
             415: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Unsupported media type",
+                     *       "error": "unsupported_media_type",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Unsupported media type",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 415,
+                     *       "title": "Unsupported Media Type",
+                     *       "type": "urn:users-api:problem:unsupported_media_type"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/avatar",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2079,6 +3429,12 @@ export interface operations {
             /** @description Active sessions, newest first */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2088,72 +3444,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2177,6 +3677,12 @@ export interface operations {
             /** @description All (or that bot’s) sessions terminated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2186,72 +3692,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2274,6 +3924,12 @@ export interface operations {
             /** @description Terminated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2283,63 +3939,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/sessions/{session_id}",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2360,6 +4136,12 @@ export interface operations {
             /** @description The preferences */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2369,63 +4151,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2450,6 +4352,12 @@ export interface operations {
             /** @description Updated */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2459,72 +4367,216 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/settings",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2552,6 +4604,12 @@ export interface operations {
             /** @description Suspended */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2561,90 +4619,270 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Precondition Failed */
             412: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The user changed since you read it (If-Match)",
+                     *       "error": "precondition_failed",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "The user changed since you read it (If-Match)",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 412,
+                     *       "title": "Precondition Failed",
+                     *       "type": "urn:users-api:problem:precondition_failed"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/suspend",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2665,6 +4903,12 @@ export interface operations {
             /** @description The variables */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2674,63 +4918,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2752,6 +5116,12 @@ export interface operations {
             /** @description A session token (with where to go next), or where to send the browser */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2761,63 +5131,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/login",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/login",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/login",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/login",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2842,6 +5338,12 @@ export interface operations {
             /** @description The session token */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2851,63 +5353,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/login/callback",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -2925,6 +5553,12 @@ export interface operations {
             /** @description Logged out */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2934,54 +5568,156 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/logout",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3001,6 +5737,12 @@ export interface operations {
                 headers: {
                     /** @description The user’s version, for If-Match */
                     ETag?: string;
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3010,63 +5752,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3084,6 +5946,12 @@ export interface operations {
             /** @description The variables */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3093,63 +5961,183 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me/variables",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3171,6 +6159,12 @@ export interface operations {
             /** @description Registered; email verification pending */
             201: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3180,63 +6174,189 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/register",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/register",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Conflict */
             409: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/register",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/register",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/register",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/register",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/register",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3258,6 +6378,12 @@ export interface operations {
             /** @description Verified; the user is active */
             200: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3267,54 +6393,162 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Forbidden */
             403: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unprocessable Entity */
             422: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Too Many Requests */
             429: {
                 headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/verify-email",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3344,6 +6578,7 @@ export interface operations {
                     event_type: string;
                     instanceID?: string;
                     resourceOwner?: string;
+                    /** Format: int32 */
                     sequence: number;
                     userID?: string;
                     version?: string;
@@ -3354,6 +6589,8 @@ export interface operations {
             /** @description Accepted (applied, or ignored as replayed, older or unknown) */
             204: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3361,54 +6598,115 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/zitadel/events",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3426,6 +6724,8 @@ export interface operations {
             /** @description Healthy */
             200: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3435,36 +6735,69 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/health/live",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/health/live",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/health/live",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3482,6 +6815,8 @@ export interface operations {
             /** @description Healthy */
             200: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3491,36 +6826,69 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/health/ready",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/health/ready",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/health/ready",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
@@ -3538,6 +6906,8 @@ export interface operations {
             /** @description Prometheus text exposition format */
             200: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3547,54 +6917,115 @@ export interface operations {
             /** @description Bad Request */
             400: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/metrics",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Unauthorized */
             401: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/metrics",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Not Found */
             404: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/problem+json": components["schemas"]["ProblemDto"];
-                };
-            };
-            /** @description Too Many Requests */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/metrics",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Internal Server Error */
             500: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/metrics",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
             /** @description Service Unavailable */
             503: {
                 headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/metrics",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };

@@ -1,9 +1,11 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import type { AppConfig } from './config/app-config.js';
 import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { loggerParams } from './common/http/access-log.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -19,23 +21,19 @@ import { ZitadelSyncModule } from './zitadel-sync/zitadel-sync.module.js';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: AppConfig, extraModules: Type[] = []): DynamicModule {
-    const pretty = config.nodeEnv !== 'production' && process.stdout.isTTY;
+  /** `logDestination`: where log lines go instead of stdout (a test reads them there). */
+  static forRoot(
+    config: AppConfig,
+    extraModules: Type[] = [],
+    logDestination?: DestinationStream,
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: config.log.level,
-            // Fastify assigned the id (echoed or generated) before any middleware runs; log under the same one.
-            genReqId: (request: IncomingMessage) => (request as IncomingMessage & { id: string }).id,
-            customAttributeKeys: { reqId: 'request_id' },
-            redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-            autoLogging: { ignore: (request) => /^\/(health|metrics)/.test(request.url ?? '') },
-            transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-          },
-        }),
+        LoggerModule.forRoot(loggerParams(config, logDestination)),
+        // The periodic jobs (suspension expiry, reconciliation with Zitadel) are named in its registry.
+        ScheduleModule.forRoot(),
         DatabaseModule,
         RedisModule,
         HealthModule,

@@ -7,9 +7,11 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { ERROR_STATUS, type ErrorCode } from './common/errors/error-code.js';
 import { buildProblem, PROBLEM_CONTENT_TYPE } from './common/errors/problem-document.js';
+import { AppLogger, trackForAccessLog } from './common/http/access-log.js';
 import { ProblemFilter } from './common/errors/problem.filter.js';
 import { useJsonBodyParser } from './common/http/json-body.js';
 import { requestIdFor } from './common/http/request-id.js';
@@ -21,11 +23,13 @@ import type { AppConfig } from './config/app-config.js';
 /**
  * Builds the fully configured application (not yet listening). main.ts, the tests and the OpenAPI
  * writer all go through here, so what they exercise is what production runs. `extraModules` lets a
- * test mount throwaway routes (e.g. one that throws) inside the real pipeline.
+ * test mount throwaway routes (e.g. one that throws) inside the real pipeline; `logDestination` lets
+ * one read the log lines.
  */
 export async function createApp(
   config: AppConfig,
   extraModules: Type[] = [],
+  logDestination?: DestinationStream,
 ): Promise<NestFastifyApplication> {
   const problems = new ProblemFilter();
   const adapter = new FastifyAdapter({
@@ -53,6 +57,7 @@ export async function createApp(
   fastify.addHook('onRequest', (request, reply, done) => {
     // Expose the id to pino-http (which sees only the raw request) and to the caller.
     (request.raw as typeof request.raw & { id: string }).id = String(request.id);
+    trackForAccessLog(request);
     void reply.header('X-Request-Id', request.id);
     applySecurityHeaders(reply.raw, isTls(request));
     // API answers carry tokens and personal data: no cache may keep them. A route that may be cached
@@ -62,19 +67,19 @@ export async function createApp(
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, extraModules),
+    AppModule.forRoot(config, extraModules, logDestination),
     adapter,
     {
       bufferLogs: true,
     },
   );
-  app.useLogger(app.get(Logger));
+  app.useLogger(new AppLogger(app.get(Logger)));
   useJsonBodyParser(app, config.http.jsonBodyLimitBytes);
 
   app.useGlobalFilters(problems);
   app.useGlobalPipes(new AppValidationPipe());
 
-  SwaggerModule.setup('docs', app, createOpenApiDocument(app), {
+  SwaggerModule.setup('docs', app, await createOpenApiDocument(app), {
     jsonDocumentUrl: 'docs-json',
     swaggerOptions: { persistAuthorization: true },
   });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { DataSource } from 'typeorm';
+import { createIdentityUser, credentials } from './support/identity.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 import { expectProblem } from './support/problem.js';
 
@@ -84,5 +86,53 @@ describe('metrics', () => {
         await closed.close();
       }
     });
+  });
+
+  it('reports calls to Zitadel by operation and outcome, the circuit breaker and rate-limit refusals', async () => {
+    const t = await startTestApp({ RATE_LIMIT_LOGIN: '1/1m' });
+    try {
+      const user = await createIdentityUser(t);
+      const login = () =>
+        t.http({
+          method: 'POST',
+          url: '/api/users/login',
+          payload: { ...credentials(user), password: 'Wrong-Passw0rd!' },
+        });
+      expect((await login()).statusCode).toBe(401);
+      expectProblem(await login(), 429, 'rate_limited');
+
+      const body = (await t.http({ method: 'GET', url: '/metrics' })).body;
+      expect(body).toMatch(
+        /zitadel_call_duration_seconds_count\{operation="addHumanUser",outcome="success"\} 1/,
+      );
+      // The wrong password: Zitadel answered and refused.
+      expect(body).toMatch(/zitadel_call_errors_total\{operation="checkPassword",outcome="rejected"\} 1/);
+      expect(body).toMatch(
+        /zitadel_call_duration_seconds_bucket\{le="0.1",operation="checkPassword",outcome="rejected"\}/,
+      );
+      expect(body).toMatch(/zitadel_circuit_breaker_state\{state="closed"\} 1/);
+      expect(body).toMatch(/zitadel_circuit_breaker_state\{state="open"\} 0/);
+      expect(body).toMatch(/rate_limit_refusals_total\{policy="login"\} 1/);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('scheduled jobs', () => {
+  it('registers suspension expiry and reconciliation with @nestjs/schedule, and removes them at shutdown', async () => {
+    const t = await startTestApp({
+      SUSPENSION_CHECK_INTERVAL_MS: '3600000',
+      ZITADEL_RECONCILE_INTERVAL_SECONDS: '3600',
+    });
+    const registry = t.app.get(SchedulerRegistry);
+    try {
+      expect(registry.getIntervals()).toContain('suspension-expiry');
+      expect(registry.getTimeouts()).toContain('zitadel-reconcile');
+    } finally {
+      await t.close();
+    }
+    expect(registry.getIntervals()).not.toContain('suspension-expiry');
+    expect(registry.getTimeouts()).not.toContain('zitadel-reconcile');
   });
 });

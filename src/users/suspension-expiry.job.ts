@@ -1,37 +1,44 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { SYSTEM_ACTOR } from '../common/actor.js';
 import type { AppConfig } from '../config/app-config.js';
 import { UserAdminService } from './user-admin.service.js';
 
+export const SUSPENSION_EXPIRY_INTERVAL = 'suspension-expiry';
+
 /**
- * Lifts suspensions whose `until` has passed. Every instance runs it; the row lock and the status check
- * in UserAdminService.activate make a second instance's attempt a harmless 409.
+ * Lifts suspensions whose `until` has passed, every SUSPENSION_CHECK_INTERVAL_MS, as a named interval of
+ * @nestjs/schedule (a dynamic one: the period comes from configuration). Every instance runs it; the row
+ * lock and the status check in UserAdminService.activate make a second instance's attempt a harmless 409.
+ * A run still in progress when the next tick comes is not doubled.
  */
 @Injectable()
 export class SuspensionExpiryJob implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(SuspensionExpiryJob.name);
   private readonly intervalMs: number;
-  private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
   constructor(
     private readonly admin: UserAdminService,
+    private readonly scheduler: SchedulerRegistry,
     config: ConfigService<AppConfig, true>,
   ) {
     this.intervalMs = config.get('users', { infer: true }).suspensionCheckIntervalMs;
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
+    const interval = setInterval(() => {
       this.running ??= this.runOnce().finally(() => (this.running = undefined));
     }, this.intervalMs);
-    this.timer.unref();
+    interval.unref();
+    this.scheduler.addInterval(SUSPENSION_EXPIRY_INTERVAL, interval);
   }
 
   /** Before any shutdown hook closes Zitadel's stand-in or the pool that a run in progress still needs. */
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
+    if (this.scheduler.doesExist('interval', SUSPENSION_EXPIRY_INTERVAL))
+      this.scheduler.deleteInterval(SUSPENSION_EXPIRY_INTERVAL);
     await this.running;
   }
 

@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
@@ -16,6 +17,8 @@ import { ZitadelSyncService } from './zitadel-sync.service.js';
 
 /** Session-level advisory lock: one reconciler at a time across all instances on this database. */
 export const RECONCILE_LOCK_KEY = 'users-api:zitadel-reconcile';
+/** Its name among @nestjs/schedule's timeouts. */
+export const RECONCILE_TIMEOUT = 'zitadel-reconcile';
 /** The first run comes soon after start (events missed while down), not a whole interval later. */
 const FIRST_RUN_DELAY_MS = 10_000;
 
@@ -38,11 +41,12 @@ export interface ReconcileOptions {
  * reads the project's role grants, pages through Zitadel's ListUsers, applies each user as an event
  * would, then confirms with Zitadel that local users it did not list are really gone. Paced (page size, pause between pages) so that it
  * never hammers Zitadel, and guarded by a PostgreSQL advisory lock held on one connection for the run.
+ * Scheduled as a named timeout of @nestjs/schedule, re-armed when a run ends, so runs never overlap in one
+ * instance and the interval counts from the end of the previous run.
  */
 @Injectable()
 export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ZitadelReconciler.name);
-  private timer: NodeJS.Timeout | undefined;
   private current: Promise<unknown> | undefined;
   private readonly stopping = new AbortController();
 
@@ -53,6 +57,7 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
     private readonly users: UsersService,
     private readonly sync: ZitadelSyncService,
     private readonly metrics: ZitadelSyncMetrics,
+    private readonly scheduler: SchedulerRegistry,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -68,7 +73,7 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
    */
   async onModuleDestroy(): Promise<void> {
     this.stopping.abort();
-    clearTimeout(this.timer);
+    this.unschedule();
     await this.current?.catch(() => undefined);
   }
 
@@ -180,7 +185,8 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
 
   private schedule(delayMs: number): void {
     if (this.stopping.signal.aborted) return;
-    this.timer = setTimeout(() => {
+    const timeout = setTimeout(() => {
+      this.unschedule();
       this.current = this.run()
         .catch((error: unknown) => this.logger.warn({ err: error }, 'Reconciliation with Zitadel failed'))
         .finally(() => {
@@ -189,7 +195,13 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
         });
     }, delayMs);
     // Never the reason the process stays alive.
-    this.timer.unref();
+    timeout.unref();
+    this.scheduler.addTimeout(RECONCILE_TIMEOUT, timeout);
+  }
+
+  private unschedule(): void {
+    if (this.scheduler.doesExist('timeout', RECONCILE_TIMEOUT))
+      this.scheduler.deleteTimeout(RECONCILE_TIMEOUT);
   }
 }
 

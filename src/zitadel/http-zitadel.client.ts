@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
 import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { ApiError } from '../common/errors/api-error.js';
-import { CircuitBreaker, DEFAULT_CIRCUIT } from './circuit-breaker.js';
+import { CircuitBreaker, DEFAULT_CIRCUIT, type CircuitState } from './circuit-breaker.js';
 import { serviceAccountToken, type ServiceAccountToken } from './service-account-token.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { InvalidCredentialsError, UserBlockedError, ZitadelClient, ZitadelError } from './zitadel.client.js';
@@ -159,6 +159,11 @@ export class HttpZitadelClient extends ZitadelClient {
       rateLimit: true,
       jwksRequestsPerMinute: JWKS_FETCHES_PER_MINUTE,
     });
+  }
+
+  /** The circuit breaker's state, for the metrics. */
+  get circuitState(): CircuitState {
+    return this.circuit.state;
   }
 
   // ---- users ---------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
 import { DatabaseModule, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES } from '../database/database.module.js';
 import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../database/embedded-postgres.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { HttpZitadelClient } from './http-zitadel.client.js';
+import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelClient } from './zitadel.client.js';
 
@@ -55,7 +58,7 @@ async function devIdpDatabaseUrl(
 }
 
 @Module({
-  imports: [DatabaseModule],
+  imports: [DatabaseModule, MetricsModule],
   providers: [
     {
       provide: DEV_IDENTITY_PROVIDER,
@@ -133,8 +136,11 @@ async function devIdpDatabaseUrl(
     },
     {
       provide: ZitadelClient,
-      inject: [ZITADEL_CONNECTION],
-      useFactory: (connection: ZitadelConnection) => new HttpZitadelClient(connection, new Logger('Zitadel')),
+      inject: [ZITADEL_CONNECTION, MetricsService],
+      useFactory: (connection: ZitadelConnection, metrics: MetricsService) => {
+        const client = new HttpZitadelClient(connection, new Logger('Zitadel'));
+        return instrumentZitadelClient(client, metrics, () => client.circuitState);
+      },
     },
   ],
   exports: [ZitadelClient, ZITADEL_CONNECTION, DEV_IDENTITY_PROVIDER],

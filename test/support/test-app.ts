@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Type } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { createUsersApiClient, type UsersApiClient } from '../../client/index.js';
 import { createApp } from '../../src/app.js';
 import { parseAppConfig, type Environment } from '../../src/config/app-config.js';
@@ -21,8 +22,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The production application on the run's migrated test database, with quiet logs. */
-export async function startTestApp(env: Environment = {}, extraModules: Type[] = []): Promise<TestApp> {
+/**
+ * The production application on the run's migrated test database, with quiet logs (or, given a
+ * `logDestination` and a LOG_LEVEL, the log lines written there).
+ */
+export async function startTestApp(
+  env: Environment = {},
+  extraModules: Type[] = [],
+  logDestination?: DestinationStream,
+): Promise<TestApp> {
   const config = parseAppConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -48,7 +56,7 @@ export async function startTestApp(env: Environment = {}, extraModules: Type[] =
     ZITADEL_RECONCILE_INTERVAL_SECONDS: '0',
     ...env,
   });
-  const app = await createApp(config, extraModules);
+  const app = await createApp(config, extraModules, logDestination);
   await app.init();
   const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   await fastify.ready();

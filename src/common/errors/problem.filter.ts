@@ -5,6 +5,9 @@ import { ApiError } from './api-error.js';
 import { codeForStatus, ERROR_STATUS, type ErrorCode } from './error-code.js';
 import { buildProblem, PROBLEM_CONTENT_TYPE, type ProblemDocument } from './problem-document.js';
 
+/** The longest request path echoed as a problem's `instance` (openapi.json documents the bound). */
+export const MAX_INSTANCE_LENGTH = 2048;
+
 /** Fastify's own 4xx errors, by code, with texts written for API clients. */
 const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_request', message: 'The request body is not valid JSON' },
@@ -74,7 +77,12 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   toProblem(exception: unknown, request: FastifyRequest): ProblemDocument {
-    const base = { requestId: String(request.id), instance: request.url?.split('?')[0] };
+    // `instance` is optional: a path longer than the documented bound is not echoed back.
+    const path = request.url?.split('?')[0];
+    const base = {
+      requestId: String(request.id),
+      instance: path && path.length <= MAX_INSTANCE_LENGTH ? path : undefined,
+    };
 
     if (exception instanceof ApiError) {
       return buildProblem({

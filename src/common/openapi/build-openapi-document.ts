@@ -17,7 +17,7 @@ export async function buildOpenApiDocument(): Promise<OpenAPIObject> {
     abortOnError: false,
   });
   try {
-    return createOpenApiDocument(app);
+    return await createOpenApiDocument(app);
   } finally {
     await app.close();
   }

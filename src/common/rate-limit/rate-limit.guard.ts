@@ -9,6 +9,8 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { FastifyReply } from 'fastify';
+import { Counter } from 'prom-client';
+import { MetricsService } from '../../metrics/metrics.service.js';
 import { ApiError } from '../errors/api-error.js';
 
 /**
@@ -18,12 +20,22 @@ import { ApiError } from '../errors/api-error.js';
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
+  /** `rate_limit_refusals_total{policy}`: which limits callers hit. */
+  private readonly refusals: Counter<'policy'>;
+
   constructor(
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
+    metrics: MetricsService,
   ) {
     super(options, storage, reflector);
+    this.refusals = new Counter({
+      name: 'rate_limit_refusals_total',
+      help: 'Requests refused with 429 by the rate limiter, by policy',
+      labelNames: ['policy'] as const,
+      registers: [metrics.registry],
+    });
   }
 
   protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
@@ -45,6 +57,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       `"${name}";r=${Math.max(0, limit - record.totalHits)};t=${resetSeconds}`,
     );
     if (record.isBlocked) {
+      this.refusals.inc({ policy: name });
       const retryAfter = Math.max(1, record.timeToBlockExpire);
       void reply.header('Retry-After', String(retryAfter));
       throw new ApiError(

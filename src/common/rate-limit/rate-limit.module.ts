@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import type { AppConfig } from '../../config/app-config.js';
+import { MetricsModule } from '../../metrics/metrics.module.js';
 import { RedisConnection } from '../../redis/redis.connection.js';
 import { FailoverThrottlerStorage } from './failover-throttler.storage.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
@@ -15,6 +16,7 @@ import { buildThrottlers } from './rate-limit.policies.js';
  */
 @Module({
   imports: [
+    MetricsModule,
     ThrottlerModule.forRootAsync({
       inject: [ConfigService, RedisConnection],
       useFactory: (config: ConfigService<AppConfig, true>, redis: RedisConnection) => ({

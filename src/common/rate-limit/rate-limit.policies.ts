@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { SetMetadata, type ExecutionContext } from '@nestjs/common';
+import { applyDecorators, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
+import { NOT_RATE_LIMITED } from '../openapi/finish-document.js';
 import { Reflector } from '@nestjs/core';
 import { normalizeIp, type ThrottlerOptions } from '@nestjs/throttler';
 import type { AuthenticatedRequest } from '../../auth/principal.js';
@@ -35,7 +37,8 @@ export const UserListRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, '
  */
 export const UserUpdateRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, 'user-update');
 /** Not limited at all: probes and scrapers (health, metrics) must never be refused. */
-export const SkipRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, 'none');
+export const SkipRateLimit = () =>
+  applyDecorators(SetMetadata(RATE_LIMIT_POLICY_METADATA, 'none'), ApiExtension(NOT_RATE_LIMITED, true));
 
 const reflector = new Reflector();
 
