@@ -1,9 +1,15 @@
 # syntax=docker/dockerfile:1
 
+# Node 24, the current LTS line (README: why). Pin the exact image by digest where you build, e.g.
+#   docker build --build-arg NODE_IMAGE=node:24-bookworm-slim@sha256:<digest> .
+# (no container registry is reachable from the machines this repository is developed on, so the digest
+# is not written here).
+ARG NODE_IMAGE=node:24-bookworm-slim
+
 # --- build: all dependencies, compile the service (src/, ormconfig.ts) with SWC --------------------
 # Only the service: dev-idp/ is neither copied nor compiled (production refuses to start it anyway), and
 # the OpenAPI plugin's output is the committed src/metadata.ts, so no type-checking build is needed here.
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -12,7 +18,7 @@ COPY src ./src
 RUN npx swc src ormconfig.ts -d dist --config-file .swcrc --ignore "**/*.spec.ts" --quiet
 
 # --- production dependencies only ------------------------------------------------------------------
-FROM node:20-bookworm-slim AS deps
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
@@ -23,7 +29,7 @@ RUN npm ci --omit=dev --no-audit --no-fund \
       -o -name "*.md" \) -delete
 
 # --- runtime ---------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
@@ -41,4 +47,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # Node receives SIGTERM directly (exec form, no shell) and shuts down gracefully. The old-space cap is
 # `npm run start:prod`'s (see README, Deployment): the live heap is about 50 MB, and without a cap V8 lets
 # it grow to twice that and more between collections on a large host.
-CMD ["node", "--max-old-space-size=192", "dist/src/main.js"]
+CMD ["node", "--enable-source-maps", "--max-old-space-size=192", "dist/src/main.js"]

@@ -46,6 +46,9 @@ const STRING_LIMITS: Record<string, number> = {
   username: 64,
   display_name: 200,
   email: 254,
+  // The BASIC variables: the display name (or username) and the email under their contract names.
+  user_name: 200,
+  user_email: 254,
   reason: 500,
   suspension_reason: 500,
   language: 35,
