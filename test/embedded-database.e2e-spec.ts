@@ -83,6 +83,20 @@ describe('embedded database', () => {
     expect((await readdir(paths.legacyPglite)).sort()).toEqual(['PG_VERSION']);
   }, 120_000);
 
+  // As root, PostgreSQL runs as the postgres OS user: a DATA_DIR behind a directory that user cannot
+  // traverse gets a message saying so (binaries behind one are copied to a reachable place instead).
+  (process.getuid?.() === 0 ? it : it.skip)(
+    'as root, names a DATA_DIR the postgres user cannot reach',
+    async () => {
+      const closed = await dataDir();
+      const { chmod } = await import('node:fs/promises');
+      await chmod(closed, 0o700);
+      const server = new EmbeddedPostgres(join(closed, 'data'), logger);
+      await expect(server.start()).rejects.toThrow(/cannot reach .* a parent directory of DATA_DIR/);
+    },
+    60_000,
+  );
+
   describe('as `npm start` runs it', () => {
     it('ready with /docs and a start banner, clean exit on SIGTERM, a second process refused, data kept', async () => {
       const dir = await dataDir();

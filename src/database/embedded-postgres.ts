@@ -1,9 +1,22 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  cp,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -67,7 +80,7 @@ export interface RunningEmbeddedPostgres {
 export class EmbeddedPostgres {
   private readonly paths: ReturnType<typeof embeddedPostgresPaths>;
   private running?: RunningEmbeddedPostgres;
-  private binaries?: { pgCtl: string; initdb: string };
+  private binaries!: { pgCtl: string; initdb: string };
   private runAs?: { uid: number; gid: number };
 
   constructor(
@@ -98,7 +111,15 @@ export class EmbeddedPostgres {
         );
       }
       this.runAs = await postgresOsUser();
+      if (this.runAs) this.binaries = await reachableBinaries(this.binaries, this.runAs);
       await this.prepareHome(root, home);
+      if (this.runAs && !(await canRun(this.runAs, 'test', ['-w', home]))) {
+        throw new EmbeddedPostgresError(
+          `As root the embedded PostgreSQL runs as the postgres OS user, who cannot reach ${home}: a parent ` +
+            `directory of DATA_DIR (such as /root, mode 0700) lets no other user through. Set DATA_DIR to a ` +
+            `directory it can reach (for example under /var/lib or /srv), run as a regular user, or set DATABASE_URL.`,
+        );
+      }
       const password = await this.password();
       const created = !existsSync(join(cluster, 'PG_VERSION'));
       if (created) await this.initdb(password);
@@ -195,7 +216,7 @@ export class EmbeddedPostgres {
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
     if (this.runAs) await chown(passwordFile, this.runAs.uid, this.runAs.gid);
     try {
-      await this.run(this.binaries!.initdb, [
+      await this.run(this.binaries.initdb, [
         `--pgdata=${cluster}`,
         '--username=postgres',
         '--auth=scram-sha-256',
@@ -271,7 +292,7 @@ export class EmbeddedPostgres {
   }
 
   private pgCtl(args: string[]): Promise<void> {
-    return this.run(this.binaries!.pgCtl, args);
+    return this.run(this.binaries.pgCtl, args);
   }
 
   /** Runs one of the binaries (as the postgres OS user under root), rejecting with its output on failure. */
@@ -294,6 +315,43 @@ export class EmbeddedPostgres {
       );
     });
   }
+}
+
+/** Whether `command` exits 0 when run as the given OS user (spawn refusals count as no). */
+function canRun(user: { uid: number; gid: number }, command: string, args: string[]): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(command, args, { ...user, stdio: 'ignore' });
+    child.on('error', () => resolvePromise(false));
+    child.on('close', (code) => resolvePromise(code === 0));
+  });
+}
+
+/**
+ * As root, PostgreSQL runs as the postgres OS user, who may not be able to reach node_modules (a checkout
+ * under /root, or a directory made by mktemp, is mode 0700). Then the binaries (about 60 MB) are copied
+ * once to a directory of the system's temporary directory that every user can traverse.
+ */
+async function reachableBinaries(
+  binaries: { pgCtl: string; initdb: string },
+  user: { uid: number; gid: number },
+): Promise<{ pgCtl: string; initdb: string }> {
+  if (await canRun(user, binaries.pgCtl, ['--version'])) return binaries;
+  const native = resolve(dirname(binaries.pgCtl), '..');
+  const version = (await execFileAsync(binaries.pgCtl, ['--version'])).stdout.trim().split(' ').pop();
+  const copy = join(tmpdir(), `users-api-embedded-postgres-${process.platform}-${process.arch}-${version}`);
+  const copied = { pgCtl: join(copy, 'bin', 'pg_ctl'), initdb: join(copy, 'bin', 'initdb') };
+  if (!existsSync(copied.pgCtl)) {
+    const staging = `${copy}.${process.pid}`;
+    await cp(native, staging, { recursive: true, verbatimSymlinks: true });
+    await chmod(staging, 0o755);
+    await rename(staging, copy).catch(async () => rm(staging, { recursive: true, force: true }));
+  }
+  if (!(await canRun(user, copied.pgCtl, ['--version']))) {
+    throw new EmbeddedPostgresError(
+      `The postgres OS user cannot run the PostgreSQL binaries, even from ${copy}`,
+    );
+  }
+  return copied;
 }
 
 /**
