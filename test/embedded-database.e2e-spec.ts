@@ -133,7 +133,7 @@ describe('embedded database', () => {
       expect(third.output).toMatch(/WARNING: ADMIN_PASSWORD is not this admin's password/);
       expect(await third.stop('SIGTERM')).toBe(0);
       expect(third.output).not.toMatch(/"level":50/);
-      // Generous bounds for two loaded cores; the README gives the measured figures.
+      // Generous bounds for two loaded cores; docs/operations.md gives the measured figures.
       expect(firstReadyMs).toBeLessThan(30_000);
       expect(laterReadyMs).toBeLessThan(20_000);
     }, 180_000);

@@ -415,7 +415,7 @@ describe('fuzzing every operation of openapi.json', () => {
     ) {
       throw new Error(`prototype-named key accepted: ${described}`);
     }
-    // Every response carries a request id, the caller's own when it is a well-formed one (README).
+    // Every response carries a request id, the caller's own when it is a well-formed one (docs/api.md).
     const sentId = req.extraHeaders['x-request-id'];
     const echoed = res.headers['x-request-id'];
     if (typeof echoed !== 'string' || !echoed) throw new Error(`No X-Request-Id: ${described}`);

@@ -190,7 +190,7 @@ describe('hostile request bodies', () => {
     const elapsed = performance.now() - started;
     expect(health.status).toBe(200);
     expect((await Promise.all(hostile)).every((s) => s === 413)).toBe(true);
-    // Generous for a busy CI machine; before the fix the probe waited for seconds. README has figures.
+    // Generous for a busy CI machine; before the fix the probe waited for seconds. docs/security.md has figures.
     expect(elapsed).toBeLessThan(1000);
   });
 

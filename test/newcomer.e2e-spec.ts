@@ -93,7 +93,7 @@ describe('the newcomer path: npm start on the embedded defaults', () => {
     (await call('POST', '/api/users/login', { body: { email, password }, expect: 200 })).body
       ?.session_token as string;
 
-  /** The verification code the embedded identity provider "emailed" (it logs it, as README says). */
+  /** The verification code the embedded identity provider "emailed" (it logs it, as docs/identity.md says). */
   async function emailCode(email: string): Promise<string> {
     const pattern = new RegExp(
       `Email verification code for ${email.replace(/[.+]/g, '\\$&')}: (\\S+?)["\\s]`,

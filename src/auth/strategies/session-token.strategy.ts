@@ -17,7 +17,7 @@ const NOT_LIVE = new NotThisStrategy('the session is over');
 /**
  * Tokens whose signature passport-jwt already verified, kept until they expire: the same bytes verify the
  * same way every time, and a hit costs a map lookup instead of a verification (measured here: HS256
- * 13–18 µs, ES256 about 200 µs; README "Verified-token cache"). Only successes are kept; what can change
+ * 13–18 µs, ES256 about 200 µs; docs/identity.md "Verified-token cache"). Only successes are kept; what can change
  * (the session, the user) is read from the database on every request regardless.
  */
 const VERIFIED_TOKEN_CACHE_SIZE = 10_000;
