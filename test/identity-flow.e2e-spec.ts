@@ -15,6 +15,7 @@ import {
 } from './support/identity.js';
 import { expectProblem } from './support/problem.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
+import { submitLoginPage } from './support/oidc.js';
 
 const CHROME_ON_WINDOWS =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
@@ -28,37 +29,6 @@ function stateCookieOf(res: { headers: Record<string, string | string[] | number
   expect(header).toMatch(/^users_api_login_state=[A-Za-z0-9_-]{43};/);
   const [pair, ...attributes] = header.split(/;\s*/);
   return { pair, attributes };
-}
-
-/** Fills and submits the identity provider's login page the way a browser would; returns the redirect. */
-async function submitLoginPage(pageUrl: string, loginName: string, password: string): Promise<URL> {
-  const page = await fetch(pageUrl);
-  expect(page.status).toBe(200);
-  const html = await page.text();
-  const form = /<form[^>]*action="([^"]*)"[^>]*>([\s\S]*?)<\/form>/i.exec(html);
-  expect(form).not.toBeNull();
-  const fields = new URLSearchParams();
-  for (const input of form![2].matchAll(/<input[^>]*>/gi)) {
-    const name = /name="([^"]*)"/.exec(input[0])?.[1];
-    if (!name) continue;
-    const type = /type="([^"]*)"/.exec(input[0])?.[1] ?? 'text';
-    const value = (/value="([^"]*)"/.exec(input[0])?.[1] ?? '')
-      .replace(/&amp;/g, '&')
-      .replace(/&quot;/g, '"');
-    fields.set(
-      name,
-      type === 'password' ? password : /login|user|email/i.test(name) && !value ? loginName : value,
-    );
-  }
-  const action = new URL(form![1].replace(/&amp;/g, '&'), pageUrl);
-  const submitted = await fetch(action, {
-    method: 'POST',
-    body: fields,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    redirect: 'manual',
-  });
-  expect(submitted.status).toBe(302);
-  return new URL(submitted.headers.get('location')!);
 }
 
 describe('identity flow over HTTP against the embedded identity provider', () => {
