@@ -8,6 +8,31 @@ import { startTestApp, type TestApp } from './support/test-app.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The first app runs the embedded identity provider; a second one reaches it through a proxy the test
+ * controls, configured like a deployment against a real Zitadel (one retry, `env` on top).
+ */
+async function behindZitadelProxy(env: Record<string, string>): Promise<{
+  primary: TestApp;
+  proxy: TcpProxy;
+  t: TestApp;
+}> {
+  const primary = await startTestApp();
+  const idp = primary.app.get<RunningDevIdentityProvider>(DEV_IDENTITY_PROVIDER);
+  const url = new URL(idp.url);
+  const proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
+  const t = await startTestApp({
+    ZITADEL_URL: `http://127.0.0.1:${proxy.port}`,
+    ZITADEL_PAT: idp.serviceAccountToken,
+    ZITADEL_ORG_ID: idp.orgId,
+    ZITADEL_PROJECT_ID: idp.projectId,
+    ZITADEL_CLIENT_ID: 'users-api',
+    ZITADEL_RETRIES: '1',
+    ...env,
+  });
+  return { primary, proxy, t };
+}
+
 interface Write {
   value: string;
   status: number;
@@ -154,21 +179,7 @@ describe('faults', () => {
     let user: SignedInUser;
 
     beforeAll(async () => {
-      // The first app runs the embedded identity provider; a second one reaches it through the proxy,
-      // configured like a deployment against a real Zitadel.
-      primary = await startTestApp();
-      const idp = primary.app.get<RunningDevIdentityProvider>(DEV_IDENTITY_PROVIDER);
-      const url = new URL(idp.url);
-      proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
-      t = await startTestApp({
-        ZITADEL_URL: `http://127.0.0.1:${proxy.port}`,
-        ZITADEL_PAT: idp.serviceAccountToken,
-        ZITADEL_ORG_ID: idp.orgId,
-        ZITADEL_PROJECT_ID: idp.projectId,
-        ZITADEL_CLIENT_ID: 'users-api',
-        ZITADEL_TIMEOUT_MS: String(TIMEOUT_MS),
-        ZITADEL_RETRIES: '1',
-      });
+      ({ primary, proxy, t } = await behindZitadelProxy({ ZITADEL_TIMEOUT_MS: String(TIMEOUT_MS) }));
       user = await signedInUser(t);
     }, 60_000);
     afterAll(async () => {
@@ -241,21 +252,11 @@ describe('faults', () => {
     let proxy: TcpProxy;
 
     beforeAll(async () => {
-      primary = await startTestApp();
-      const idp = primary.app.get<RunningDevIdentityProvider>(DEV_IDENTITY_PROVIDER);
-      const url = new URL(idp.url);
-      proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
       // A small pool, as the contention it shows grows with the writes per connection.
-      t = await startTestApp({
-        ZITADEL_URL: `http://127.0.0.1:${proxy.port}`,
-        ZITADEL_PAT: idp.serviceAccountToken,
-        ZITADEL_ORG_ID: idp.orgId,
-        ZITADEL_PROJECT_ID: idp.projectId,
-        ZITADEL_CLIENT_ID: 'users-api',
+      ({ primary, proxy, t } = await behindZitadelProxy({
         ZITADEL_TIMEOUT_MS: String(TIMEOUT_MS),
-        ZITADEL_RETRIES: '1',
         DB_POOL_MAX: '4',
-      });
+      }));
     }, 60_000);
     afterAll(async () => {
       proxy?.restore();
