@@ -9,6 +9,7 @@ import { ApiError } from '../common/errors/api-error.js';
 import { assertIfMatch } from '../common/http/etag.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
+import { PasswordPolicyService } from '../zitadel/password-policy.service.js';
 import { namesFromDisplayName, ZitadelClient, ZitadelError } from '../zitadel/zitadel.client.js';
 import {
   ADMIN_ONLY_FIELDS,
@@ -61,6 +62,7 @@ export class UserAdminService {
     private readonly zitadel: ZitadelClient,
     private readonly audit: AuditService,
     private readonly sessions: SessionsService,
+    private readonly passwords: PasswordPolicyService,
     config: ConfigService<AppConfig, true>,
   ) {
     this.knownRoles = new Set(Object.keys(config.get('auth', { infer: true }).rolePermissions));
@@ -68,6 +70,7 @@ export class UserAdminService {
 
   async create(input: CreateUserDto, actor: Actor): Promise<User> {
     const roles = this.checkRoles(input.roles ?? ['user']);
+    if (input.password !== undefined) await this.passwords.assertAcceptable('password', input.password);
     await this.users.requireEmailAndUsernameFree(input.email, input.username);
     const { userId: zitadelId } = await this.zitadel.addHumanUser({
       username: input.username,

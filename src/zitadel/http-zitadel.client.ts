@@ -14,6 +14,8 @@ import type {
   NewHumanUser,
   OidcTokens,
   PasswordCheck,
+  PasswordComplexitySettings,
+  PasswordVerification,
   ZitadelErrorKind,
   ZitadelTokenClaims,
   ZitadelUser,
@@ -281,6 +283,52 @@ export class HttpZitadelClient extends ZitadelClient {
     });
   }
 
+  async changePassword(
+    userId: string,
+    newPassword: string,
+    verification: PasswordVerification,
+  ): Promise<void> {
+    try {
+      await this.request('POST', `/v2/users/${segment(userId)}/password`, {
+        // Not retried: a code works once, and a repeated wrong password counts against the lockout.
+        idempotent: false,
+        body: { newPassword: { password: newPassword, changeRequired: false }, ...verification },
+      });
+    } catch (error) {
+      // Only the wrong-password id: a refused new password is invalid_argument too.
+      if (
+        'currentPassword' in verification &&
+        error instanceof ZitadelError &&
+        error.errorId === WRONG_PASSWORD_ERROR_ID
+      ) {
+        throw new InvalidCredentialsError('The current password is wrong');
+      }
+      throw error;
+    }
+  }
+
+  async requestPasswordReset(userId: string): Promise<void> {
+    await this.request('POST', `/v2/users/${segment(userId)}/password_reset`, {
+      // Not retried: each call replaces the code and mails another.
+      idempotent: false,
+      body: { sendLink: { notificationType: 'NOTIFICATION_TYPE_Email' } },
+    });
+  }
+
+  async setEmail(userId: string, email: string): Promise<void> {
+    await this.request('POST', `/v2/users/${segment(userId)}/email`, {
+      idempotent: false,
+      body: { email, sendCode: {} },
+    });
+  }
+
+  async resendEmailCode(userId: string): Promise<void> {
+    await this.request('POST', `/v2/users/${segment(userId)}/email/resend`, {
+      idempotent: false,
+      body: { sendCode: {} },
+    });
+  }
+
   async verifyEmail(userId: string, code: string): Promise<void> {
     // Not retried: a lost success would turn the repeat into a "wrong code" answer.
     await this.request('POST', `/v2/users/${segment(userId)}/email/verify`, {
@@ -311,7 +359,7 @@ export class HttpZitadelClient extends ZitadelClient {
   // ---- sessions ------------------------------------------------------------------------------
 
   async checkPassword(
-    loginName: string,
+    loginName: string | { userId: string },
     password: string,
     userAgent?: { ip?: string; description?: string },
   ): Promise<PasswordCheck> {
@@ -321,7 +369,10 @@ export class HttpZitadelClient extends ZitadelClient {
         // Not retried: every attempt counts against Zitadel's lockout policy.
         idempotent: false,
         body: {
-          checks: { user: { loginName }, password: { password } },
+          checks: {
+            user: typeof loginName === 'string' ? { loginName } : { userId: loginName.userId },
+            password: { password },
+          },
           userAgent: userAgent && { ip: userAgent.ip, description: userAgent.description },
           lifetime: PASSWORD_SESSION_LIFETIME,
         },
@@ -379,6 +430,24 @@ export class HttpZitadelClient extends ZitadelClient {
       allowExternalIdp: settings.allowExternalIdp === true,
       forceMfa: settings.forceMfa === true,
       forceMfaLocalOnly: settings.forceMfaLocalOnly === true,
+    };
+  }
+
+  async getPasswordComplexitySettings(): Promise<PasswordComplexitySettings> {
+    const query = new URLSearchParams({ 'ctx.orgId': this.connection.orgId });
+    const { settings } = await this.request<{
+      settings?: Partial<Record<keyof PasswordComplexitySettings, unknown>>;
+    }>('GET', `/v2/settings/password/complexity?${query.toString()}`, { idempotent: true });
+    if (!settings || typeof settings !== 'object')
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel password settings answer holds no settings');
+    // uint64 arrives as a string; protojson leaves out zero and false.
+    const minLength = Number(settings.minLength ?? 0);
+    return {
+      minLength: Number.isSafeInteger(minLength) && minLength > 0 ? minLength : 0,
+      requiresUppercase: settings.requiresUppercase === true,
+      requiresLowercase: settings.requiresLowercase === true,
+      requiresNumber: settings.requiresNumber === true,
+      requiresSymbol: settings.requiresSymbol === true,
     };
   }
 

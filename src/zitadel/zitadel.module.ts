@@ -7,6 +7,7 @@ import { DatabaseModule, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES } from '../d
 import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../database/embedded-postgres.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { PasswordPolicyService } from './password-policy.service.js';
 import { HttpZitadelClient } from './http-zitadel.client.js';
 import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
@@ -142,8 +143,9 @@ async function devIdpDatabaseUrl(
         return instrumentZitadelClient(client, metrics, () => client.circuitState);
       },
     },
+    PasswordPolicyService,
   ],
-  exports: [ZitadelClient, ZITADEL_CONNECTION, DEV_IDENTITY_PROVIDER],
+  exports: [ZitadelClient, ZITADEL_CONNECTION, DEV_IDENTITY_PROVIDER, PasswordPolicyService],
 })
 export class ZitadelModule implements BeforeApplicationShutdown {
   constructor(@Inject(DEV_IDENTITY_PROVIDER) private readonly idp: RunningDevIdentityProvider | null) {}
