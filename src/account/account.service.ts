@@ -24,14 +24,15 @@ import {
   ZitadelClient,
   ZitadelError,
 } from '../zitadel/zitadel.client.js';
-import type {
-  AcceptedDto,
-  AccountErasedDto,
-  AccountExportDto,
-  EmailChangedDto,
-  EmailChangePendingDto,
-  PasswordChangedDto,
-  PasswordResetDoneDto,
+import {
+  EXPORT_MAX_ITEMS,
+  type AcceptedDto,
+  type AccountErasedDto,
+  type AccountExportDto,
+  type EmailChangedDto,
+  type EmailChangePendingDto,
+  type PasswordChangedDto,
+  type PasswordResetDoneDto,
 } from './dto/account.dto.js';
 import { PASSWORD_POLICY_ERROR_IDS, PasswordPolicyService } from '../zitadel/password-policy.service.js';
 
@@ -303,8 +304,8 @@ export class AccountService {
     const user = await this.currentUser(principal);
     const [settings, sessions, events, avatar] = await Promise.all([
       this.settings.get(user.id),
-      this.sessions.listAllForUser(user.id),
-      this.audit.listAllAbout(user.id),
+      this.sessions.listAllForUser(user.id, EXPORT_MAX_ITEMS),
+      this.audit.listAllAbout(user.id, EXPORT_MAX_ITEMS),
       this.dataSource.getRepository(UserAvatar).findOne({
         where: { userId: user.id },
         select: { userId: true, contentType: true, sha256: true, updatedAt: true },
@@ -339,11 +340,12 @@ export class AccountService {
       audit_events: events.map(toAuditEventDto),
       avatar: avatar
         ? {
+            uploaded: true,
             content_type: avatar.contentType,
             sha256: avatar.sha256,
             updated_at: avatar.updatedAt.toISOString(),
           }
-        : null,
+        : { uploaded: false, content_type: null, sha256: null, updated_at: null },
     };
   }
 

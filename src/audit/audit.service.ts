@@ -36,14 +36,16 @@ export class AuditService {
     );
   }
 
-  /** Every event about the user, or made by them, oldest first (the data export). */
-  listAllAbout(userId: string): Promise<AuditEvent[]> {
-    return this.events
+  /** The newest `limit` events about the user or made by them, oldest first (the data export). */
+  async listAllAbout(userId: string, limit: number): Promise<AuditEvent[]> {
+    const newest = await this.events
       .createQueryBuilder('e')
       .where('e.target_user_id = :userId OR e.actor_user_id = :userId', { userId })
-      .orderBy('e.created_at', 'ASC')
-      .addOrderBy('e.id', 'ASC')
+      .orderBy('e.created_at', 'DESC')
+      .addOrderBy('e.id', 'DESC')
+      .limit(limit)
       .getMany();
+    return newest.reverse();
   }
 
   /**

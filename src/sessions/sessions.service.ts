@@ -180,9 +180,9 @@ export class SessionsService {
     return result.affected ?? 0;
   }
 
-  /** Every session of the user, ended ones too, newest first (the data export). */
-  listAllForUser(userId: string): Promise<Session[]> {
-    return this.sessions.find({ where: { userId }, order: { createdAt: 'DESC', id: 'DESC' } });
+  /** Every session of the user, ended ones too, newest first, at most `limit` (the data export). */
+  listAllForUser(userId: string, limit: number): Promise<Session[]> {
+    return this.sessions.find({ where: { userId }, order: { createdAt: 'DESC', id: 'DESC' }, take: limit });
   }
 
   /** When the session began (a fresh login may confirm an erasure); null if it is not the user's. */

@@ -29,6 +29,18 @@ export interface RunningDevIdentityProvider {
   setEventTarget(target: { url: string; signingKey: string } | null): void;
   /** Its login policy, as `GET /v2/settings/login` answers it (tests simulate a forced MFA with it). */
   setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
+  /** The pending password-reset code of a user, as the mailbox would show it (dev-idp logs it too). */
+  lastPasswordCode(userId: string): Promise<string | undefined>;
+  /** Its password complexity policy, as `GET /v2/settings/password/complexity` answers it. */
+  setPasswordComplexity(settings: {
+    minLength?: number;
+    requiresUppercase?: boolean;
+    requiresLowercase?: boolean;
+    requiresNumber?: boolean;
+    requiresSymbol?: boolean;
+  }): void;
+  /** Tests: the user's pending email and password-reset codes expire now. */
+  expireCodes(userId: string): Promise<void>;
 }
 
 /**

@@ -1,9 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, IsUUID, Length, MaxLength } from 'class-validator';
+import { USER_STATUSES } from '../../users/entities/user.entity.js';
 import { SessionDto } from '../../sessions/dto/session.dto.js';
 import { SettingsDto } from '../../settings/dto/settings.dto.js';
 import { AuditEventDto } from '../../audit/dto/audit-event.dto.js';
+
+/** The most sessions, and the most audit entries, one export lists (the newest ones). */
+export const EXPORT_MAX_ITEMS = 100_000;
 
 const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -162,7 +166,7 @@ export class ExportProfileDto {
   @ApiProperty({ type: String, nullable: true })
   avatar_url!: string | null;
 
-  @ApiProperty()
+  @ApiProperty({ enum: USER_STATUSES })
   status!: string;
 
   @ApiProperty({ type: [String] })
@@ -198,15 +202,19 @@ export class ExportSessionDto extends SessionDto {
   terminated_at!: string | null;
 }
 
+/** The uploaded avatar's metadata (the image itself is at the profile's avatar_url). */
 export class ExportAvatarDto {
-  @ApiProperty({ example: 'image/png' })
-  content_type!: string;
+  @ApiProperty({ description: 'Whether an image was uploaded; the other fields are null when not' })
+  uploaded!: boolean;
 
-  @ApiProperty({ description: 'SHA-256 of the image, hex' })
-  sha256!: string;
+  @ApiProperty({ type: String, nullable: true, example: 'image/png' })
+  content_type!: string | null;
 
-  @ApiProperty({ format: 'date-time' })
-  updated_at!: string;
+  @ApiProperty({ type: String, nullable: true, description: 'SHA-256 of the image, hex' })
+  sha256!: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  updated_at!: string | null;
 }
 
 export class AccountExportDto {
@@ -219,12 +227,20 @@ export class AccountExportDto {
   @ApiProperty({ type: SettingsDto })
   settings!: SettingsDto;
 
-  @ApiProperty({ type: [ExportSessionDto], description: 'Every session, ended ones too, newest first' })
+  @ApiProperty({
+    type: [ExportSessionDto],
+    maxItems: EXPORT_MAX_ITEMS,
+    description: 'Every session, ended ones too, newest first',
+  })
   sessions!: ExportSessionDto[];
 
-  @ApiProperty({ type: [AuditEventDto], description: 'Audit entries about the caller or made by them' })
+  @ApiProperty({
+    type: [AuditEventDto],
+    maxItems: EXPORT_MAX_ITEMS,
+    description: 'Audit entries about the caller or made by them, oldest first',
+  })
   audit_events!: AuditEventDto[];
 
-  @ApiProperty({ type: ExportAvatarDto, nullable: true, description: 'The uploaded avatar’s metadata' })
-  avatar!: ExportAvatarDto | null;
+  @ApiProperty({ type: ExportAvatarDto })
+  avatar!: ExportAvatarDto;
 }
