@@ -7,7 +7,7 @@ import { UserCounts1795635000000 } from './1795635000000-UserCounts.js';
 import { UserSearchText1795640000000 } from './1795640000000-UserSearchText.js';
 import { UserWriteLease1795650000000 } from './1795650000000-UserWriteLease.js';
 import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
-import { PendingEmail1795660000000 } from './1795660000000-PendingEmail.js';
+import { PendingEmail1795661000000 } from './1795661000000-PendingEmail.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -23,5 +23,5 @@ export const MIGRATIONS = [
   UserSearchText1795640000000,
   UserWriteLease1795650000000,
   OidcLoginBot1795651000000,
-  PendingEmail1795660000000,
+  PendingEmail1795661000000,
 ];
