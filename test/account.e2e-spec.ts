@@ -17,6 +17,7 @@ import {
   uniqueName,
   type IdentityUser,
   type SignedInUser,
+  writeDirectly,
 } from './support/identity.js';
 import { expectProblem } from './support/problem.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
@@ -409,11 +410,11 @@ describe('account self-service', () => {
       t.http({ method: 'DELETE', url: '/api/users/me', headers: bearer(token), payload });
 
     async function ageSessions(user: SignedInUser): Promise<void> {
-      await t.app
-        .get(DataSource)
-        .query(`UPDATE sessions SET created_at = now() - interval '10 minutes' WHERE user_id = $1`, [
-          user.userId,
-        ]);
+      await writeDirectly(
+        t,
+        `UPDATE sessions SET created_at = now() - interval '10 minutes' WHERE user_id = $1`,
+        [user.userId],
+      );
     }
 
     it('erases after a fresh login: gone in Zitadel, sessions ended, data deleted, audit redacted', async () => {
