@@ -514,6 +514,83 @@ describe('users', () => {
   });
 });
 
+describe('account self-service', () => {
+  it('changes a password proven by the current one, or by a reset code', async () => {
+    stub.on('POST', '/v2/users/1/password', { body: { details: {} } });
+    await client().changePassword('1', 'N3w!password', { currentPassword: 'Old!passw0rd' });
+    expect(stub.last('POST', '/v2/users/1/password').json).toEqual({
+      newPassword: { password: 'N3w!password', changeRequired: false },
+      currentPassword: 'Old!passw0rd',
+    });
+    await client().changePassword('1', 'N3w!password', { verificationCode: 'ABC123' });
+    expect(stub.last('POST', '/v2/users/1/password').json).toEqual({
+      newPassword: { password: 'N3w!password', changeRequired: false },
+      verificationCode: 'ABC123',
+    });
+  });
+
+  it('reports a wrong current password as invalid credentials, a wrong code or a refused password as ZitadelErrors', async () => {
+    stub.on('POST', '/v2/users/1/password', zitadelError(3, 'COMMAND-3M0fs'));
+    await expect(
+      client().changePassword('1', 'N3w!password', { currentPassword: 'wrong' }),
+    ).rejects.toBeInstanceOf(InvalidCredentialsError);
+    stub.on('POST', '/v2/users/1/password', zitadelError(3, 'COMMA-HuJf6'));
+    await expect(
+      client().changePassword('1', 'short', { currentPassword: 'Old!passw0rd' }),
+    ).rejects.toMatchObject({ kind: 'invalid_argument', errorId: 'COMMA-HuJf6' });
+    stub.on('POST', '/v2/users/1/password', zitadelError(3, 'CODE-woT0xc'));
+    await expect(
+      client().changePassword('1', 'N3w!password', { verificationCode: 'WRONG1' }),
+    ).rejects.toMatchObject({ kind: 'invalid_argument', errorId: 'CODE-woT0xc' });
+    // Not retried: a code works once.
+    expect(stub.requests.filter((r) => r.path === '/v2/users/1/password')).toHaveLength(3);
+  });
+
+  it('asks Zitadel to mail a password reset code', async () => {
+    stub.on('POST', '/v2/users/1/password_reset', { body: { details: {} } });
+    await client().requestPasswordReset('1');
+    expect(stub.last('POST', '/v2/users/1/password_reset').json).toEqual({
+      sendLink: { notificationType: 'NOTIFICATION_TYPE_Email' },
+    });
+  });
+
+  it('sets an email with a mailed code, and resends the code', async () => {
+    stub.on('POST', '/v2/users/1/email', { body: { details: {} } });
+    stub.on('POST', '/v2/users/1/email/resend', { body: { details: {} } });
+    await client().setEmail('1', 'new@example.test');
+    expect(stub.last('POST', '/v2/users/1/email').json).toEqual({ email: 'new@example.test', sendCode: {} });
+    await client().resendEmailCode('1');
+    expect(stub.last('POST', '/v2/users/1/email/resend').json).toEqual({ sendCode: {} });
+  });
+
+  it('reads the password complexity policy: uint64 as a string, omitted booleans as false', async () => {
+    stub.on('GET', '/v2/settings/password/complexity', {
+      body: { details: {}, settings: { minLength: '12', requiresUppercase: true, requiresNumber: true } },
+    });
+    await expect(client().getPasswordComplexitySettings()).resolves.toEqual({
+      minLength: 12,
+      requiresUppercase: true,
+      requiresLowercase: false,
+      requiresNumber: true,
+      requiresSymbol: false,
+    });
+    expect(stub.last('GET', '/v2/settings/password/complexity').query.get('ctx.orgId')).toBe(
+      connection().orgId,
+    );
+    stub.on('GET', '/v2/settings/password/complexity', { body: { details: {} } });
+    await expect(client().getPasswordComplexitySettings()).rejects.toBeInstanceOf(ZitadelError);
+  });
+
+  it('checks a password of a user named by id', async () => {
+    stub.on('POST', '/v2/sessions', { status: 201, body: { sessionId: 's-2', sessionToken: 'tok-2' } });
+    stub.on('GET', '/v2/sessions/s-2', { body: { session: { factors: { user: { id: '42' } } } } });
+    await client().checkPassword({ userId: '42' }, 'Secr3t!pass');
+    expect(stub.last('POST', '/v2/sessions').json).toMatchObject({
+      checks: { user: { userId: '42' }, password: { password: 'Secr3t!pass' } },
+    });
+  });
+});
+
 describe('what a login needs besides the password', () => {
   it('lists the authentication methods a user has enrolled', async () => {
     stub.on('GET', '/v2/users/7/authentication_methods', {
