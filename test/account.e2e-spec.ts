@@ -293,6 +293,16 @@ describe('account self-service', () => {
       const wanted = `${uniqueName('wanted')}@example.test`;
       expect((await changeEmail(other.token, wanted)).statusCode).toBe(202);
       expectProblem(await changeEmail(user.token, wanted), 409, 'conflict');
+      // Nor can a registration take an address another account waits for.
+      expectProblem(
+        await t.http({
+          method: 'POST',
+          url: '/api/users/register',
+          payload: { ...newRegistration('taken'), email: wanted },
+        }),
+        409,
+        'conflict',
+      );
       expectProblem(await changeEmail(user.token, user.email), 422, 'validation_error');
     });
 

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientInfo } from '../auth/auth.service.js';
 import { CurrentPrincipal, type Principal } from '../auth/principal.js';
 import { CurrentActor, type Actor } from '../common/actor.js';
+import { ApiError } from '../common/errors/api-error.js';
 import { uuidParam } from '../common/http/params.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
 import { LoginThrottledError } from '../common/rate-limit/login-failures.js';
@@ -161,7 +162,9 @@ export class AccountController {
     @CurrentPrincipal() principal: Principal,
     @CurrentActor() actor: Actor,
   ): Promise<EmailChangePendingDto> {
-    return this.account.requestEmailChange(principal.userId ?? '', body.email, actor);
+    // A Zitadel service account calling with its own token has no local profile.
+    if (!principal.userId) throw ApiError.userNotFound();
+    return this.account.requestEmailChange(principal.userId, body.email, actor);
   }
 
   @Put(':id/email')

@@ -220,6 +220,11 @@ export class AccountService {
       await this.zitadel.setEmail(user.zitadelId, email);
     } catch (error) {
       await this.users.setPendingEmail(user.id, before).catch(() => undefined);
+      // Zitadel's own address rules may be stricter than ours.
+      if (error instanceof ZitadelError && error.kind === 'invalid_argument') {
+        this.logger.warn({ err: error }, 'Zitadel refused an email address');
+        throw ApiError.validation([{ field: 'email', message: 'email is not an address Zitadel accepts' }]);
+      }
       throw error;
     }
     await this.failures.clearEmailCodeFailures(user.id);

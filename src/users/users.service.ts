@@ -126,7 +126,10 @@ export class UsersService {
     return this.users.findOneBy({ zitadelId });
   }
 
-  /** 409 when a user that still exists has this email or username (case-insensitive). */
+  /**
+   * 409 when a user that still exists has this email (confirmed, or waiting for its code) or this username
+   * (case-insensitive).
+   */
   async requireEmailAndUsernameFree(email: string, username: string): Promise<void> {
     if (await this.findByEmailOrUsername(email, username)) {
       throw ApiError.conflict('A user with this email or username already exists');
@@ -137,10 +140,11 @@ export class UsersService {
     return this.users
       .createQueryBuilder('u')
       .where('u.deleted_at IS NULL')
-      .andWhere('(lower(u.email) = lower(:email) OR lower(u.username) = lower(:username))', {
-        email,
-        username,
-      })
+      .andWhere(
+        `(lower(u.email) = lower(:email) OR lower(u.pending_email) = lower(:email)
+          OR lower(u.username) = lower(:username))`,
+        { email, username },
+      )
       .getOne();
   }
 
@@ -304,13 +308,17 @@ export class UsersService {
     if (taken) throw ApiError.conflict('This email address is already in use');
   }
 
-  /** Records (or, with null, drops) the address a user waits to confirm. */
+  /**
+   * Records (or, with null, drops) the address a user waits to confirm. Not a profile change: the version
+   * (ETag) and updated_at stay, so undoing it after Zitadel refused the address leaves the row as it was.
+   */
   async setPendingEmail(id: string, email: string | null): Promise<void> {
     try {
-      await this.users.update({ id }, { pendingEmail: email });
+      await this.users.query(`UPDATE users SET pending_email = $2 WHERE id = $1`, [id, email]);
     } catch (error) {
-      const code = (error as { driverError?: { code?: string } }).driverError?.code;
-      if (code === '23505') throw ApiError.conflict('This email address is already in use');
+      const { code } = error as { code?: string; driverError?: { code?: string } };
+      const driverCode = (error as { driverError?: { code?: string } }).driverError?.code ?? code;
+      if (driverCode === '23505') throw ApiError.conflict('This email address is already in use');
       throw error;
     }
   }

@@ -44,6 +44,13 @@ function dtoShape(metatype: object): DtoShape | null {
 }
 
 const MAX_LISTED_UNKNOWN = 20;
+/**
+ * An unknown key is named in the answer up to this length: a 15 KB key (a form body sent to a JSON route)
+ * must not make a problem document longer than openapi.json allows (field 200, detail 2000 characters).
+ */
+const MAX_LISTED_KEY_LENGTH = 64;
+const listedKey = (field: string) =>
+  field.length > MAX_LISTED_KEY_LENGTH ? `${field.slice(0, MAX_LISTED_KEY_LENGTH - 1)}…` : field;
 
 /**
  * Own keys the DTO does not declare, by dotted path, nested DTOs included. A Set of declared names, not
@@ -187,8 +194,8 @@ export class AppValidationPipe extends ValidationPipe {
         if (unknown.length) {
           throw ApiError.validation(
             unknown.map((field) => ({
-              field,
-              message: `property ${field.split('.').pop()!} should not exist`,
+              field: listedKey(field),
+              message: `property ${listedKey(field.split('.').pop()!)} should not exist`,
             })),
           );
         }
