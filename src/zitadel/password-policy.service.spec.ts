@@ -36,13 +36,22 @@ describe('brokenRules', () => {
 });
 
 describe('PasswordPolicyService', () => {
-  it('answers 422 naming the field and the rule, and reads Zitadel’s policy once a minute', async () => {
+  it('answers 422 naming the field and each broken rule, and reads Zitadel’s policy once a minute', async () => {
     const getPasswordComplexitySettings = jest.fn(() => Promise.resolve({ ...DEFAULT, minLength: 12 }));
     const service = new PasswordPolicyService({ getPasswordComplexitySettings } as unknown as ZitadelClient);
     const error = await service.assertAcceptable('new_password', 'Short-pw-1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).fieldErrors).toEqual([
       { field: 'new_password', message: 'new_password must be at least 12 characters long' },
+    ]);
+    const weaker = await service.assertAcceptable('new_password', 'short').catch((e: unknown) => e);
+    expect((weaker as ApiError).fieldErrors).toEqual([
+      {
+        field: 'new_password',
+        message:
+          'new_password must be at least 12 characters long; must contain an upper-case letter; ' +
+          'must contain a digit; must contain a symbol',
+      },
     ]);
     await service.assertAcceptable('new_password', 'Long-enough-pw-1');
     expect(getPasswordComplexitySettings).toHaveBeenCalledTimes(1);

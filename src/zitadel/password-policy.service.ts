@@ -30,7 +30,8 @@ export function brokenRules(password: string, policy: PasswordComplexitySettings
 
 /**
  * Zitadel's password complexity policy (settings v2 GetPasswordComplexitySettings), applied before a new
- * password is sent to Zitadel: a weak one gets a 422 naming each broken rule, and Zitadel is not called.
+ * password is sent to Zitadel: a weak one gets a 422 naming each broken rule (in one error on the field,
+ * as every other validation answers), and Zitadel is not called.
  */
 @Injectable()
 export class PasswordPolicyService {
@@ -50,11 +51,11 @@ export class PasswordPolicyService {
     return this.cached.policy;
   }
 
-  /** 422 with one field error per broken rule of `field`. */
+  /** 422 with one error on `field` naming every broken rule (`password must …; must …`). */
   async assertAcceptable(field: string, password: string): Promise<void> {
     const broken = brokenRules(password, await this.policy());
     if (broken.length) {
-      throw ApiError.validation(broken.map((rule) => ({ field, message: `${field} ${rule}` })));
+      throw ApiError.validation([{ field, message: `${field} ${broken.join('; ')}` }]);
     }
   }
 }
