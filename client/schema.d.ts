@@ -423,7 +423,7 @@ export interface paths {
         };
         /**
          * Everything this service holds about me
-         * @description One JSON document: profile, preferences, every session (ended ones too), the audit entries about the caller or made by them, and the uploaded avatar’s metadata. Passwords are never held here.
+         * @description One JSON document: profile, preferences, every session (ended ones too), the audit entries about the caller, and the uploaded avatar’s metadata. Passwords are never held here.
          *
          *     Any authenticated user.
          */
@@ -699,7 +699,7 @@ export interface components {
             user_id: string;
         };
         AccountExportDto: {
-            /** @description Audit entries about the caller or made by them, oldest first */
+            /** @description Audit entries about the caller (not those an administrator made about others), oldest first */
             audit_events: components["schemas"]["AuditEventDto"][];
             avatar: components["schemas"]["ExportAvatarDto"];
             /**

@@ -447,6 +447,27 @@ describe('account self-service', () => {
     });
   });
 
+  describe('export of an administrator', () => {
+    it('lists the entries about the caller, not those they made about others', async () => {
+      const [user, admin] = await Promise.all([signedInUser(t), signedInUser(t, { roles: ['admin'] })]);
+      const renamed = await t.http({
+        method: 'PUT',
+        url: `/api/users/${user.userId}`,
+        headers: bearer(admin.token),
+        payload: { display_name: 'Renamed By Admin' },
+      });
+      expect(renamed.statusCode).toBe(200);
+      const exportOf = async (token: string) =>
+        (await t.http({ method: 'GET', url: '/api/users/me/export', headers: bearer(token) })).json<{
+          audit_events: { action: string; target_user_id: string }[];
+        }>().audit_events;
+      expect(await exportOf(user.token)).toEqual([
+        expect.objectContaining({ action: 'user.updated', target_user_id: user.userId }),
+      ]);
+      expect(await exportOf(admin.token)).toEqual([]);
+    });
+  });
+
   describe('erasure', () => {
     const erase = (token: string, payload?: object) =>
       t.http({ method: 'DELETE', url: '/api/users/me', headers: bearer(token), payload });

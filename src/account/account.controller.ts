@@ -211,7 +211,7 @@ export class AccountController {
     summary: 'Everything this service holds about me',
     description:
       'One JSON document: profile, preferences, every session (ended ones too), the audit entries about the ' +
-      'caller or made by them, and the uploaded avatar’s metadata. Passwords are never held here.',
+      'caller, and the uploaded avatar’s metadata. Passwords are never held here.',
     access: 'authenticated',
     errors: [404],
   })

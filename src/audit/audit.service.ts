@@ -36,11 +36,14 @@ export class AuditService {
     );
   }
 
-  /** The newest `limit` events about the user or made by them, oldest first (the data export). */
+  /**
+   * The newest `limit` events about the user, oldest first (the data export). Not the ones they made about
+   * others (an administrator's): those hold other people's data.
+   */
   async listAllAbout(userId: string, limit: number): Promise<AuditEvent[]> {
     const newest = await this.events
       .createQueryBuilder('e')
-      .where('e.target_user_id = :userId OR e.actor_user_id = :userId', { userId })
+      .where('e.target_user_id = :userId', { userId })
       .orderBy('e.created_at', 'DESC')
       .addOrderBy('e.id', 'DESC')
       .limit(limit)

@@ -237,7 +237,8 @@ export class AccountExportDto {
   @ApiProperty({
     type: [AuditEventDto],
     maxItems: EXPORT_MAX_ITEMS,
-    description: 'Audit entries about the caller or made by them, oldest first',
+    description:
+      'Audit entries about the caller (not those an administrator made about others), oldest first',
   })
   audit_events!: AuditEventDto[];
 
