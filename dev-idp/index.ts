@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
 import { checkPasswordPolicy, generatePassword, hashPassword, passwordMatches } from './credentials.js';
+import { registerConnectServices } from './connect-api.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
@@ -244,18 +245,6 @@ export async function startDevIdentityProvider(
 function buildServer(ctx: IdpContext): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1_048_576, forceCloseConnections: true });
 
-  // grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
-    }
-  });
-
   app.addHook('onSend', async (_request, reply) => {
     void reply.header('X-Dev-Identity-Provider', 'not-for-production');
   });
@@ -268,6 +257,7 @@ function buildServer(ctx: IdpContext): FastifyInstance {
 
   // Two encapsulated scopes: Zitadel's APIs (token-protected, gRPC-gateway errors) and OIDC (OAuth errors).
   void app.register((api, _options, done) => {
+    useGatewayJson(api);
     useZitadelErrors(api, ctx.logger);
     requireServiceAccount(api, ctx);
     registerUserRoutes(api, ctx);
@@ -277,11 +267,28 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     done();
   });
   void app.register((oidc, _options, done) => {
+    useGatewayJson(oidc);
     useOAuthErrors(oidc, ctx.logger);
     registerOidcRoutes(oidc, ctx);
     done();
   });
+  // Zitadel's services over Connect, from its own descriptors (a scope of their own, with Connect's parsers).
+  registerConnectServices(app, ctx);
   return app;
+}
+
+/** grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument. */
+function useGatewayJson(scope: FastifyInstance): void {
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
+    }
+  });
 }
 
 /**

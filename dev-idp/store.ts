@@ -490,6 +490,11 @@ export class Store {
     return rows[0];
   }
 
+  async getGrantById(db: Queryable, grantId: string): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>('SELECT * FROM dev_idp.user_grants WHERE id = $1', [grantId]);
+    return rows[0];
+  }
+
   async getGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
     const { rows } = await db.query<GrantRow>(
       'SELECT * FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2',

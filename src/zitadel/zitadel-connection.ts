@@ -13,7 +13,7 @@ export interface ZitadelConnection {
   timeoutMs: number;
   /** Extra attempts for idempotent calls (reads, and writes whose repeat is harmless). */
   retries: number;
-  /** Consecutive failed exchanges that open the circuit, and how long it stays open (defaults in circuit-breaker.ts). */
+  /** Consecutive failed exchanges that open the circuit, and how long it stays open (defaults in resilience.ts). */
   circuit?: { failureThreshold: number; resetMs: number };
 }
 

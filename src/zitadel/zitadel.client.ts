@@ -47,7 +47,7 @@ export class UserBlockedError extends Error {
 }
 
 /**
- * Zitadel's v2 REST API and OIDC endpoints, as this service uses them. Implemented by HttpZitadelClient;
+ * Zitadel's v2 REST API and OIDC endpoints, as this service uses them. Implemented by ConnectZitadelClient;
  * tests run it against the embedded development identity provider (dev-idp/), which speaks the same paths.
  */
 export abstract class ZitadelClient {

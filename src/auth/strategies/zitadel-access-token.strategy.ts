@@ -3,7 +3,7 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { JwtHeader, JwtPayload } from 'jsonwebtoken';
 import { Strategy } from 'passport-jwt';
 import { UsersService } from '../../users/users.service.js';
-import { zitadelClaims } from '../../zitadel/http-zitadel.client.js';
+import { zitadelClaims } from '../../zitadel/zitadel-oidc.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../../zitadel/zitadel-connection.js';
 import { ZitadelClient } from '../../zitadel/zitadel.client.js';
 import { PermissionsService } from '../permissions.service.js';
