@@ -199,6 +199,7 @@ async function idToken(claims: JWTPayload, options: { key?: SigningKey; kid?: st
     iat: now,
     exp: options.exp ?? now + 300,
     nonce: 'nonce-1',
+    azp: CLIENT_ID,
     email: 'ada@example.com',
     ...claims,
   })
@@ -896,26 +897,42 @@ describe('OIDC', () => {
     );
   });
 
-  it('exchanges a code with PKCE and the client secret', async () => {
+  it('exchanges a code with PKCE and the client secret, and checks the ID token it gets', async () => {
+    const id = await idToken({});
     stub.on('POST', '/oauth/v2/token', {
-      body: { id_token: 'id.jwt', access_token: 'access.jwt', expires_in: 43199, token_type: 'Bearer' },
+      body: { id_token: id, access_token: 'access.jwt', expires_in: 43199, token_type: 'Bearer' },
     });
     const tokens = await client({ clientSecret: 's3cret:+' }).exchangeCode({
       code: 'c0de',
       codeVerifier: 'v',
+      nonce: 'nonce-1',
     });
-    expect(tokens).toEqual({ idToken: 'id.jwt', accessToken: 'access.jwt', expiresIn: 43199 });
+    expect(tokens).toEqual({ idToken: id, accessToken: 'access.jwt', expiresIn: 43199 });
     const request = stub.last('POST', '/oauth/v2/token');
     expect(Object.fromEntries(request.form)).toEqual({
       grant_type: 'authorization_code',
       code: 'c0de',
       redirect_uri: 'http://app.test/auth/callback',
-      client_id: CLIENT_ID,
       code_verifier: 'v',
     });
-    expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(request.headers['content-type']).toMatch(/^application\/x-www-form-urlencoded/);
     const basic = Buffer.from(request.headers.authorization!.replace(/^Basic /, ''), 'base64').toString();
-    expect(basic).toBe('client-1%40users:s3cret%3A%2B');
+    // RFC 6749 §2.3.1: both parts form-encoded before the Basic encoding (so the colon in the secret survives).
+    expect(basic).toContain('s3cret%3A%2B');
+    expect(basic.split(':').map(decodeURIComponent)).toEqual([CLIENT_ID, 's3cret:+']);
+  });
+
+  it.each([
+    ['another nonce', () => idToken({ nonce: 'nonce-2' })],
+    ['another issuer', () => idToken({ iss: 'https://evil.test' })],
+    ['another audience', () => idToken({ aud: 'someone-else', azp: 'someone-else' })],
+    ['an expired token', () => idToken({}, { exp: Math.floor(Date.now() / 1000) - 600 })],
+  ])('refuses a code exchange whose ID token has %s', async (_case, make) => {
+    stub.on('POST', '/oauth/v2/token', {
+      body: { id_token: await make(), access_token: 'a', expires_in: 60, token_type: 'Bearer' },
+    });
+    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v', nonce: 'nonce-1' }));
+    expect(error).toMatchObject({ kind: 'unauthenticated' });
   });
 
   it('reports a used code as invalid_grant, without retrying', async () => {
@@ -923,10 +940,10 @@ describe('OIDC', () => {
       status: 400,
       body: { error: 'invalid_grant', error_description: 'used' },
     });
-    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v' }));
+    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v', nonce: 'n' }));
     expect(error).toMatchObject({ kind: 'invalid_argument', httpStatus: 400, errorId: 'invalid_grant' });
     stub.on('POST', '/oauth/v2/token', { status: 502 });
-    await expectUnavailable(client().exchangeCode({ code: 'c', codeVerifier: 'v' }));
+    await expectUnavailable(client().exchangeCode({ code: 'c', codeVerifier: 'v', nonce: 'n' }));
     expect(stub.count('POST', '/oauth/v2/token')).toBe(2);
   });
 

@@ -398,7 +398,7 @@ export class ConnectZitadelClient extends ZitadelClient {
     return this.oidc.authorizationUrl(params);
   }
 
-  exchangeCode(params: { code: string; codeVerifier: string }): Promise<OidcTokens> {
+  exchangeCode(params: { code: string; codeVerifier: string; nonce: string }): Promise<OidcTokens> {
     return this.oidc.exchangeCode(params);
   }
 
@@ -412,6 +412,10 @@ export class ConnectZitadelClient extends ZitadelClient {
 
   endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string> {
     return this.oidc.endSessionUrl(params);
+  }
+
+  introspectToken(token: string): Promise<ZitadelTokenClaims | null> {
+    return this.oidc.introspect(token);
   }
 }
 

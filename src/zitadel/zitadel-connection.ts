@@ -10,6 +10,11 @@ export interface ZitadelConnection {
   postLogoutRedirectUri?: string;
   /** Exactly one of these authenticates this service to Zitadel's API. */
   credentials: { pat: string } | { keyFile: string };
+  /**
+   * This service's API app in Zitadel (client id and secret), for RFC 7662 introspection of opaque access
+   * tokens; without it, opaque tokens are refused.
+   */
+  introspection?: { clientId: string; clientSecret: string };
   timeoutMs: number;
   /** Extra attempts for idempotent calls (reads, and writes whose repeat is harmless). */
   retries: number;

@@ -1,24 +1,12 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import * as oidc from 'openid-client';
 import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { ApiError } from '../common/errors/api-error.js';
 import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelError } from './zitadel.client.js';
 import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
-
-interface RawReply {
-  status: number;
-  text: string;
-}
-
-interface Discovery {
-  issuer: string;
-  authorizationEndpoint: string;
-  tokenEndpoint: string;
-  endSessionEndpoint?: string;
-  jwksUri: string;
-}
 
 /** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner (rate-limited). */
 const JWKS_CACHE_MS = 10 * 60_000;
@@ -42,17 +30,24 @@ const HTTP_KIND: Record<number, ZitadelErrorKind> = {
 };
 
 /**
- * Zitadel's OIDC and OAuth endpoints as this service uses them (discovery, authorization URL with PKCE,
- * code exchange, ID-token verification against the JWKS, end-session URL, the JWT-profile grant of the
- * service account), over fetch under the same resilience policies as the API calls.
+ * Zitadel's OIDC and OAuth endpoints as this service uses them, through `openid-client`: discovery, the
+ * authorization URL (PKCE S256, state, nonce), the code exchange with its ID-token checks (issuer, audience,
+ * azp, expiry, nonce), the end-session URL and RFC 7662 token introspection as this service's API app.
+ * Every request goes through the resilience policies (openid-client's `customFetch`). What openid-client
+ * leaves out stays here: the ID token's signature against Zitadel's JWKS (jwks-rsa, cached as KeyObjects,
+ * also used for JWT access tokens), Zitadel's role claims, and the JWT-profile grant of the service account.
  */
 export class ZitadelOidc {
   private readonly baseUrl: string;
-  private discovery?: Promise<Discovery>;
+  private configuration?: Promise<oidc.Configuration>;
+  /** The API app's configuration, for introspection (same server metadata). */
+  private apiApp?: oidc.Configuration;
   /** jwks-rsa caches Zitadel's keys by kid and refetches (rate-limited) on an unknown one. */
   private readonly jwks: JwksClient;
   /** The KeyObject of each cached signing key, made once: jsonwebtoken would re-parse a PEM on every call. */
   private readonly keyObjects = new WeakMap<SigningKey, KeyObject>();
+  /** openid-client's fetch: the resilience policies around Node's. */
+  private readonly fetch: oidc.CustomFetch = (url, options) => this.resilientFetch(url, options);
 
   constructor(
     private readonly connection: ZitadelConnection,
@@ -76,60 +71,46 @@ export class ZitadelOidc {
     codeChallenge: string;
     loginHint?: string;
   }): Promise<string> {
-    const { authorizationEndpoint } = await this.discover();
-    const { clientId, redirectUri, projectId } = this.connection;
-    const url = new URL(authorizationEndpoint);
-    url.searchParams.set('client_id', clientId);
-    url.searchParams.set('redirect_uri', redirectUri);
-    url.searchParams.set('response_type', 'code');
-    url.searchParams.set(
-      'scope',
-      `openid profile email urn:zitadel:iam:org:project:id:${projectId}:aud urn:zitadel:iam:org:projects:roles`,
-    );
-    url.searchParams.set('state', params.state);
-    url.searchParams.set('nonce', params.nonce);
-    url.searchParams.set('code_challenge', params.codeChallenge);
-    url.searchParams.set('code_challenge_method', 'S256');
-    if (params.loginHint !== undefined) url.searchParams.set('login_hint', params.loginHint);
+    const { redirectUri, projectId } = this.connection;
+    const url = oidc.buildAuthorizationUrl(await this.client(), {
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      scope: `openid profile email urn:zitadel:iam:org:project:id:${projectId}:aud urn:zitadel:iam:org:projects:roles`,
+      state: params.state,
+      nonce: params.nonce,
+      code_challenge: params.codeChallenge,
+      code_challenge_method: 'S256',
+      ...(params.loginHint === undefined ? {} : { login_hint: params.loginHint }),
+    });
     return url.toString();
   }
 
-  async exchangeCode(params: { code: string; codeVerifier: string }): Promise<OidcTokens> {
-    const { tokenEndpoint } = await this.discover();
-    const { clientId, clientSecret, redirectUri } = this.connection;
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
-    if (clientSecret !== undefined) {
-      // RFC 6749 §2.3.1: both parts are form-encoded before the Basic encoding.
-      const credentials = `${formEncode(clientId)}:${formEncode(clientSecret)}`;
-      headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  /**
+   * The code exchange (not retried: a code is single-use). openid-client checks the ID token's claims
+   * (iss, aud, azp, exp, iat, nonce); verifyIdToken checks its signature. The state was checked by the caller
+   * against the browser's cookie before the code got here.
+   */
+  async exchangeCode(params: { code: string; codeVerifier: string; nonce: string }): Promise<OidcTokens> {
+    const callback = new URL(this.connection.redirectUri);
+    callback.searchParams.set('code', params.code);
+    let tokens: oidc.TokenEndpointResponse;
+    try {
+      tokens = await oidc.authorizationCodeGrant(await this.client(), callback, {
+        pkceCodeVerifier: params.codeVerifier,
+        expectedNonce: params.nonce,
+        expectedState: oidc.skipStateCheck,
+        idTokenExpected: true,
+      });
+    } catch (error) {
+      throw oidcFailure(error);
     }
-    const form = new URLSearchParams({
-      grant_type: 'authorization_code',
-      code: params.code,
-      redirect_uri: redirectUri,
-      client_id: clientId,
-      code_verifier: params.codeVerifier,
-    });
-    // Not retried: an authorization code is single-use.
-    const reply = await this.send(tokenEndpoint, { method: 'POST', headers, body: form.toString() }, false);
-    if (!isSuccess(reply.status)) throw this.failure(reply);
-    const tokens = parseJson(reply.text) as { id_token?: string; access_token?: string; expires_in?: number };
-    if (typeof tokens.id_token !== 'string' || typeof tokens.access_token !== 'string')
-      throw new ZitadelError(
-        'unknown',
-        reply.status,
-        undefined,
-        'Zitadel token response lacks id_token or access_token',
-      );
-    return {
-      idToken: tokens.id_token,
-      accessToken: tokens.access_token,
-      expiresIn: Number(tokens.expires_in ?? 0),
-    };
+    if (typeof tokens.id_token !== 'string')
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel token response lacks an id_token');
+    return { idToken: tokens.id_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in ?? 0 };
   }
 
   async verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
-    const { issuer } = await this.discover();
+    const { issuer } = (await this.client()).serverMetadata();
     const kid = keyIdOf(idToken);
     if (kid === undefined) throw rejected(new Error('the token names no signing key'));
     const key = await this.verificationKey(kid);
@@ -175,89 +156,42 @@ export class ZitadelOidc {
   }
 
   async endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string> {
-    const { endSessionEndpoint } = await this.discover();
-    const url = new URL(endSessionEndpoint ?? `${this.baseUrl}/oidc/v1/end_session`);
-    url.searchParams.set('id_token_hint', params.idTokenHint);
-    url.searchParams.set('client_id', this.connection.clientId);
     const redirect = params.postLogoutRedirectUri ?? this.connection.postLogoutRedirectUri;
-    if (redirect !== undefined) url.searchParams.set('post_logout_redirect_uri', redirect);
+    const url = oidc.buildEndSessionUrl(await this.client(), {
+      id_token_hint: params.idTokenHint,
+      ...(redirect === undefined ? {} : { post_logout_redirect_uri: redirect }),
+    });
     return url.toString();
   }
 
-  /** Discovery is fetched once; a failure is not cached, so the next call tries again. */
-  private discover(): Promise<Discovery> {
-    if (!this.discovery) {
-      const loading = this.loadDiscovery();
-      this.discovery = loading;
-      loading.catch(() => {
-        if (this.discovery === loading) this.discovery = undefined;
-      });
+  /**
+   * RFC 7662 introspection of an access token, authenticated as this service's API app (client secret,
+   * Basic). The claims when Zitadel says the token is active, null when it says it is not; an outage is the
+   * 503 ApiError. Without introspection credentials every token counts as inactive.
+   */
+  async introspect(token: string): Promise<ZitadelTokenClaims | null> {
+    const credentials = this.connection.introspection;
+    if (!credentials) return null;
+    if (!this.apiApp) {
+      const api = new oidc.Configuration(
+        (await this.client()).serverMetadata(),
+        credentials.clientId,
+        undefined,
+        oidc.ClientSecretBasic(credentials.clientSecret),
+      );
+      api[oidc.customFetch] = this.fetch;
+      if (this.baseUrl.startsWith('http:')) oidc.allowInsecureRequests(api);
+      this.apiApp = api;
     }
-    return this.discovery;
-  }
-
-  private async loadDiscovery(): Promise<Discovery> {
-    const url = `${this.baseUrl}/.well-known/openid-configuration`;
-    const reply = await this.send(url, { method: 'GET', headers: { accept: 'application/json' } }, true);
-    const document = (isSuccess(reply.status) ? parseJson(reply.text) : undefined) as
-      Record<string, unknown> | undefined;
-    const { issuer, authorization_endpoint, token_endpoint, jwks_uri, end_session_endpoint } = document ?? {};
-    if (
-      typeof issuer !== 'string' ||
-      typeof authorization_endpoint !== 'string' ||
-      typeof token_endpoint !== 'string' ||
-      typeof jwks_uri !== 'string'
-    ) {
-      this.logger?.warn(`Zitadel discovery at ${url} answered ${reply.status} without the OIDC endpoints`);
-      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    let answer: oidc.IntrospectionResponse;
+    try {
+      answer = await oidc.tokenIntrospection(this.apiApp, token, { token_type_hint: 'access_token' });
+    } catch (error) {
+      throw oidcFailure(error);
     }
-    return {
-      issuer,
-      authorizationEndpoint: authorization_endpoint,
-      tokenEndpoint: token_endpoint,
-      endSessionEndpoint: typeof end_session_endpoint === 'string' ? end_session_endpoint : undefined,
-      jwksUri: jwks_uri,
-    };
-  }
-
-  private async fetchJwks(): Promise<{ keys: unknown[] }> {
-    const { jwksUri } = await this.discover();
-    const reply = await this.send(jwksUri, { method: 'GET', headers: { accept: 'application/json' } }, true);
-    const body = (isSuccess(reply.status) ? parseJson(reply.text) : undefined) as
-      { keys?: unknown } | undefined;
-    if (!Array.isArray(body?.keys)) {
-      this.logger?.warn(`Zitadel JWKS at ${jwksUri} answered ${reply.status} without keys`);
-      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
-    }
-    return { keys: body.keys };
-  }
-
-  /** One HTTP exchange under the resilience policies; 5xx and 429 count as transient failures. */
-  private send(url: string, init: RequestInit, idempotent: boolean): Promise<RawReply> {
-    return this.resilience.run(`${init.method ?? 'GET'} ${pathOf(url)}`, idempotent, async (signal) => {
-      let response: Response;
-      let text: string;
-      try {
-        response = await fetch(url, { ...init, redirect: 'manual', signal });
-        // Read inside the attempt: the timeout also covers a body that stalls.
-        text = await response.text();
-      } catch (error) {
-        throw new TransientFailure(describe(error));
-      }
-      if (response.status >= 500 || response.status === 429)
-        throw new TransientFailure(`HTTP ${response.status}`);
-      return { status: response.status, text };
-    });
-  }
-
-  private failure(reply: RawReply): Error {
-    const body = (parseJson(reply.text) ?? {}) as { error?: unknown; error_description?: unknown };
-    const oauthError = typeof body.error === 'string' ? body.error : undefined;
-    const kind =
-      (oauthError === undefined ? undefined : OAUTH_KIND[oauthError]) ?? HTTP_KIND[reply.status] ?? 'unknown';
-    const message =
-      typeof body.error_description === 'string' ? body.error_description : reply.text.slice(0, 200);
-    return new ZitadelError(kind, reply.status, oauthError, `Zitadel answered ${reply.status}: ${message}`);
+    if (answer.active !== true || typeof answer.sub !== 'string' || typeof answer.exp !== 'number')
+      return null;
+    return zitadelClaims(answer, this.connection.projectId);
   }
 
   /** The JWT-profile grant: a signed assertion of the service account for an access token. */
@@ -267,21 +201,147 @@ export class ZitadelOidc {
       assertion,
       scope: 'openid urn:zitadel:iam:org:project:id:zitadel:aud',
     });
-    const url = `${this.baseUrl}/oauth/v2/token`;
-    const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
     // Repeating the exchange only mints another token, so it is retried like a read.
-    const reply = await this.send(url, { method: 'POST', headers, body: form.toString() }, true);
-    const token = (isSuccess(reply.status) ? parseJson(reply.text) : undefined) as
+    const response = await this.resilientFetch(
+      `${this.baseUrl}/oauth/v2/token`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: form.toString(),
+        redirect: 'manual',
+      },
+      true,
+    );
+    const text = await response.text();
+    const token = (response.ok ? parseJson(text) : undefined) as
       { access_token?: string; expires_in?: number } | undefined;
     if (typeof token?.access_token !== 'string') {
+      const body = (parseJson(text) ?? {}) as { error_description?: unknown };
+      const why = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 200);
       // A rejected key is a deployment fault; to API clients it looks like the IdP being unusable.
-      this.logger?.warn(
-        `Zitadel refused the service-account key (${reply.status}): ${this.failure(reply).message}`,
-      );
+      this.logger?.warn(`Zitadel refused the service-account key (${response.status}): ${why}`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
     return { accessToken: token.access_token, expiresIn: Number(token.expires_in ?? 0) };
   }
+
+  /** openid-client's Configuration from discovery, fetched once; a failure is not kept, the next call tries again. */
+  private client(): Promise<oidc.Configuration> {
+    if (!this.configuration) {
+      const loading = this.discover();
+      this.configuration = loading;
+      loading.catch(() => {
+        if (this.configuration === loading) this.configuration = undefined;
+      });
+    }
+    return this.configuration;
+  }
+
+  private async discover(): Promise<oidc.Configuration> {
+    const { clientId, clientSecret } = this.connection;
+    try {
+      return await oidc.discovery(
+        new URL(this.baseUrl),
+        clientId,
+        clientSecret,
+        clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(clientSecret),
+        {
+          [oidc.customFetch]: this.fetch,
+          // dev-idp and local installations speak plain HTTP; production Zitadel is HTTPS.
+          execute: this.baseUrl.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
+        },
+      );
+    } catch (error) {
+      const failure = oidcFailure(error);
+      if (failure instanceof ApiError) throw failure;
+      this.logger?.warn(`Zitadel discovery at ${this.baseUrl} failed: ${describe(error)}`);
+      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    }
+  }
+
+  private async fetchJwks(): Promise<{ keys: unknown[] }> {
+    const jwksUri = (await this.client()).serverMetadata().jwks_uri;
+    if (!jwksUri) throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    const response = await this.resilientFetch(
+      jwksUri,
+      { method: 'GET', headers: { accept: 'application/json' }, body: undefined, redirect: 'manual' },
+      true,
+    );
+    const text = await response.text();
+    const body = (response.ok ? parseJson(text) : undefined) as { keys?: unknown } | undefined;
+    if (!Array.isArray(body?.keys)) {
+      this.logger?.warn(`Zitadel JWKS at ${jwksUri} answered ${response.status} without keys`);
+      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    }
+    return { keys: body.keys };
+  }
+
+  /**
+   * One HTTP exchange under the resilience policies: network errors, timeouts, 5xx and 429 are transient.
+   * Only the code exchange is not repeated (a code is single-use); reads, introspection and the JWT-profile
+   * grant are. The body is read inside the attempt, so the timeout also covers a body that stalls.
+   */
+  private resilientFetch(
+    url: string,
+    options: oidc.CustomFetchOptions,
+    idempotent?: boolean,
+  ): Promise<Response> {
+    const repeatable = idempotent ?? !this.isCodeExchange(options);
+    return this.resilience.run(`${options.method} ${pathOf(url)}`, repeatable, async (signal) => {
+      let response: Response;
+      let body: ArrayBuffer;
+      try {
+        response = await fetch(url, {
+          ...options,
+          signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,
+        });
+        body = await response.arrayBuffer();
+      } catch (error) {
+        throw new TransientFailure(describe(error));
+      }
+      if (response.status >= 500 || response.status === 429)
+        throw new TransientFailure(`HTTP ${response.status}`);
+      return new Response(body.byteLength === 0 ? null : body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    });
+  }
+
+  private isCodeExchange(options: oidc.CustomFetchOptions): boolean {
+    const { body } = options;
+    const form =
+      body instanceof URLSearchParams ? body : typeof body === 'string' ? new URLSearchParams(body) : null;
+    return options.method === 'POST' && form?.get('grant_type') === 'authorization_code';
+  }
+}
+
+/**
+ * What openid-client threw, as callers branch on it: our own 503 (from the fetch) as it is, an OAuth
+ * error answer (`invalid_grant`, …) or a failed check of the answer as a ZitadelError.
+ */
+function oidcFailure(error: unknown): unknown {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof ApiError) return cause;
+  }
+  if (error instanceof oidc.ResponseBodyError) {
+    return new ZitadelError(
+      OAUTH_KIND[error.error] ?? HTTP_KIND[error.status] ?? 'unknown',
+      error.status,
+      error.error,
+      `Zitadel answered ${error.status}: ${error.error_description ?? error.error}`,
+    );
+  }
+  if (error instanceof oidc.ClientError) {
+    return new ZitadelError(
+      'unauthenticated',
+      401,
+      error.code,
+      `Zitadel's answer failed a check: ${error.message}`,
+    );
+  }
+  return error;
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -309,10 +369,6 @@ function roleKeys(claim: unknown): string[] {
   return claim !== null && typeof claim === 'object' && !Array.isArray(claim) ? Object.keys(claim) : [];
 }
 
-function isSuccess(status: number): boolean {
-  return status >= 200 && status < 300;
-}
-
 function parseJson(text: string): unknown {
   if (text.trim() === '') return undefined;
   try {
@@ -320,10 +376,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function formEncode(value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2);
 }
 
 /** For log lines: no query string, which may hold a session token. */
