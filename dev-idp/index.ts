@@ -43,6 +43,11 @@ export interface DevIdentityProviderOptions {
     postLogoutRedirectUris?: string[];
   }>;
   /**
+   * API apps (Zitadel's "API" application type, client secret): they may introspect tokens
+   * (`/oauth/v2/introspect`, RFC 7662), and have no redirect URIs.
+   */
+  apiApps?: Array<{ clientId: string; clientSecret: string }>;
+  /**
    * The first administrator: created (with project role 'admin') only when no user has that email yet.
    * With `resetPassword`, an existing admin's password is replaced by `password`.
    */
@@ -76,6 +81,20 @@ export interface DevIdentityProvider {
   setEventTarget(target: EventTarget | null): void;
   /** Changes this instance's login policy (`GET /v2/settings/login`, and what its login page demands). */
   setLoginSettings(settings: Partial<LoginSettings>): void;
+  /**
+   * A machine user (another service's account) with client credentials: `client_id` is its username, the
+   * secret is generated. Its token type is Zitadel's "Bearer" (opaque, the default) or "JWT".
+   */
+  addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
+  /** Deactivates (false) or reactivates (true) a machine user: its tokens stop or start being active. */
+  setMachineUserActive(userId: string, active: boolean): Promise<void>;
+}
+
+export interface MachineUser {
+  username: string;
+  accessTokenType?: 'bearer' | 'jwt';
+  /** Its roles in the project. */
+  roles?: string[];
 }
 
 /** Fixed so that a restarted provider keeps naming the same organisation and project. */
@@ -117,6 +136,9 @@ const optionsSchema = z.object({
       (clients) => new Set(clients.map((c) => c.clientId)).size === clients.length,
       'clientIds must be unique',
     ),
+  apiApps: z
+    .array(z.object({ clientId: z.string().min(1).max(200), clientSecret: z.string().min(16).max(500) }))
+    .default([]),
   admin: z
     .object({
       email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
@@ -190,7 +212,12 @@ export async function startDevIdentityProvider(
       orgDomain: ORG_DOMAIN,
       projectId: config.projectId,
       projectName: PROJECT_NAME,
-      clients: new Map<string, ClientConfig>(config.clients.map((c) => [c.clientId, c])),
+      clients: new Map<string, ClientConfig>(
+        [
+          ...config.clients,
+          ...config.apiApps.map((app) => ({ ...app, redirectUris: [], postLogoutRedirectUris: [] })),
+        ].map((client): [string, ClientConfig] => [client.clientId, client]),
+      ),
       serviceAccountToken,
       emailCodeSink: options.emailCodeSink,
       logger,
@@ -234,6 +261,18 @@ export async function startDevIdentityProvider(
       setLoginSettings: (settings) => {
         ctx.loginSettings = { ...ctx.loginSettings, ...settings };
       },
+      addMachineUser: async (user) => {
+        const clientSecret = randomBytes(32).toString('base64url');
+        const row = await store.insertMachineUser(store.pool, {
+          username: user.username,
+          secret: clientSecret,
+          accessTokenType: user.accessTokenType ?? 'bearer',
+          roleKeys: user.roles ?? [],
+        });
+        return { userId: row.id, clientId: row.username, clientSecret };
+      },
+      setMachineUserActive: (userId, active) =>
+        store.setMachineUserState(store.pool, userId, active ? 'USER_STATE_ACTIVE' : 'USER_STATE_INACTIVE'),
     };
   } catch (error) {
     await app?.close().catch(() => undefined);
