@@ -1166,6 +1166,7 @@ export interface operations {
                 /** @description Keyset pagination: `next_cursor` of the previous page (same filters and sort; no offset) */
                 cursor?: string;
                 limit?: number;
+                /** @description Rows to skip, at most 10000; page deeper with `cursor` where the route has one */
                 offset?: number;
                 /** @description Users holding this role */
                 role?: string;
@@ -2668,6 +2669,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip, at most 10000; page deeper with `cursor` where the route has one */
                 offset?: number;
             };
             header?: never;

@@ -66,7 +66,7 @@ export class UsersController {
   ): Promise<UserProfileDto> {
     // A Zitadel service account calling with its own token has no local profile.
     if (!principal.userId) throw ApiError.userNotFound();
-    const user = await this.users.requireById(principal.userId);
+    const user = await this.users.requireReadById(principal.userId);
     void reply.header('ETag', versionEtag(user.version));
     return toUserProfileDto(user);
   }
@@ -134,7 +134,7 @@ export class UsersController {
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<UserDetailDto> {
-    const user = await this.users.requireById(id);
+    const user = await this.users.requireReadById(id);
     void reply.header('ETag', versionEtag(user.version));
     return toUserDetailDto(user, { withAdminDetails: isAdmin(principal) });
   }

@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { CURSOR_SIGNER, loadCursorSigner } from '../common/http/cursor-signer.js';
 import type { AppConfig } from '../config/app-config.js';
 import { AuditModule } from '../audit/audit.module.js';
+import { ChangeFeedModule } from '../change-feed/change-feed.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
 import { User } from './entities/user.entity.js';
@@ -17,7 +18,13 @@ import { UsersService } from './users.service.js';
 @Module({
   // Sessions and users need each other: suspending a user ends their sessions, and the sessions routes
   // answer 404 for an unknown user.
-  imports: [TypeOrmModule.forFeature([User]), forwardRef(() => SessionsModule), ZitadelModule, AuditModule],
+  imports: [
+    TypeOrmModule.forFeature([User]),
+    forwardRef(() => SessionsModule),
+    ZitadelModule,
+    AuditModule,
+    ChangeFeedModule,
+  ],
   controllers: [UsersController, UserVariablesController],
   providers: [
     UsersService,

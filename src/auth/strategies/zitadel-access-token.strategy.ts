@@ -113,7 +113,7 @@ export async function zitadelPrincipal(
   subject: string,
   tokenRoles: string[],
 ): Promise<Principal | null> {
-  const user = await users.findByZitadelId(subject);
+  const user = await users.readByZitadelId(subject);
   if (user && user.status !== 'active') return null;
   const roles = user ? user.roles : tokenRoles;
   return {
