@@ -20,6 +20,7 @@ import {
   passwordMatches,
   type PasswordComplexity,
 } from './credentials.js';
+import { registerConnectServices } from './connect-api.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
@@ -48,6 +49,11 @@ export interface DevIdentityProviderOptions {
     redirectUris: string[];
     postLogoutRedirectUris?: string[];
   }>;
+  /**
+   * API apps (Zitadel's "API" application type, client secret): they may introspect tokens
+   * (`/oauth/v2/introspect`, RFC 7662), and have no redirect URIs.
+   */
+  apiApps?: Array<{ clientId: string; clientSecret: string }>;
   /**
    * The first administrator: created (with project role 'admin') only when no user has that email yet.
    * With `resetPassword`, an existing admin's password is replaced by `password`.
@@ -90,6 +96,20 @@ export interface DevIdentityProvider {
   setPasswordComplexity(settings: Partial<PasswordComplexity>): void;
   /** Tests: the user's pending email and password-reset codes expire now. */
   expireCodes(userId: string): Promise<void>;
+  /**
+   * A machine user (another service's account) with client credentials: `client_id` is its username, the
+   * secret is generated. Its token type is Zitadel's "Bearer" (opaque, the default) or "JWT".
+   */
+  addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
+  /** Deactivates (false) or reactivates (true) a machine user: its tokens stop or start being active. */
+  setMachineUserActive(userId: string, active: boolean): Promise<void>;
+}
+
+export interface MachineUser {
+  username: string;
+  accessTokenType?: 'bearer' | 'jwt';
+  /** Its roles in the project. */
+  roles?: string[];
 }
 
 /** Fixed so that a restarted provider keeps naming the same organisation and project. */
@@ -131,6 +151,9 @@ const optionsSchema = z.object({
       (clients) => new Set(clients.map((c) => c.clientId)).size === clients.length,
       'clientIds must be unique',
     ),
+  apiApps: z
+    .array(z.object({ clientId: z.string().min(1).max(200), clientSecret: z.string().min(16).max(500) }))
+    .default([]),
   admin: z
     .object({
       email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
@@ -204,7 +227,12 @@ export async function startDevIdentityProvider(
       orgDomain: ORG_DOMAIN,
       projectId: config.projectId,
       projectName: PROJECT_NAME,
-      clients: new Map<string, ClientConfig>(config.clients.map((c) => [c.clientId, c])),
+      clients: new Map<string, ClientConfig>(
+        [
+          ...config.clients,
+          ...config.apiApps.map((app) => ({ ...app, redirectUris: [], postLogoutRedirectUris: [] })),
+        ].map((client): [string, ClientConfig] => [client.clientId, client]),
+      ),
       serviceAccountToken,
       emailCodeSink: options.emailCodeSink,
       passwordCodeSink: options.passwordCodeSink,
@@ -255,6 +283,18 @@ export async function startDevIdentityProvider(
         ctx.passwordComplexity = { ...ctx.passwordComplexity, ...settings };
       },
       expireCodes: (userId) => store.expireCodes(store.pool, userId),
+      addMachineUser: async (user) => {
+        const clientSecret = randomBytes(32).toString('base64url');
+        const row = await store.insertMachineUser(store.pool, {
+          username: user.username,
+          secret: clientSecret,
+          accessTokenType: user.accessTokenType ?? 'bearer',
+          roleKeys: user.roles ?? [],
+        });
+        return { userId: row.id, clientId: row.username, clientSecret };
+      },
+      setMachineUserActive: (userId, active) =>
+        store.setMachineUserState(store.pool, userId, active ? 'USER_STATE_ACTIVE' : 'USER_STATE_INACTIVE'),
     };
   } catch (error) {
     await app?.close().catch(() => undefined);
@@ -265,18 +305,6 @@ export async function startDevIdentityProvider(
 
 function buildServer(ctx: IdpContext): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1_048_576, forceCloseConnections: true });
-
-  // grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
-    }
-  });
 
   app.addHook('onSend', async (_request, reply) => {
     void reply.header('X-Dev-Identity-Provider', 'not-for-production');
@@ -290,6 +318,7 @@ function buildServer(ctx: IdpContext): FastifyInstance {
 
   // Two encapsulated scopes: Zitadel's APIs (token-protected, gRPC-gateway errors) and OIDC (OAuth errors).
   void app.register((api, _options, done) => {
+    useGatewayJson(api);
     useZitadelErrors(api, ctx.logger);
     requireServiceAccount(api, ctx);
     registerUserRoutes(api, ctx);
@@ -299,11 +328,28 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     done();
   });
   void app.register((oidc, _options, done) => {
+    useGatewayJson(oidc);
     useOAuthErrors(oidc, ctx.logger);
     registerOidcRoutes(oidc, ctx);
     done();
   });
+  // Zitadel's services over Connect, from its own descriptors (a scope of their own, with Connect's parsers).
+  registerConnectServices(app, ctx);
   return app;
+}
+
+/** grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument. */
+function useGatewayJson(scope: FastifyInstance): void {
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
+    }
+  });
 }
 
 /**

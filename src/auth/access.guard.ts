@@ -8,16 +8,16 @@ import { bearerToken } from './strategies/bearer.js';
 import type { StrategyNames } from './strategies/strategy-names.js';
 
 /**
- * The one global guard: an AuthGuard over this application's two passport-jwt strategies (this service's
- * session tokens first, then Zitadel access tokens; see strategy-names.ts for why the names are per
- * application), plus the permission check. Every route declares its access (see common/access.ts); public
+ * The one global guard: an AuthGuard over this application's strategies (this service's session tokens
+ * first, then Zitadel's JWT access tokens, then Zitadel's opaque access tokens by introspection; see
+ * strategy-names.ts for why the names are per application), plus the permission check. Every route declares its access (see common/access.ts); public
  * routes skip authentication, and a route without a declaration is refused, so forgetting one fails closed.
  */
 export function accessGuard(
   names: StrategyNames,
 ): Type<CanActivate> & (new (reflector: Reflector) => CanActivate) {
   @Injectable()
-  class AccessGuard extends AuthGuard([names.session, names.zitadel]) {
+  class AccessGuard extends AuthGuard([names.session, names.zitadel, names.introspection]) {
     private readonly logger = new Logger(AccessGuard.name);
 
     constructor(private readonly reflector: Reflector) {

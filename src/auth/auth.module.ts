@@ -18,6 +18,7 @@ import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.servic
 import { SessionTokenStrategy } from './strategies/session-token.strategy.js';
 import { newStrategyNames, STRATEGY_NAMES, type StrategyNames } from './strategies/strategy-names.js';
 import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.strategy.js';
+import { ZitadelOpaqueTokenStrategy } from './strategies/zitadel-opaque-token.strategy.js';
 
 @Module({
   imports: [
@@ -45,12 +46,19 @@ import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.st
     { provide: STRATEGY_NAMES, useFactory: newStrategyNames },
     SessionTokenStrategy,
     ZitadelAccessTokenStrategy,
+    ZitadelOpaqueTokenStrategy,
     PermissionsService,
     AuthService,
     LoginFailureThrottle,
     {
       provide: APP_GUARD,
-      inject: [Reflector, STRATEGY_NAMES, SessionTokenStrategy, ZitadelAccessTokenStrategy],
+      inject: [
+        Reflector,
+        STRATEGY_NAMES,
+        SessionTokenStrategy,
+        ZitadelAccessTokenStrategy,
+        ZitadelOpaqueTokenStrategy,
+      ],
       // The strategies are injected only so that they are registered before the guard runs.
       useFactory: (reflector: Reflector, names: StrategyNames) => new (accessGuard(names))(reflector),
     },

@@ -3,7 +3,7 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { JwtHeader, JwtPayload } from 'jsonwebtoken';
 import { Strategy } from 'passport-jwt';
 import { UsersService } from '../../users/users.service.js';
-import { zitadelClaims } from '../../zitadel/http-zitadel.client.js';
+import { zitadelClaims } from '../../zitadel/zitadel-oidc.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../../zitadel/zitadel-connection.js';
 import { ZitadelClient } from '../../zitadel/zitadel.client.js';
 import { PermissionsService } from '../permissions.service.js';
@@ -97,16 +97,31 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) imple
     const { header, payload } = token;
     if (notAnAccessToken(header, payload) !== null) return null;
     if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !payload.sub) return null;
-    const user = await this.users.readByZitadelId(payload.sub);
-    if (user && user.status !== 'active') return null;
-    const roles = user ? user.roles : zitadelClaims(payload, this.connection.projectId).roles;
-    return {
-      userId: user?.id ?? null,
-      zitadelId: payload.sub,
-      sessionId: null,
-      roles,
-      permissions: this.permissions.forRoles(roles),
-      tokenKind: 'zitadel',
-    };
+    const { roles } = zitadelClaims(payload, this.connection.projectId);
+    return zitadelPrincipal(this.users, this.permissions, payload.sub, roles);
   }
+}
+
+/**
+ * The caller behind a Zitadel access token (JWT or opaque), or null. When the subject has a local profile,
+ * that profile decides: it must be active and its current roles apply, never roles frozen in the token.
+ * Only a caller without a local profile (a service account) is authorized by the token's role claims.
+ */
+export async function zitadelPrincipal(
+  users: UsersService,
+  permissions: PermissionsService,
+  subject: string,
+  tokenRoles: string[],
+): Promise<Principal | null> {
+  const user = await users.readByZitadelId(subject);
+  if (user && user.status !== 'active') return null;
+  const roles = user ? user.roles : tokenRoles;
+  return {
+    userId: user?.id ?? null,
+    zitadelId: subject,
+    sessionId: null,
+    roles,
+    permissions: permissions.forRoles(roles),
+    tokenKind: 'zitadel',
+  };
 }
