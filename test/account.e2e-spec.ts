@@ -531,6 +531,9 @@ describe('account self-service', () => {
       await ageSessions(user);
       expectProblem(await erase(user.token), 403, 'forbidden');
       expectProblem(await erase(user.token, { password: 'Wrong-Passw0rd!' }), 403, 'forbidden');
+      // A body that is sent is validated like any other.
+      expectProblem(await erase(user.token, { password: ['x'] }), 422, 'validation_error');
+      expectProblem(await erase(user.token, { confirm: true }), 422, 'validation_error');
       expect((await me(user.token)).statusCode).toBe(200);
       const res = await erase(user.token, { password: user.password });
       expect(res.statusCode).toBe(200);

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, IsUUID, Length, MaxLength } from 'class-validator';
+import { OptionalBody } from '../../common/http/validation.pipe.js';
 import { USER_STATUSES } from '../../users/entities/user.entity.js';
 import { SessionDto } from '../../sessions/dto/session.dto.js';
 import { SettingsDto } from '../../settings/dto/settings.dto.js';
@@ -121,6 +122,7 @@ export class EmailChangedDto {
   email!: string;
 }
 
+@OptionalBody()
 export class EraseAccountDto {
   @ApiPropertyOptional({
     description:

@@ -151,6 +151,16 @@ export function IgnoreUnknownProperties(): ClassDecorator {
   return (target) => Reflect.defineMetadata(IGNORES_UNKNOWN, true, target);
 }
 
+const OPTIONAL_BODY = Symbol('optionalBody');
+
+/**
+ * A body every field of which is optional, that may also be left out altogether (`DELETE /api/users/me`):
+ * no body is validated as `{}`. Any body that is sent is validated as usual.
+ */
+export function OptionalBody(): ClassDecorator {
+  return (target) => Reflect.defineMetadata(OPTIONAL_BODY, true, target);
+}
+
 const OPTIONS = {
   whitelist: true,
   forbidNonWhitelisted: true,
@@ -169,6 +179,14 @@ export class AppValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (
+      metadata.type === 'body' &&
+      value === undefined &&
+      metadata.metatype &&
+      Reflect.getMetadata(OPTIONAL_BODY, metadata.metatype)
+    ) {
+      value = {};
+    }
     if (metadata.type === 'body' && metadata.metatype && !this.isPrimitiveMetatype(metadata.metatype)) {
       // Raw bytes (an image content type, parsed for the avatar upload) sent to a JSON route: refuse the
       // type rather than validate each byte as an unknown property (a megabyte of field errors).
