@@ -12,6 +12,10 @@ export interface ActiveSession {
   userId: string;
   zitadelId: string;
   roles: string[];
+  /** The user's organization. */
+  orgId: string;
+  /** The bot the session was opened for, if any. */
+  botId: string | null;
 }
 
 interface AuthenticateRow {
@@ -20,6 +24,8 @@ interface AuthenticateRow {
   user_id: string;
   zitadel_id: string;
   roles: string[];
+  org_id: string;
+  bot_id: string | null;
 }
 
 /**
@@ -27,7 +33,7 @@ interface AuthenticateRow {
  * by a query builder per call. The primary key finds the session; the join reads its user by primary key.
  */
 const AUTHENTICATE_SQL = `
-  SELECT s.id AS session_id, s.last_activity, u.id AS user_id, u.zitadel_id, u.roles
+  SELECT s.id AS session_id, s.last_activity, s.bot_id, u.id AS user_id, u.zitadel_id, u.roles, u.org_id
   FROM sessions s INNER JOIN users u ON u.id = s.user_id
   WHERE s.id = $1 AND s.user_id = $2 AND s.status = 'active' AND s.expires_at > now() AND u.status = 'active'`;
 
@@ -75,7 +81,14 @@ export class SessionsService {
     const [row] = await this.sessions.query<AuthenticateRow[]>(AUTHENTICATE_SQL, [sessionId, userId]);
     if (!row) return null;
     if (Date.now() - row.last_activity.getTime() > ACTIVITY_WRITE_INTERVAL_MS) this.touch(sessionId);
-    return { sessionId: row.session_id, userId: row.user_id, zitadelId: row.zitadel_id, roles: row.roles };
+    return {
+      sessionId: row.session_id,
+      userId: row.user_id,
+      zitadelId: row.zitadel_id,
+      roles: row.roles,
+      orgId: row.org_id,
+      botId: row.bot_id,
+    };
   }
 
   /** Active, unexpired sessions of a user, newest first; with `botId`, only that bot's. */

@@ -6,6 +6,9 @@ import type { AppConfig } from '../config/app-config.js';
 import { AuditModule } from '../audit/audit.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
+import { BotRolesController } from './bots/bot-roles.controller.js';
+import { BotRolesService } from './bots/bot-roles.service.js';
+import { UserBotRole } from './entities/user-bot-role.entity.js';
 import { User } from './entities/user.entity.js';
 import { SuspensionExpiryJob } from './suspension-expiry.job.js';
 import { UserAdminService } from './user-admin.service.js';
@@ -17,10 +20,16 @@ import { UsersService } from './users.service.js';
 @Module({
   // Sessions and users need each other: suspending a user ends their sessions, and the sessions routes
   // answer 404 for an unknown user.
-  imports: [TypeOrmModule.forFeature([User]), forwardRef(() => SessionsModule), ZitadelModule, AuditModule],
-  controllers: [UsersController, UserVariablesController],
+  imports: [
+    TypeOrmModule.forFeature([User, UserBotRole]),
+    forwardRef(() => SessionsModule),
+    ZitadelModule,
+    AuditModule,
+  ],
+  controllers: [UsersController, UserVariablesController, BotRolesController],
   providers: [
     UsersService,
+    BotRolesService,
     UserAdminService,
     SuspensionExpiryJob,
     UserVariablesService,

@@ -15,6 +15,7 @@ import type {
   OidcTokens,
   PasswordCheck,
   ZitadelErrorKind,
+  ZitadelOrganization,
   ZitadelTokenClaims,
   ZitadelUser,
   ZitadelUserState,
@@ -77,8 +78,8 @@ interface RequestOptions {
   body?: unknown;
   /** Whether repeating the call is harmless, so transient failures may be retried. */
   idempotent: boolean;
-  /** Management v1 calls act in the organization named by this header. */
-  orgScoped?: boolean;
+  /** Management v1 calls act in the organization named by this header (true: the configured one). */
+  orgScoped?: boolean | string;
 }
 
 interface Discovery {
@@ -97,6 +98,7 @@ const JWKS_FETCHES_PER_MINUTE = 10;
 // Zitadel's JSON, as far as this client reads it.
 interface ApiUser {
   userId?: string;
+  details?: { resourceOwner?: string };
   state?: ZitadelUserState;
   username?: string;
   human?: {
@@ -180,7 +182,7 @@ export class HttpZitadelClient extends ZitadelClient {
       idempotent: false,
       body: {
         username: user.username,
-        organization: { orgId: this.connection.orgId },
+        organization: { orgId: user.orgId ?? this.connection.orgId },
         profile: {
           givenName: user.givenName,
           familyName: user.familyName,
@@ -209,7 +211,11 @@ export class HttpZitadelClient extends ZitadelClient {
     }
   }
 
-  async listUsers(page: { offset: number; limit: number }): Promise<{ total: number; users: ZitadelUser[] }> {
+  async listUsers(page: {
+    offset: number;
+    limit: number;
+    orgId?: string;
+  }): Promise<{ total: number; users: ZitadelUser[] }> {
     const reply = await this.request<{ details?: { totalResult?: string | number }; result?: ApiUser[] }>(
       'POST',
       '/v2/users',
@@ -217,12 +223,41 @@ export class HttpZitadelClient extends ZitadelClient {
         idempotent: true,
         body: {
           query: { offset: page.offset, limit: page.limit, asc: true },
-          // A service account may see several organizations; this service manages one.
-          queries: [{ organizationIdQuery: { organizationId: this.connection.orgId } }],
+          // One organization a page: reconciliation walks them one after the other.
+          queries: [{ organizationIdQuery: { organizationId: page.orgId ?? this.connection.orgId } }],
         },
       },
     );
     return { total: Number(reply.details?.totalResult ?? 0), users: (reply.result ?? []).map(toZitadelUser) };
+  }
+
+  // ---- organizations (org v2) ------------------------------------------------------------------
+
+  async listOrganizations(page: {
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; organizations: ZitadelOrganization[] }> {
+    const reply = await this.request<{
+      details?: { totalResult?: string | number };
+      result?: Array<{ id?: string; name?: string }>;
+    }>('POST', '/v2/organizations/_search', {
+      idempotent: true,
+      body: { query: { offset: page.offset, limit: page.limit, asc: true } },
+    });
+    const organizations = (reply.result ?? [])
+      .filter((org) => typeof org.id === 'string' && org.id)
+      .map((org) => ({ id: org.id!, name: org.name ?? '' }));
+    return { total: Number(reply.details?.totalResult ?? 0), organizations };
+  }
+
+  async addOrganization(name: string): Promise<{ orgId: string }> {
+    const reply = await this.request<{ organizationId?: string }>('POST', '/v2/organizations', {
+      idempotent: false,
+      body: { name },
+    });
+    if (!reply.organizationId)
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel did not name the organization it created');
+    return { orgId: reply.organizationId };
   }
 
   async updateHumanUser(userId: string, changes: HumanUserChanges): Promise<void> {
@@ -384,18 +419,19 @@ export class HttpZitadelClient extends ZitadelClient {
 
   // ---- role grants (management API v1, in the configured organization) ----------------------
 
-  async getUserRoles(userId: string): Promise<string[]> {
-    const grants = await this.projectGrants(userId);
+  async getUserRoles(userId: string, orgId?: string): Promise<string[]> {
+    const grants = await this.projectGrants(userId, orgId);
     return [...new Set(grants.filter(isActiveGrant).flatMap((grant) => grant.roleKeys ?? []))];
   }
 
-  setUserRoles(userId: string, roles: string[]): Promise<void> {
-    return this.applyRoles(userId, [...new Set(roles)], false);
+  setUserRoles(userId: string, roles: string[], orgId?: string): Promise<void> {
+    return this.applyRoles(userId, [...new Set(roles)], false, orgId ?? this.connection.orgId);
   }
 
   async listProjectGrants(page: {
     offset: number;
     limit: number;
+    orgId?: string;
   }): Promise<{ total: number; grants: Array<{ userId: string; roles: string[] }> }> {
     const { projectId } = this.connection;
     const reply = await this.request<{ details?: { totalResult?: string | number }; result?: UserGrant[] }>(
@@ -403,7 +439,7 @@ export class HttpZitadelClient extends ZitadelClient {
       '/management/v1/users/grants/_search',
       {
         idempotent: true,
-        orgScoped: true,
+        orgScoped: page.orgId ?? true,
         body: {
           query: { offset: page.offset, limit: page.limit, asc: true },
           queries: [{ projectIdQuery: { projectId } }],
@@ -416,43 +452,48 @@ export class HttpZitadelClient extends ZitadelClient {
     return { total: Number(reply.details?.totalResult ?? 0), grants };
   }
 
-  private async applyRoles(userId: string, wanted: string[], afterConflict: boolean): Promise<void> {
-    const [grant, ...extra] = await this.projectGrants(userId);
+  private async applyRoles(
+    userId: string,
+    wanted: string[],
+    afterConflict: boolean,
+    orgId: string,
+  ): Promise<void> {
+    const [grant, ...extra] = await this.projectGrants(userId, orgId);
     // Zitadel keeps one grant per user and project; should there be more, the first one carries the roles.
-    for (const duplicate of extra) await this.removeGrant(userId, duplicate.id);
+    for (const duplicate of extra) await this.removeGrant(userId, duplicate.id, orgId);
     if (!grant) {
       if (wanted.length === 0) return;
       try {
         await this.request('POST', `/management/v1/users/${segment(userId)}/grants`, {
           idempotent: true,
-          orgScoped: true,
+          orgScoped: orgId,
           body: { projectId: this.connection.projectId, roleKeys: wanted },
         });
       } catch (error) {
         // Someone (or our own lost attempt) created it meanwhile: update that one instead.
         if (afterConflict || !(error instanceof ApiError) || error.code !== 'conflict') throw error;
-        await this.applyRoles(userId, wanted, true);
+        await this.applyRoles(userId, wanted, true, orgId);
       }
     } else if (wanted.length === 0) {
-      await this.removeGrant(userId, grant.id);
+      await this.removeGrant(userId, grant.id, orgId);
     } else if (!sameSet(grant.roleKeys ?? [], wanted)) {
       // Skipped when nothing changes: Zitadel answers an unchanged grant with an error.
       await this.request('PUT', `/management/v1/users/${segment(userId)}/grants/${segment(grant.id)}`, {
         idempotent: true,
-        orgScoped: true,
+        orgScoped: orgId,
         body: { roleKeys: wanted },
       });
     }
   }
 
-  private async projectGrants(userId: string): Promise<UserGrant[]> {
+  private async projectGrants(userId: string, orgId?: string): Promise<UserGrant[]> {
     const { projectId } = this.connection;
     const reply = await this.request<{ result?: UserGrant[] }>(
       'POST',
       '/management/v1/users/grants/_search',
       {
         idempotent: true,
-        orgScoped: true,
+        orgScoped: orgId ?? true,
         body: {
           query: { limit: 100 },
           queries: [{ userIdQuery: { userId } }, { projectIdQuery: { projectId } }],
@@ -464,11 +505,11 @@ export class HttpZitadelClient extends ZitadelClient {
     );
   }
 
-  private async removeGrant(userId: string, grantId: string): Promise<void> {
+  private async removeGrant(userId: string, grantId: string, orgId: string): Promise<void> {
     try {
       await this.request('DELETE', `/management/v1/users/${segment(userId)}/grants/${segment(grantId)}`, {
         idempotent: true,
-        orgScoped: true,
+        orgScoped: orgId,
       });
     } catch (error) {
       if (!isKind(error, 'not_found')) throw error;
@@ -651,7 +692,10 @@ export class HttpZitadelClient extends ZitadelClient {
         accept: 'application/json',
       };
       if (body !== undefined) headers['content-type'] = 'application/json';
-      if (options.orgScoped) headers['x-zitadel-orgid'] = this.connection.orgId;
+      if (options.orgScoped) {
+        headers['x-zitadel-orgid'] =
+          typeof options.orgScoped === 'string' ? options.orgScoped : this.connection.orgId;
+      }
       const reply = await this.send(`${this.baseUrl}${path}`, { method, headers, body }, options.idempotent);
       // A 401 means Zitadel rejected our token before acting, so even a non-idempotent call may repeat.
       if (reply.status === 401 && this.serviceToken.refreshable && !refreshed) {
@@ -769,6 +813,7 @@ function toZitadelUser(user: ApiUser): ZitadelUser {
   const email = user.human?.email;
   const mapped: ZitadelUser = {
     userId: user.userId ?? '',
+    orgId: user.details?.resourceOwner ?? '',
     state: user.state ?? 'USER_STATE_UNSPECIFIED',
     username: user.username ?? '',
     email: email?.email ?? '',

@@ -12,6 +12,8 @@ import { asSecret, bearerToken, carriesOwnKey, jwtHeader, jwtPayload, NotThisStr
 import { registerAs, STRATEGY_NAMES, unregister, type StrategyNames } from './strategy-names.js';
 
 const NOT_ZITADEL = new NotThisStrategy('not a Zitadel token');
+/** The organization of the token's subject, as Zitadel writes it into its tokens. */
+const RESOURCE_OWNER_CLAIM = 'urn:zitadel:iam:user:resourceowner:id';
 
 /** `typ` values an access token may carry: RFC 9068's, and the generic one Zitadel writes. */
 const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'application/at+jwt', 'jwt']);
@@ -100,12 +102,17 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) imple
     const user = await this.users.findByZitadelId(payload.sub);
     if (user && user.status !== 'active') return null;
     const roles = user ? user.roles : zitadelClaims(payload, this.connection.projectId).roles;
+    const claimedOrg: unknown = payload[RESOURCE_OWNER_CLAIM];
+    const orgId =
+      user?.orgId ?? (typeof claimedOrg === 'string' && claimedOrg ? claimedOrg : this.connection.orgId);
     return {
       userId: user?.id ?? null,
       zitadelId: payload.sub,
       sessionId: null,
       roles,
-      permissions: this.permissions.forRoles(roles),
+      orgId,
+      botId: null,
+      permissions: this.permissions.forRoles(roles, orgId),
       tokenKind: 'zitadel',
     };
   }
