@@ -16,6 +16,9 @@ export const botIdParam = {
   },
 };
 
+/** `GET /api/users/:id/bots` lists at most this many bots. */
+export const MAX_BOTS_LISTED = 1000;
+
 export class SetBotRolesDto {
   @ApiProperty({
     type: [String],
@@ -47,7 +50,11 @@ export class UserBotsDto {
   @ApiProperty({ format: 'uuid' })
   user_id!: string;
 
-  @ApiProperty({ type: [BotRolesDto], description: 'The bots where the user holds roles, by bot id' })
+  @ApiProperty({
+    type: [BotRolesDto],
+    maxItems: MAX_BOTS_LISTED,
+    description: `The bots where the user holds roles, by bot id (the first ${MAX_BOTS_LISTED})`,
+  })
   bots!: BotRolesDto[];
 }
 

@@ -5,6 +5,7 @@ import { AuditService } from '../../audit/audit.service.js';
 import type { Actor } from '../../common/actor.js';
 import { ApiError } from '../../common/errors/api-error.js';
 import { UserBotRole } from '../entities/user-bot-role.entity.js';
+import { MAX_BOTS_LISTED } from './bot-roles.dto.js';
 import { User } from '../entities/user.entity.js';
 
 /**
@@ -24,7 +25,7 @@ export class BotRolesService {
   async list(userId: string): Promise<UserBotRole[]> {
     const exists = await this.dataSource.getRepository(User).existsBy({ id: userId, status: Not('deleted') });
     if (!exists) throw ApiError.userNotFound();
-    return this.botRoles.find({ where: { userId }, order: { botId: 'ASC' } });
+    return this.botRoles.find({ where: { userId }, order: { botId: 'ASC' }, take: MAX_BOTS_LISTED });
   }
 
   async set(userId: string, botId: string, roles: string[], actor: Actor): Promise<UserBotRole> {

@@ -40,6 +40,7 @@ export class ListUsersQuery extends PageQuery {
       'answers 403.',
     example: '300000000000000001',
     pattern: ORG_ID_PATTERN.source,
+    maxLength: 30,
   })
   @IsOptional()
   @IsString()

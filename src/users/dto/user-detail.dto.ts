@@ -13,6 +13,7 @@ export class UserDetailDto extends UserProfileDto {
   @ApiPropertyOptional({
     description: 'Admins only: the Zitadel organization the user belongs to',
     example: '300000000000000001',
+    maxLength: 30,
   })
   org_id?: string;
 

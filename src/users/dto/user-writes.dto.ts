@@ -60,6 +60,7 @@ export class CreateUserDto extends OmitType(RegisterDto, ['password'] as const) 
       '`iam:users` (403 otherwise).',
     example: '300000000000000001',
     pattern: ORG_ID_PATTERN.source,
+    maxLength: 30,
   })
   @IsOptional()
   @IsString()
