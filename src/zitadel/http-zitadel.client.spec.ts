@@ -346,6 +346,7 @@ describe('users', () => {
     stub.on('GET', '/v2/users/69629012906488334', { body: { user: apiUser('69629012906488334') } });
     await expect(client().getUser('69629012906488334')).resolves.toEqual({
       userId: '69629012906488334',
+      orgId: ORG_ID,
       state: 'USER_STATE_ACTIVE',
       username: 'ada',
       email: 'ada@example.com',
@@ -388,6 +389,33 @@ describe('users', () => {
     });
   });
 
+  it('lists the users of the organization it is asked for', async () => {
+    stub.on('POST', '/v2/users', { body: { details: { totalResult: '0' }, result: [] } });
+    await client().listUsers({ offset: 0, limit: 5, orgId: '555' });
+    expect(stub.last('POST', '/v2/users').json).toMatchObject({
+      queries: [{ organizationIdQuery: { organizationId: '555' } }],
+    });
+  });
+
+  it('lists the organizations the service account may read, and adds one', async () => {
+    stub.on('POST', '/v2/organizations/_search', {
+      body: {
+        details: { totalResult: '3' },
+        result: [{ id: '11', name: 'Acme', state: 'ORGANIZATION_STATE_ACTIVE' }, { name: 'no id' }],
+      },
+    });
+    await expect(client().listOrganizations({ offset: 2, limit: 2 })).resolves.toEqual({
+      total: 3,
+      organizations: [{ id: '11', name: 'Acme' }],
+    });
+    expect(stub.last('POST', '/v2/organizations/_search').json).toEqual({
+      query: { offset: 2, limit: 2, asc: true },
+    });
+    stub.on('POST', '/v2/organizations', { status: 201, body: { organizationId: '12', details: {} } });
+    await expect(client().addOrganization('Beta')).resolves.toEqual({ orgId: '12' });
+    expect(stub.last('POST', '/v2/organizations').json).toEqual({ name: 'Beta' });
+  });
+
   it('adds a human user in the configured organization', async () => {
     stub.on('POST', '/v2/users/human', {
       status: 201,
@@ -411,6 +439,19 @@ describe('users', () => {
       email: { email: 'ada@example.com', returnCode: {} },
       password: { password: 'Secr3t!pass', changeRequired: false },
     });
+  });
+
+  it('adds a human user in the organization it is asked for', async () => {
+    stub.on('POST', '/v2/users/human', { status: 201, body: { userId: '9' } });
+    await client().addHumanUser({
+      orgId: '555',
+      username: 'd',
+      email: 'd@example.com',
+      givenName: 'D',
+      familyName: 'E',
+      emailVerification: 'verified',
+    });
+    expect(stub.last('POST', '/v2/users/human').json).toMatchObject({ organization: { orgId: '555' } });
   });
 
   it.each([
@@ -710,6 +751,9 @@ describe('role grants', () => {
     await expect(client().getUserRoles('1')).resolves.toEqual(['admin', 'viewer']);
     const request = stub.last('POST', search);
     expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
+    // A user of another organization: its grants live there.
+    await client().getUserRoles('1', '555');
+    expect(stub.last('POST', search).headers['x-zitadel-orgid']).toBe('555');
     expect(request.json.queries).toEqual([
       { userIdQuery: { userId: '1' } },
       { projectIdQuery: { projectId: PROJECT_ID } },
@@ -761,6 +805,10 @@ describe('role grants', () => {
     const request = stub.last('POST', '/management/v1/users/1/grants');
     expect(request.json).toEqual({ projectId: PROJECT_ID, roleKeys: ['admin'] });
     expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
+    // In the user's organization when it is another one: both the lookup and the write.
+    await client().setUserRoles('1', ['admin'], '555');
+    expect(stub.last('POST', search).headers['x-zitadel-orgid']).toBe('555');
+    expect(stub.last('POST', '/management/v1/users/1/grants').headers['x-zitadel-orgid']).toBe('555');
   });
 
   it('updates an existing grant, and leaves an unchanged one alone', async () => {
