@@ -1294,6 +1294,7 @@ export interface operations {
                 /** @description Keyset pagination: `next_cursor` of the previous page (same filters and sort; no offset) */
                 cursor?: string;
                 limit?: number;
+                /** @description Rows to skip, at most 10000; page deeper with `cursor` where the route has one */
                 offset?: number;
                 /** @description Only users of this Zitadel organization. For callers with `iam:users` (who otherwise see every organization); any other caller always lists their own organization, and naming another one answers 403. */
                 org_id?: string;
@@ -2798,6 +2799,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip, at most 10000; page deeper with `cursor` where the route has one */
                 offset?: number;
             };
             header?: never;

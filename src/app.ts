@@ -9,6 +9,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
+import { ChangeFeedService } from './change-feed/change-feed.service.js';
 import { ERROR_STATUS, type ErrorCode } from './common/errors/error-code.js';
 import { buildProblem, PROBLEM_CONTENT_TYPE } from './common/errors/problem-document.js';
 import { AppLogger, trackForAccessLog } from './common/http/access-log.js';
@@ -74,6 +75,13 @@ export async function createApp(
     },
   );
   app.useLogger(new AppLogger(app.get(Logger)));
+  // Read-your-writes on this instance: a write's answer leaves only after the change notices of what it
+  // committed have reached this instance's caches (see ChangeFeedService.barrier). A failed write
+  // changed nothing cached, and reads change nothing.
+  const feed = app.get(ChangeFeedService);
+  fastify.addHook('onSend', async (request, reply) => {
+    if (!SAFE_METHODS.has(request.method) && reply.statusCode < 400) await feed.barrier();
+  });
   useJsonBodyParser(app, config.http.jsonBodyLimitBytes);
 
   app.useGlobalFilters(problems);
@@ -85,6 +93,8 @@ export async function createApp(
   });
   return app;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Over TLS: the socket's own, or `X-Forwarded-Proto: https` from a proxy TRUST_PROXY trusts. */
 const isTls = (request: FastifyRequest) => request.protocol === 'https';

@@ -76,16 +76,10 @@ type OrganizationActor = 'instance admin' | 'admin of another organization' | 'u
 
 function expectedStatus(route: Route, actor: Actor): number {
   const namesUser = route.name.includes(':id');
-  switch (actor) {
-    case 'instance admin':
-      return route.expect.admin;
-    case 'admin of another organization':
-      return namesUser ? 404 : route.expect.admin;
-    case 'user of another organization':
-      return namesUser ? 404 : route.expect['other user'];
-    default:
-      return route.expect[actor];
-  }
+  if (actor === 'instance admin') return route.expect.admin;
+  if (actor === 'admin of another organization') return namesUser ? 404 : route.expect.admin;
+  if (actor === 'user of another organization') return namesUser ? 404 : route.expect['other user'];
+  return route.expect[actor];
 }
 
 const BOT = 'matrix-bot';

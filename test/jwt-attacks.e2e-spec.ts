@@ -4,8 +4,13 @@ import { exportJWK } from 'jose';
 import jwt from 'jsonwebtoken';
 import type { SessionSigningKey } from '../src/auth/session-signing-key.js';
 import { SESSION_SIGNING_KEY } from '../src/auth/session-token.service.js';
-import { DataSource } from 'typeorm';
-import { bearer, createIdentityUser, signedInUser, type SignedInUser } from './support/identity.js';
+import {
+  bearer,
+  createIdentityUser,
+  signedInUser,
+  writeDirectly,
+  type SignedInUser,
+} from './support/identity.js';
 import { submitLoginPage, zitadelTokens } from './support/oidc.js';
 import { expectProblem } from './support/problem.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
@@ -174,7 +179,7 @@ describe('Zitadel tokens: only access tokens for this API, judged by the current
     const demoted = await signedInUser(t, { roles: ['admin'] });
     const { idToken, accessToken } = await zitadelTokens(t, demoted);
     expect((await get('/api/users?limit=1', accessToken)).statusCode).toBe(200);
-    await t.app.get(DataSource).query(`UPDATE users SET roles = '{user}' WHERE id = $1`, [demoted.userId]);
+    await writeDirectly(t, `UPDATE users SET roles = '{user}' WHERE id = $1`, [demoted.userId]);
     expectProblem(await get('/api/users?limit=1', accessToken), 403, 'forbidden');
     expectProblem(await get('/api/users?limit=1', idToken), 401, 'unauthorized');
     expect((await get('/api/users/me', accessToken)).statusCode).toBe(200);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { highestRole } from '../src/users/user-variables.service.js';
 import { ZitadelClient } from '../src/zitadel/zitadel.client.js';
-import { bearer, signedInUser, type SignedInUser } from './support/identity.js';
+import { bearer, signedInUser, writeDirectly, type SignedInUser } from './support/identity.js';
 import { expectProblem } from './support/problem.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
@@ -50,7 +50,7 @@ describe('BASIC variables', () => {
       payload: { language: 'pt-br', timezone: 'America/Sao_Paulo', theme: 'dark' },
     });
     const db = t.app.get(DataSource);
-    await db.query(`UPDATE users SET display_name = NULL, roles = $2 WHERE id = $1`, [
+    await writeDirectly(t, `UPDATE users SET display_name = NULL, roles = $2 WHERE id = $1`, [
       user.userId,
       ['user', 'manager', 'support'],
     ]);

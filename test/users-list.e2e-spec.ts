@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { signedInUser, uniqueName, type SignedInUser } from './support/identity.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
+import { expectProblem } from './support/problem.js';
 
 const STATUSES = ['active', 'suspended', 'inactive', 'pending_verification'] as const;
 const SORTS = ['created_at', '-created_at', 'username', '-username', 'email', '-email'] as const;
@@ -303,12 +304,20 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
     expect((await list({ search: `${tag}_` })).json()).toMatchObject({ total: 0, users: [] });
   });
 
+  it('serves offsets up to 10,000 and refuses deeper ones with a 422 that points at the cursor', async () => {
+    expect((await list({ offset: 10_000, limit: 1 })).statusCode).toBe(200);
+    const deep = await list({ offset: 900_000 });
+    expectProblem(deep, 422, 'validation_error');
+    expect(JSON.stringify(deep.json())).toContain('next_cursor');
+  });
+
   it('refuses bad parameters with 400 (malformed) or 422 (bad value), never clamping', async () => {
     const cases: [Record<string, string | number>, number, string][] = [
       [{ limit: 101 }, 422, 'limit'],
       [{ limit: 0 }, 422, 'limit'],
       [{ limit: 'abc' }, 400, 'limit'],
       [{ offset: -1 }, 422, 'offset'],
+      [{ offset: 10_001 }, 422, 'offset'],
       [{ sort: 'password' }, 422, 'sort'],
       [{ status: 'deleted' }, 422, 'status'],
       [{ search: 'x'.repeat(101) }, 422, 'search'],

@@ -52,6 +52,13 @@ const envSchema = z.object({
   DB_POOL_MAX: int(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: int(10_000, 0, 600_000),
   DB_CONNECT_TIMEOUT_MS: int(5_000, 100, 60_000),
+  CACHE_ENABLED: flag,
+  CACHE_MAX_AGE_MS: int(30_000, 1_000, 3_600_000),
+  CACHE_MAX_ENTRIES: int(10_000, 100, 10_000_000),
+  CACHE_LISTEN_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
   METRICS_PUBLIC: flag,
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 
@@ -199,6 +206,17 @@ export interface AppConfig {
     poolMax: number;
     statementTimeoutMs: number;
     connectTimeoutMs: number;
+    /**
+     * The in-process cache of sessions and user rows, kept coherent by PostgreSQL LISTEN/NOTIFY (see
+     * change-feed/). Off: every token check and profile read goes to the database.
+     */
+    cache: {
+      enabled: boolean;
+      maxAgeMs: number;
+      maxEntries: number;
+      /** The change listener's own connection (LISTEN needs a session: not through a transaction pooler). */
+      listenUrl: string | undefined;
+    };
   };
   metrics: { public: boolean; token: string | undefined };
   zitadel: {
@@ -342,6 +360,12 @@ export function parseAppConfig(env: Environment): AppConfig {
       poolMax: e.DB_POOL_MAX,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+      cache: {
+        enabled: e.CACHE_ENABLED ?? true,
+        maxAgeMs: e.CACHE_MAX_AGE_MS,
+        maxEntries: e.CACHE_MAX_ENTRIES,
+        listenUrl: e.CACHE_LISTEN_DATABASE_URL,
+      },
     },
     // Metrics describe traffic and internals: open by default only outside production.
     metrics: { public: e.METRICS_PUBLIC ?? !production, token: e.METRICS_TOKEN },

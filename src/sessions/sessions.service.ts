@@ -1,10 +1,14 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import type { Actor } from '../common/actor.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { Session, type AuthMethod } from './entities/session.entity.js';
+import { ChangeFeedService } from '../change-feed/change-feed.service.js';
+import { CoherentCache } from '../change-feed/coherent-cache.js';
+import type { AppConfig } from '../config/app-config.js';
 
 /** What the token check needs about a session and its user, read in one indexed query. */
 export interface ActiveSession {
@@ -20,6 +24,7 @@ export interface ActiveSession {
 
 interface AuthenticateRow {
   session_id: string;
+  expires_at: Date;
   last_activity: Date;
   user_id: string;
   zitadel_id: string;
@@ -28,12 +33,19 @@ interface AuthenticateRow {
   bot_id: string | null;
 }
 
+/** A live session as cached between token checks (see SessionsService.authenticate). */
+interface CachedSession extends ActiveSession {
+  expiresAt: number;
+  lastActivity: number;
+}
+
 /**
  * The token check runs on every authenticated request, so its SQL is written once here rather than built
  * by a query builder per call. The primary key finds the session; the join reads its user by primary key.
  */
 const AUTHENTICATE_SQL = `
-  SELECT s.id AS session_id, s.last_activity, s.bot_id, u.id AS user_id, u.zitadel_id, u.roles, u.org_id
+  SELECT s.id AS session_id, s.expires_at, s.last_activity, s.bot_id, u.id AS user_id, u.zitadel_id,
+         u.roles, u.org_id
   FROM sessions s INNER JOIN users u ON u.id = s.user_id
   WHERE s.id = $1 AND s.user_id = $2 AND s.status = 'active' AND s.expires_at > now() AND u.status = 'active'`;
 
@@ -43,12 +55,31 @@ const ACTIVITY_WRITE_INTERVAL_MS = 60_000;
 @Injectable()
 export class SessionsService {
   private readonly logger = new Logger(SessionsService.name);
+  /**
+   * Live sessions by id, so that a token check needs no database round trip. Kept coherent by the change
+   * feed: a notice about the session (ended, expiry changed, deleted) or its user (any change, status and
+   * roles included) drops the entry before the next check on any instance; see change-feed/.
+   */
+  private readonly live: CoherentCache<CachedSession>;
 
   constructor(
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
-  ) {}
+    feed: ChangeFeedService,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    const { maxEntries, maxAgeMs } = config.get('database', { infer: true }).cache;
+    this.live = new CoherentCache<CachedSession>(feed, {
+      maxEntries,
+      maxAgeMs,
+      staleAfter: (table, ids) => {
+        if (table === 'sessions') return { keys: ids };
+        const users = new Set(ids);
+        return { where: (session) => users.has(session.userId) };
+      },
+    });
+  }
 
   async create(input: {
     userId: string;
@@ -78,16 +109,35 @@ export class SessionsService {
    * suspension and deletion take effect on the very next request.
    */
   async authenticate(sessionId: string, userId: string): Promise<ActiveSession | null> {
-    const [row] = await this.sessions.query<AuthenticateRow[]>(AUTHENTICATE_SQL, [sessionId, userId]);
-    if (!row) return null;
-    if (Date.now() - row.last_activity.getTime() > ACTIVITY_WRITE_INTERVAL_MS) this.touch(sessionId);
+    const session = await this.live.load(sessionId, async () => {
+      const [row] = await this.sessions.query<AuthenticateRow[]>(AUTHENTICATE_SQL, [sessionId, userId]);
+      return row
+        ? {
+            sessionId: row.session_id,
+            userId: row.user_id,
+            zitadelId: row.zitadel_id,
+            roles: row.roles,
+            orgId: row.org_id,
+            botId: row.bot_id,
+            expiresAt: row.expires_at.getTime(),
+            lastActivity: row.last_activity.getTime(),
+          }
+        : null;
+    });
+    // The query pins the owner and the expiry; a cached entry is checked against both again.
+    const now = Date.now();
+    if (!session || session.userId !== userId || session.expiresAt <= now) return null;
+    if (now - session.lastActivity > ACTIVITY_WRITE_INTERVAL_MS) {
+      session.lastActivity = now;
+      this.touch(sessionId);
+    }
     return {
-      sessionId: row.session_id,
-      userId: row.user_id,
-      zitadelId: row.zitadel_id,
-      roles: row.roles,
-      orgId: row.org_id,
-      botId: row.bot_id,
+      sessionId: session.sessionId,
+      userId: session.userId,
+      zitadelId: session.zitadelId,
+      roles: session.roles,
+      orgId: session.orgId,
+      botId: session.botId,
     };
   }
 

@@ -85,7 +85,7 @@ export class UsersController {
   ): Promise<UserProfileDto> {
     // A Zitadel service account calling with its own token has no local profile.
     if (!principal.userId) throw ApiError.userNotFound();
-    const user = await this.users.requireById(principal.userId);
+    const user = await this.users.requireReadById(principal.userId);
     void reply.header('ETag', versionEtag(user.version));
     return toUserProfileDto(user);
   }
@@ -164,7 +164,7 @@ export class UsersController {
     @CurrentPrincipal() principal: Principal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<UserDetailDto> {
-    const user = await this.users.requireById(id);
+    const user = await this.users.requireReadById(id);
     void reply.header('ETag', versionEtag(user.version));
     return toUserDetailDto(user, { withAdminDetails: isAdmin(principal) });
   }

@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { CURSOR_SIGNER, loadCursorSigner } from '../common/http/cursor-signer.js';
 import type { AppConfig } from '../config/app-config.js';
 import { AuditModule } from '../audit/audit.module.js';
+import { ChangeFeedModule } from '../change-feed/change-feed.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
 import { BotRolesController } from './bots/bot-roles.controller.js';
@@ -25,6 +26,7 @@ import { UsersService } from './users.service.js';
     forwardRef(() => SessionsModule),
     ZitadelModule,
     AuditModule,
+    ChangeFeedModule,
   ],
   controllers: [UsersController, UserVariablesController, BotRolesController],
   providers: [

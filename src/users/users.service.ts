@@ -7,6 +7,8 @@ import { CURSOR_SIGNER, type CursorSigner } from '../common/http/cursor-signer.j
 import type { AppConfig } from '../config/app-config.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../zitadel/zitadel-connection.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
+import { ChangeFeedService } from '../change-feed/change-feed.service.js';
+import { CoherentCache } from '../change-feed/coherent-cache.js';
 import type { UserSort } from './dto/list-users.dto.js';
 import { UserBotRole } from './entities/user-bot-role.entity.js';
 import { User, type UserStatus } from './entities/user.entity.js';
@@ -54,6 +56,8 @@ export interface UserListQuery {
   cursor?: string;
 }
 
+const copyOf = (user: User): User => Object.assign(new User(), user, { roles: [...user.roles] });
+
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 @Injectable()
@@ -62,15 +66,32 @@ export class UsersService implements OnApplicationBootstrap {
   private readonly searchCountLimit: number;
   /** The configured organization (ZITADEL_ORG_ID): registration's, and the fallback of rows that name none. */
   readonly defaultOrgId: string;
+  /**
+   * User rows for the hot reads (the caller's profile, a token's subject), by `id:<uuid>` and
+   * `zitadel:<id>`, kept coherent by the change feed: any change of a user drops its entries on every
+   * instance (see change-feed/). Writes and their precondition checks read the database, never this.
+   */
+  private readonly cached: CoherentCache<User>;
 
   constructor(
     @InjectRepository(User) private readonly users: Repository<User>,
     config: ConfigService<AppConfig, true>,
     @Inject(CURSOR_SIGNER) private readonly cursors: CursorSigner,
+    feed: ChangeFeedService,
     @Inject(ZITADEL_CONNECTION) connection: ZitadelConnection,
   ) {
     this.searchCountLimit = config.get('users', { infer: true }).searchCountLimit;
     this.defaultOrgId = connection.orgId;
+    const { maxEntries, maxAgeMs } = config.get('database', { infer: true }).cache;
+    this.cached = new CoherentCache<User>(feed, {
+      maxEntries,
+      maxAgeMs,
+      staleAfter: (table, ids) => {
+        if (table !== 'users') return {};
+        const users = new Set(ids);
+        return { where: (user) => users.has(user.id) };
+      },
+    });
   }
 
   /**
@@ -93,6 +114,9 @@ export class UsersService implements OnApplicationBootstrap {
    * guard compares with the caller's organization (another organization's users do not exist for it).
    */
   async orgOf(id: string): Promise<string | null> {
+    // Mostly a cached user; only a deleted (or unknown) one costs a query.
+    const user = await this.cached.load(`id:${id}`, () => this.findById(id));
+    if (user) return user.orgId;
     const [row] = await this.users.query<{ org_id: string }[]>('SELECT org_id FROM users WHERE id = $1', [
       id,
     ]);
@@ -103,6 +127,27 @@ export class UsersService implements OnApplicationBootstrap {
   async findById(id: string): Promise<User | null> {
     const [row] = await this.users.query<Partial<User>[]>(FIND_BY_ID_SQL, [id]);
     return row ? Object.assign(new User(), row) : null;
+  }
+
+  /**
+   * findById for reads that answer a GET: from the cache when it holds the user. A copy, so that no
+   * caller can change the cached row.
+   */
+  async readById(id: string): Promise<User | null> {
+    const user = await this.cached.load(`id:${id}`, () => this.findById(id));
+    return user && copyOf(user);
+  }
+
+  async requireReadById(id: string): Promise<User> {
+    const user = await this.readById(id);
+    if (!user) throw ApiError.userNotFound();
+    return user;
+  }
+
+  /** findByZitadelId for the token check of Zitadel access tokens: from the cache when it holds the user. */
+  async readByZitadelId(zitadelId: string): Promise<User | null> {
+    const user = await this.cached.load(`zitadel:${zitadelId}`, () => this.findByZitadelId(zitadelId));
+    return user && copyOf(user);
   }
 
   /** Deleted users too: their audit trail stays readable. */

@@ -8,6 +8,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ChangeFeedService } from '../change-feed/change-feed.service.js';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { UsersService } from '../users/users.service.js';
@@ -59,6 +60,7 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
     private readonly sync: ZitadelSyncService,
     private readonly metrics: ZitadelSyncMetrics,
     private readonly scheduler: SchedulerRegistry,
+    private readonly feed: ChangeFeedService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -93,6 +95,8 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
       }
       try {
         const result = await this.reconcile();
+        // What it fixed is in this instance's caches before run() resolves, as for a write through the API.
+        if (result.fixed) await this.feed.barrier();
         this.metrics.reconcileRuns.inc({ outcome: 'completed' });
         this.metrics.lastReconcile.set(Date.now() / 1000);
         this.logger.log(

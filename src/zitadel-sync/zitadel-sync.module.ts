@@ -1,3 +1,4 @@
+import { ChangeFeedModule } from '../change-feed/change-feed.module.js';
 import { Inject, Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -29,7 +30,7 @@ import { ZitadelSyncService } from './zitadel-sync.service.js';
  * only the exported services of the users, sessions, Zitadel and metrics modules.
  */
 @Module({
-  imports: [ZitadelModule, UsersModule, SessionsModule, MetricsModule],
+  imports: [ZitadelModule, UsersModule, SessionsModule, MetricsModule, ChangeFeedModule],
   controllers: [ZitadelEventsController],
   providers: [
     ZitadelSyncMetrics,

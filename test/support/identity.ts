@@ -1,6 +1,7 @@
 import { expect } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { ChangeFeedService } from '../../src/change-feed/change-feed.service.js';
 import { SessionTokenService } from '../../src/auth/session-token.service.js';
 import type { LoginSessionDto } from '../../src/auth/dto/login.dto.js';
 import { SessionsService } from '../../src/sessions/sessions.service.js';
@@ -137,6 +138,15 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** Changes a user's local status directly, as the admin operations of the users issue will. */
 export async function setLocalStatus(t: TestApp, userId: string, status: string): Promise<void> {
-  await t.app.get(DataSource).query(`UPDATE users SET status = $2 WHERE id = $1`, [userId, status]);
+  await writeDirectly(t, `UPDATE users SET status = $2 WHERE id = $1`, [userId, status]);
   expect(await t.app.get(UsersService).findById(userId)).toBeDefined();
+}
+
+/**
+ * SQL run on the test's own connection, as an operator would, then the same barrier a write through the
+ * API passes before it answers: the change notices have reached this app's caches when it returns.
+ */
+export async function writeDirectly(t: TestApp, sql: string, parameters: unknown[] = []): Promise<void> {
+  await t.app.get(DataSource).query(sql, parameters);
+  await t.app.get(ChangeFeedService).barrier();
 }

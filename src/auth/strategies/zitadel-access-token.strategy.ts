@@ -99,7 +99,7 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) imple
     const { header, payload } = token;
     if (notAnAccessToken(header, payload) !== null) return null;
     if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !payload.sub) return null;
-    const user = await this.users.findByZitadelId(payload.sub);
+    const user = await this.users.readByZitadelId(payload.sub);
     if (user && user.status !== 'active') return null;
     const roles = user ? user.roles : zitadelClaims(payload, this.connection.projectId).roles;
     const claimedOrg: unknown = payload[RESOURCE_OWNER_CLAIM];

@@ -4,8 +4,12 @@ import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 100;
-/** Deep offsets make PostgreSQL walk and discard rows; past this, callers should use the cursor. */
-export const MAX_OFFSET = 1_000_000;
+/**
+ * A deep offset makes PostgreSQL walk and discard every row before the page (at a million users,
+ * offset 900,000 took seconds and ended in 5xx under load), so offsets stop here, as search engines bound
+ * their result windows; deeper pages are read with `cursor`, which costs what the first page does.
+ */
+export const MAX_OFFSET = 10_000;
 
 /** `limit` and `offset` as the contract defines them: a limit above the maximum is refused, never clamped. */
 export class PageQuery {
@@ -17,11 +21,18 @@ export class PageQuery {
   @Max(MAX_PAGE_SIZE)
   limit?: number;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: MAX_OFFSET, default: 0 })
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: MAX_OFFSET,
+    default: 0,
+    description: `Rows to skip, at most ${MAX_OFFSET}; page deeper with \`cursor\` where the route has one`,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(0)
-  @Max(MAX_OFFSET)
+  @Max(MAX_OFFSET, {
+    message: `offset must not be greater than ${MAX_OFFSET}; for deeper pages pass the previous page's next_cursor as cursor`,
+  })
   offset?: number;
 }

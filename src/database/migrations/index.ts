@@ -7,7 +7,8 @@ import { UserCounts1795635000000 } from './1795635000000-UserCounts.js';
 import { UserSearchText1795640000000 } from './1795640000000-UserSearchText.js';
 import { UserWriteLease1795650000000 } from './1795650000000-UserWriteLease.js';
 import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
-import { Organizations1795660000000 } from './1795660000000-Organizations.js';
+import { ChangeNotifications1795660000000 } from './1795660000000-ChangeNotifications.js';
+import { Organizations1795670000000 } from './1795670000000-Organizations.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -23,5 +24,6 @@ export const MIGRATIONS = [
   UserSearchText1795640000000,
   UserWriteLease1795650000000,
   OidcLoginBot1795651000000,
-  Organizations1795660000000,
+  ChangeNotifications1795660000000,
+  Organizations1795670000000,
 ];

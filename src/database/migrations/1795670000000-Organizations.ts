@@ -10,8 +10,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * organization, status and role (same triggers, one more key column). Roles per bot live in
  * `user_bot_roles` (docs/identity.md "Organizations and bot roles").
  */
-export class Organizations1795660000000 implements MigrationInterface {
-  name = 'Organizations1795660000000';
+export class Organizations1795670000000 implements MigrationInterface {
+  name = 'Organizations1795670000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE "users" ADD "org_id" text NOT NULL DEFAULT ''`);
