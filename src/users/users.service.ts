@@ -279,9 +279,11 @@ export class UsersService implements OnApplicationBootstrap {
     status: UserStatus | undefined,
     role: string | undefined,
   ) {
+    // One organization: its counter rows by primary key. Every organization: one (role, status) summed
+    // over all of them (user_counts_role_status_idx).
     const [row] = await this.users.query<{ total: number }[]>(
       `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
-       WHERE ($3::text IS NULL OR org_id = $3) AND role = $1
+       WHERE ${orgId === null ? '$3::text IS NULL' : 'org_id = $3'} AND role = $1
          AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
       [role ?? '*', status ?? null, orgId],
     );

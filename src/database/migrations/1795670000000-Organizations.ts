@@ -5,7 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * rows cached before this migration get '' here and the configured organization at the next start
  * (UsersService.onApplicationBootstrap), then their true one from reconciliation.
  *
- * Every list and search index leads with `org_id`, so a list inside one organization reads only that
+ * Every list and search index leads with `org_id` (the search index is GIN over org_id and the trigrams
+ * of search_text, through btree_gin), so a list or search inside one organization reads only that
  * organization's rows; `users_created_idx` stays for instance-wide listings. `user_counts` counts per
  * organization, status and role (same triggers, one more key column). Roles per bot live in
  * `user_bot_roles` (docs/identity.md "Organizations and bot roles").
@@ -25,6 +26,15 @@ export class Organizations1795670000000 implements MigrationInterface {
     await queryRunner.query(`CREATE INDEX "users_org_created_idx" ON "users" ("org_id", "created_at", "id")`);
     await queryRunner.query(`CREATE INDEX "users_org_username_idx" ON "users" ("org_id", "username", "id")`);
     await queryRunner.query(`CREATE INDEX "users_org_email_idx" ON "users" ("org_id", "email", "id")`);
+    // Search: one GIN index over (org_id, search_text trigrams). btree_gin lets GIN hold org_id; a search
+    // inside one organization then intersects inside the index (GIN's fast scan skips the trigram posting
+    // lists by the organization's entries) instead of reading every organization's matches of the term.
+    // A search over every organization uses the same index on its second column alone.
+    await queryRunner.query(`CREATE EXTENSION IF NOT EXISTS btree_gin`);
+    await queryRunner.query(
+      `CREATE INDEX "users_org_search_text_idx" ON "users" USING gin ("org_id", "search_text" gin_trgm_ops)`,
+    );
+    await queryRunner.query(`DROP INDEX "users_search_text_trgm_idx"`);
 
     await queryRunner.query(`
       CREATE TABLE "user_bot_roles" (
@@ -50,6 +60,10 @@ export class Organizations1795670000000 implements MigrationInterface {
     await this.dropCounts(queryRunner);
     await this.createCounts(queryRunner, false);
     await queryRunner.query(`DROP TABLE "user_bot_roles"`);
+    await queryRunner.query(
+      `CREATE INDEX "users_search_text_trgm_idx" ON "users" USING gin ("search_text" gin_trgm_ops)`,
+    );
+    await queryRunner.query(`DROP INDEX "users_org_search_text_idx"`);
     await queryRunner.query(`DROP INDEX "users_org_email_idx"`);
     await queryRunner.query(`DROP INDEX "users_org_username_idx"`);
     await queryRunner.query(`DROP INDEX "users_org_created_idx"`);
@@ -88,6 +102,11 @@ export class Organizations1795670000000 implements MigrationInterface {
         "n" bigint NOT NULL DEFAULT 0,
         CONSTRAINT "user_counts_pkey" PRIMARY KEY (${key.map((k) => `"${k}"`).join(', ')})
       )`);
+    // An instance-wide total sums one (role, status) over every organization.
+    if (perOrg)
+      await queryRunner.query(
+        `CREATE INDEX "user_counts_role_status_idx" ON "user_counts" ("role", "status")`,
+      );
     const upsert = (deltas: string) => `
         INSERT INTO user_counts (${keyList}, n)
         SELECT ${keyList}, sum(delta) FROM (${deltas}) AS d

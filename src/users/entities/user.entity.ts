@@ -31,8 +31,9 @@ export const LISTABLE_STATUSES = ['active', 'suspended', 'inactive', 'pending_ve
 @Index('users_username_lower_key', { synchronize: false })
 // lower(email) over all rows, deleted ones included (login tells a deleted account from an unknown one).
 @Index('users_email_lower_idx', { synchronize: false })
-// Case-insensitive substring search over search_text (pg_trgm GIN).
-@Index('users_search_text_trgm_idx', { synchronize: false })
+// Case-insensitive substring search over search_text inside an organization: GIN over org_id (btree_gin)
+// and the trigrams of search_text (pg_trgm).
+@Index('users_org_search_text_idx', { synchronize: false })
 // Lists and searches inside one organization: every index a list uses leads with org_id (issue 19).
 @Index('users_org_status_created_idx', ['orgId', 'status', 'createdAt', 'id'])
 @Index('users_org_created_idx', ['orgId', 'createdAt', 'id'])
