@@ -5835,6 +5835,39 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDto"];
                 };
             };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             /** @description Too Many Requests */
             429: {
                 headers: {

@@ -46,7 +46,7 @@ export class UserVariablesController {
     summary: 'A user’s BASIC variables',
     description: DESCRIPTION,
     access: { selfOr: 'admin:users' },
-    errors: [404],
+    errors: [404, 422],
   })
   @ApiOkResponse({ type: UserVariablesDto, description: 'The variables' })
   getUserVariables(
