@@ -122,6 +122,18 @@ export async function peakRss<T>(pid: number, run: () => Promise<T>): Promise<{ 
   }
 }
 
+/**
+ * CPU time (user + system) a process has used so far, in milliseconds, from /proc/<pid>/stat (clock
+ * ticks of 10 ms). Divided by the requests served, it is the cost of one request in that process: a figure
+ * that, unlike requests per second, hardly moves when other work shares the machine.
+ */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces) start at field 3: utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
+}
+
 /** A port nothing listens on right now: the kernel's pick for port 0, released again. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -213,6 +225,8 @@ export async function startServiceAsDeployed(options: {
   poolMax: number;
   /** Created in the identity provider, for scripts that log in. */
   admin?: { email: string; password: string };
+  /** Write a V8 CPU profile of the service here (`--cpu-prof`), for `npm run bench -- --profile DIR`. */
+  profileDir?: string;
 }): Promise<{ service: ChildProcess; idp: DevIdentityProvider }> {
   const { idp, env } = await startIdentityProvider(options.databaseUrl, options.port, options.admin);
   const service = startNode(
@@ -227,7 +241,10 @@ export async function startServiceAsDeployed(options: {
       LOG_LEVEL: 'warn',
       DATA_DIR: `/tmp/users-api-bench-${randomUUID()}`,
     },
-    await productionNodeFlags(),
+    [
+      ...(await productionNodeFlags()),
+      ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+    ],
   );
   return { service, idp };
 }

@@ -14,6 +14,7 @@ import { loadCursorSigner } from '../src/common/http/cursor-signer.js';
 import { MAX_OFFSET } from '../src/common/http/pagination.js';
 import pg from 'pg';
 import {
+  cpuMs,
   DEFAULT_DATABASE_URL,
   ensureDatabase,
   ensureSeeded,
@@ -36,6 +37,8 @@ const { values: args } = parseArgs({
     database: { type: 'string', default: DEFAULT_DATABASE_URL },
     only: { type: 'string' },
     'seed-only': { type: 'boolean', default: false },
+    // A directory for a V8 CPU profile of the service (open it in Chrome DevTools or speedscope).
+    profile: { type: 'string' },
   },
 });
 const USERS = Number(args.users);
@@ -171,6 +174,7 @@ async function main(): Promise<void> {
     signingKey,
     port: SERVICE_PORT,
     poolMax: POOL_MAX,
+    profileDir: args.profile,
   });
   const baseline = startNode('dist/bench/baseline-server.js', {
     DATABASE_URL: url,
@@ -191,8 +195,14 @@ async function main(): Promise<void> {
       // A short warm-up for each server (JIT, pool, caches), not counted.
       await drive(SERVICE_PORT, scenario, 2);
       await drive(BASELINE_PORT, scenario, 2);
+      const serviceCpuBefore = await cpuMs(service.pid!);
       const { result: svc, peakMb } = await peakRss(service.pid!, () => drive(SERVICE_PORT, scenario));
+      const serviceCpu = (await cpuMs(service.pid!)) - serviceCpuBefore;
+      const baselineCpuBefore = await cpuMs(baseline.pid!);
       const base = await drive(BASELINE_PORT, scenario);
+      const baselineCpu = (await cpuMs(baseline.pid!)) - baselineCpuBefore;
+      const perRequestUs = (ms: number, m: Measured) =>
+        Math.round((1000 * ms) / Math.max(1, m.rps * DURATION));
       servicePeakMb = Math.max(servicePeakMb, peakMb);
       rows.push({
         endpoint: scenario.name,
@@ -206,6 +216,9 @@ async function main(): Promise<void> {
         'service non-2xx': svc.non2xx + svc.errors,
         'baseline non-2xx': base.non2xx + base.errors,
         'service peak RSS MB': peakMb,
+        // CPU of the Node process alone per request (not PostgreSQL's): steadier than req/s on a busy machine.
+        'service CPU µs/req': perRequestUs(serviceCpu, svc),
+        'baseline CPU µs/req': perRequestUs(baselineCpu, base),
       });
     }
     console.log(

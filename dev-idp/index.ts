@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
 import { checkPasswordPolicy, generatePassword, hashPassword, passwordMatches } from './credentials.js';
+import { registerConnectServices } from './connect-api.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
@@ -42,6 +43,11 @@ export interface DevIdentityProviderOptions {
     redirectUris: string[];
     postLogoutRedirectUris?: string[];
   }>;
+  /**
+   * API apps (Zitadel's "API" application type, client secret): they may introspect tokens
+   * (`/oauth/v2/introspect`, RFC 7662), and have no redirect URIs.
+   */
+  apiApps?: Array<{ clientId: string; clientSecret: string }>;
   /**
    * The first administrator: created (with project role 'admin') only when no user has that email yet.
    * With `resetPassword`, an existing admin's password is replaced by `password`.
@@ -76,6 +82,20 @@ export interface DevIdentityProvider {
   setEventTarget(target: EventTarget | null): void;
   /** Changes this instance's login policy (`GET /v2/settings/login`, and what its login page demands). */
   setLoginSettings(settings: Partial<LoginSettings>): void;
+  /**
+   * A machine user (another service's account) with client credentials: `client_id` is its username, the
+   * secret is generated. Its token type is Zitadel's "Bearer" (opaque, the default) or "JWT".
+   */
+  addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
+  /** Deactivates (false) or reactivates (true) a machine user: its tokens stop or start being active. */
+  setMachineUserActive(userId: string, active: boolean): Promise<void>;
+}
+
+export interface MachineUser {
+  username: string;
+  accessTokenType?: 'bearer' | 'jwt';
+  /** Its roles in the project. */
+  roles?: string[];
 }
 
 /** Fixed so that a restarted provider keeps naming the same organisation and project. */
@@ -117,6 +137,9 @@ const optionsSchema = z.object({
       (clients) => new Set(clients.map((c) => c.clientId)).size === clients.length,
       'clientIds must be unique',
     ),
+  apiApps: z
+    .array(z.object({ clientId: z.string().min(1).max(200), clientSecret: z.string().min(16).max(500) }))
+    .default([]),
   admin: z
     .object({
       email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
@@ -191,7 +214,12 @@ export async function startDevIdentityProvider(
       orgDomain: ORG_DOMAIN,
       projectId: config.projectId,
       projectName: PROJECT_NAME,
-      clients: new Map<string, ClientConfig>(config.clients.map((c) => [c.clientId, c])),
+      clients: new Map<string, ClientConfig>(
+        [
+          ...config.clients,
+          ...config.apiApps.map((app) => ({ ...app, redirectUris: [], postLogoutRedirectUris: [] })),
+        ].map((client): [string, ClientConfig] => [client.clientId, client]),
+      ),
       serviceAccountToken,
       emailCodeSink: options.emailCodeSink,
       logger,
@@ -235,6 +263,18 @@ export async function startDevIdentityProvider(
       setLoginSettings: (settings) => {
         ctx.loginSettings = { ...ctx.loginSettings, ...settings };
       },
+      addMachineUser: async (user) => {
+        const clientSecret = randomBytes(32).toString('base64url');
+        const row = await store.insertMachineUser(store.pool, {
+          username: user.username,
+          secret: clientSecret,
+          accessTokenType: user.accessTokenType ?? 'bearer',
+          roleKeys: user.roles ?? [],
+        });
+        return { userId: row.id, clientId: row.username, clientSecret };
+      },
+      setMachineUserActive: (userId, active) =>
+        store.setMachineUserState(store.pool, userId, active ? 'USER_STATE_ACTIVE' : 'USER_STATE_INACTIVE'),
     };
   } catch (error) {
     await app?.close().catch(() => undefined);
@@ -245,18 +285,6 @@ export async function startDevIdentityProvider(
 
 function buildServer(ctx: IdpContext): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1_048_576, forceCloseConnections: true });
-
-  // grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument.
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
-    }
-  });
 
   app.addHook('onSend', async (_request, reply) => {
     void reply.header('X-Dev-Identity-Provider', 'not-for-production');
@@ -270,6 +298,7 @@ function buildServer(ctx: IdpContext): FastifyInstance {
 
   // Two encapsulated scopes: Zitadel's APIs (token-protected, gRPC-gateway errors) and OIDC (OAuth errors).
   void app.register((api, _options, done) => {
+    useGatewayJson(api);
     useZitadelErrors(api, ctx.logger);
     requireServiceAccount(api, ctx);
     registerUserRoutes(api, ctx);
@@ -280,11 +309,28 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     done();
   });
   void app.register((oidc, _options, done) => {
+    useGatewayJson(oidc);
     useOAuthErrors(oidc, ctx.logger);
     registerOidcRoutes(oidc, ctx);
     done();
   });
+  // Zitadel's services over Connect, from its own descriptors (a scope of their own, with Connect's parsers).
+  registerConnectServices(app, ctx);
   return app;
+}
+
+/** grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument. */
+function useGatewayJson(scope: FastifyInstance): void {
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
+    }
+  });
 }
 
 /**

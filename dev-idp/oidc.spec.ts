@@ -353,4 +353,43 @@ describe('dev-idp OIDC provider', () => {
     expect(forged.status).toBe(400);
     expect(decodeProtectedHeader(idToken).kid).toBeDefined();
   });
+  it('gives machine users opaque or JWT tokens by client credentials; introspection reads both', async () => {
+    const opaqueUser = await t.idp.addMachineUser({ username: `svc-o-${Date.now()}`, roles: ['admin'] });
+    const jwtUser = await t.idp.addMachineUser({
+      username: `svc-j-${Date.now()}`,
+      accessTokenType: 'jwt',
+      roles: ['admin'],
+    });
+    const scope = `openid urn:zitadel:iam:org:project:id:${t.idp.projectId}:aud urn:zitadel:iam:org:projects:roles`;
+    const grant = async (user: { clientId: string; clientSecret: string }, secret = user.clientSecret) => {
+      const init = form({ grant_type: 'client_credentials', scope });
+      init.headers = {
+        ...(init.headers as Record<string, string>),
+        authorization: `Basic ${Buffer.from(`${user.clientId}:${secret}`).toString('base64')}`,
+      };
+      const res = await fetch(`${t.idp.url}/oauth/v2/token`, init);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect((await grant(opaqueUser, 'wrong-secret')).status).toBe(401);
+    const opaque = String((await grant(opaqueUser)).body.access_token);
+    const jwt = String((await grant(jwtUser)).body.access_token);
+    expect(opaque).not.toContain('.');
+    expect(jwt.split('.')).toHaveLength(3);
+    for (const [token, user] of [
+      [opaque, opaqueUser],
+      [jwt, jwtUser],
+    ] as const) {
+      expect((await introspect(token)).body).toMatchObject({
+        active: true,
+        sub: user.userId,
+        client_id: user.clientId,
+        aud: [user.clientId, t.idp.projectId],
+        'urn:zitadel:iam:org:project:roles': { admin: { [t.idp.orgId]: expect.any(String) } },
+      });
+    }
+    await t.idp.setMachineUserActive(opaqueUser.userId, false);
+    expect((await introspect(opaque)).body).toEqual({ active: false });
+    expect((await grant(opaqueUser)).status).toBe(400);
+    expect((await introspect('not-a-token-we-issued')).body).toEqual({ active: false });
+  });
 });

@@ -9,7 +9,7 @@ import { OAuthError, ZitadelError } from './errors.js';
 import { PAGE_HEADERS, loginPage, messagePage, totpPage } from './login-page.js';
 import { checkTotpCode, hasVerifiedTotp } from './mfa-api.js';
 import { profileClaims, roleClaims } from './presenters.js';
-import { sha256, type UserRow } from './store.js';
+import { sha256, type MachineUserRow, type UserRow } from './store.js';
 
 /** Zitadel's defaults: access and id tokens live 12 hours. */
 const ACCESS_TOKEN_LIFETIME_SECONDS = 12 * 3600;
@@ -47,6 +47,7 @@ const totpForm = authorizeParams.extend({
 
 const tokenRequest = z.object({
   grant_type: str(200),
+  scope: str(2000),
   code: str(500),
   redirect_uri: str(2000),
   code_verifier: str(500),
@@ -275,7 +276,7 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
       scopes_supported: ['openid', 'profile', 'email', 'urn:zitadel:iam:org:project:roles'],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
-      grant_types_supported: ['authorization_code'],
+      grant_types_supported: ['authorization_code', 'client_credentials'],
       subject_types_supported: ['public'],
       id_token_signing_alg_values_supported: ['RS256'],
       token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
@@ -398,12 +399,11 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
 
   // --- token endpoint ---
 
-  /** client_secret_basic, client_secret_post, or none for a public client (which then must use PKCE). */
-  function authenticateClient(
+  /** The client credentials presented: client_secret_basic or client_secret_post (never both). */
+  function presentedCredentials(
     authorization: string | undefined,
     form: { client_id?: string; client_secret?: string },
-    purpose: 'token' | 'introspect' | 'revoke',
-  ): ClientConfig {
+  ): { clientId?: string; secret?: string } {
     let basic: { id: string; secret: string } | undefined;
     if (authorization && /^Basic\s/i.test(authorization)) {
       const decoded = Buffer.from(authorization.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
@@ -425,10 +425,18 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     if (basic && form.client_id !== undefined && form.client_id !== basic.id) {
       throw new OAuthError('invalid_client', 'client_id does not match the credentials', 401);
     }
-    const clientId = basic?.id ?? form.client_id;
+    return { clientId: basic?.id ?? form.client_id, secret: basic?.secret ?? form.client_secret };
+  }
+
+  /** client_secret_basic, client_secret_post, or none for a public client (which then must use PKCE). */
+  function authenticateClient(
+    authorization: string | undefined,
+    form: { client_id?: string; client_secret?: string },
+    purpose: 'token' | 'introspect' | 'revoke',
+  ): ClientConfig {
+    const { clientId, secret } = presentedCredentials(authorization, form);
     const client = clientId ? ctx.clients.get(clientId) : undefined;
     if (!client) throw new OAuthError('invalid_client', 'client authentication failed', 401);
-    const secret = basic?.secret ?? form.client_secret;
     if (client.clientSecret !== undefined) {
       if (secret === undefined || !sameSecret(secret, client.clientSecret)) {
         throw new OAuthError('invalid_client', 'client authentication failed', 401);
@@ -482,11 +490,70 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     return { jti, accessToken, idToken };
   }
 
+  /** A machine user's client credentials (client_id is its username), or undefined. */
+  async function authenticateMachineUser(
+    authorization: string | undefined,
+    form: { client_id?: string; client_secret?: string },
+  ): Promise<MachineUserRow | undefined> {
+    const { clientId, secret } = presentedCredentials(authorization, form);
+    if (!clientId || secret === undefined) return undefined;
+    const machine = await store.getMachineUser(store.pool, { username: clientId });
+    return machine && sameSecret(sha256(secret), machine.secret_hash) ? machine : undefined;
+  }
+
+  /**
+   * The client credentials grant of a machine user, as Zitadel answers it: an opaque access token when the
+   * user's token type is Bearer (Zitadel's default), a JWT when it is JWT. The project is in `aud` and the
+   * roles in the token only when the scope asks for them, as with Zitadel.
+   */
+  async function issueMachineToken(machine: MachineUserRow, scope: string): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const scopes = scope.split(/\s+/);
+    const wantsProject = scopes.includes(`urn:zitadel:iam:org:project:id:${ctx.projectId}:aud`);
+    const wantsRoles = scopes.includes('urn:zitadel:iam:org:projects:roles');
+    const jti = randomUUID();
+    const claims = {
+      iss: ctx.issuer(),
+      sub: machine.id,
+      aud: wantsProject ? [machine.username, ctx.projectId] : [machine.username],
+      iat: now,
+      nbf: now,
+      exp: now + ACCESS_TOKEN_LIFETIME_SECONDS,
+      jti,
+      client_id: machine.username,
+      scope,
+      ...(wantsRoles ? roleClaims(ctx, machine.role_keys) : {}),
+      'urn:zitadel:iam:user:resourceowner:id': ctx.orgId,
+    };
+    if (machine.access_token_type === 'jwt') return signer.sign(claims);
+    // Opaque: nothing in it to parse (no dots); only introspection says what it stands for.
+    const token = randomBytes(32).toString('base64url');
+    await store.insertOpaqueToken(store.pool, token, jti, claims, new Date(claims.exp * 1000));
+    return token;
+  }
+
   app.post('/oauth/v2/token', async (request, reply) => {
     const form = formInput(tokenRequest, request.body);
+    if (form.grant_type === 'client_credentials') {
+      const machine = await authenticateMachineUser(request.headers.authorization, form);
+      if (!machine) throw new OAuthError('invalid_client', 'client authentication failed', 401);
+      if (machine.state !== 'USER_STATE_ACTIVE')
+        throw new OAuthError('invalid_grant', 'the user is not active');
+      const scope = form.scope ?? 'openid';
+      void reply.headers({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
+      return {
+        access_token: await issueMachineToken(machine, scope),
+        token_type: 'Bearer',
+        expires_in: ACCESS_TOKEN_LIFETIME_SECONDS,
+        scope,
+      };
+    }
     const client = authenticateClient(request.headers.authorization, form, 'token');
     if (form.grant_type !== 'authorization_code') {
-      throw new OAuthError('unsupported_grant_type', 'only grant_type=authorization_code is supported');
+      throw new OAuthError(
+        'unsupported_grant_type',
+        'only grant_type=authorization_code and client_credentials are supported',
+      );
     }
     if (!form.code) throw new OAuthError('invalid_request', 'code is required');
     const consumed = await store.consumeAuthCode(store.pool, form.code);
@@ -530,18 +597,28 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     };
   });
 
-  /** A live access token of ours: signature, issuer, expiry, kind, not revoked, user still active. */
+  /** The claims of a token of ours, unchecked beyond signature and expiry: JWT, or opaque by lookup. */
+  async function tokenClaims(token: string): Promise<JWTPayload | undefined> {
+    return token.includes('.')
+      ? signer.verify(token, ctx.issuer())
+      : await store.getOpaqueToken(store.pool, token);
+  }
+
+  /**
+   * A live access token of ours (JWT or opaque): signature or lookup, issuer, expiry, kind (an ID token has
+   * neither jti nor client_id), not revoked, its user (human or machine) still active.
+   */
   async function activeAccessToken(
     token: string,
-  ): Promise<{ claims: JWTPayload; user: UserRow } | undefined> {
-    const claims = await signer.verify(token, ctx.issuer());
-    // id_tokens are signed with the same key but carry neither jti nor client_id.
+  ): Promise<{ claims: JWTPayload; user?: UserRow; machine?: MachineUserRow } | undefined> {
+    const claims = await tokenClaims(token);
     if (!claims || typeof claims.jti !== 'string' || typeof claims.client_id !== 'string' || !claims.sub)
       return undefined;
     if (await store.isTokenRevoked(store.pool, claims.jti)) return undefined;
     const user = await store.getUser(store.pool, claims.sub);
-    if (!user || user.state !== 'USER_STATE_ACTIVE') return undefined;
-    return { claims, user };
+    if (user) return user.state === 'USER_STATE_ACTIVE' ? { claims, user } : undefined;
+    const machine = await store.getMachineUser(store.pool, { id: claims.sub });
+    return machine?.state === 'USER_STATE_ACTIVE' ? { claims, machine } : undefined;
   }
 
   const userinfo = async (authorization: string | undefined, reply: FastifyReply) => {
@@ -553,12 +630,20 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
         .header('WWW-Authenticate', 'Bearer error="invalid_token"')
         .send({ error: 'invalid_token', error_description: 'the access token is invalid or has expired' });
     }
-    const roles = await store.activeRoles(store.pool, active.user.id, ctx.projectId);
+    if (active.machine) {
+      return {
+        sub: active.machine.id,
+        preferred_username: active.machine.username,
+        ...roleClaims(ctx, active.machine.role_keys),
+      };
+    }
+    const user = active.user!;
+    const roles = await store.activeRoles(store.pool, user.id, ctx.projectId);
     return {
-      sub: active.user.id,
-      ...profileClaims(active.user),
+      sub: user.id,
+      ...profileClaims(user),
       ...roleClaims(ctx, roles),
-      'urn:zitadel:iam:user:resourceowner:id': active.user.org_id,
+      'urn:zitadel:iam:user:resourceowner:id': user.org_id,
     };
   };
   app.get('/oidc/v1/userinfo', async (request, reply) => userinfo(request.headers.authorization, reply));
@@ -571,7 +656,10 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     void reply.header('Cache-Control', 'no-store');
     const active = await activeAccessToken(form.token);
     if (!active) return { active: false };
-    const { claims, user } = active;
+    const { claims, user, machine } = active;
+    // The roles as they are now, when the token was issued for them (Zitadel asserts them the same way).
+    const roles = machine ? machine.role_keys : await store.activeRoles(store.pool, user!.id, ctx.projectId);
+    const scopes = typeof claims.scope === 'string' ? claims.scope.split(/\s+/) : [];
     return {
       active: true,
       scope: claims.scope,
@@ -584,17 +672,22 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
       aud: claims.aud,
       iss: claims.iss,
       jti: claims.jti,
-      username: user.username,
+      username: machine ? machine.username : user!.username,
+      ...(scopes.includes('urn:zitadel:iam:org:projects:roles') ? roleClaims(ctx, roles) : {}),
     };
   });
 
   app.post('/oauth/v2/revoke', async (request, reply) => {
     const form = formInput(tokenOnlyRequest, request.body);
-    const client = authenticateClient(request.headers.authorization, form, 'revoke');
+    // The app that got the token, or the machine user that did (client credentials).
+    const machine = await authenticateMachineUser(request.headers.authorization, form);
+    const clientId = machine
+      ? machine.username
+      : authenticateClient(request.headers.authorization, form, 'revoke').clientId;
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
-    const claims = await signer.verify(form.token, ctx.issuer());
+    const claims = await tokenClaims(form.token);
     // RFC 7009: unknown tokens and other clients' tokens are answered 200 all the same, and left alone.
-    if (claims && typeof claims.jti === 'string' && claims.client_id === client.clientId && claims.exp) {
+    if (claims && typeof claims.jti === 'string' && claims.client_id === clientId && claims.exp) {
       await store.revokeToken(store.pool, claims.jti, new Date(claims.exp * 1000));
     }
     return reply.code(200).header('Cache-Control', 'no-store').send('');

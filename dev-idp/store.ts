@@ -117,6 +117,25 @@ const SCHEMA_SQL = [
      jti text PRIMARY KEY,
      expires_at timestamptz NOT NULL
    )`,
+  // Machine users (service accounts of other services) with client credentials. Zitadel keeps their role
+  // grants as for humans; the stand-in keeps them on the row. access_token_type: 'bearer' (opaque, Zitadel's
+  // default) or 'jwt'.
+  `CREATE TABLE IF NOT EXISTS dev_idp.machine_users (
+     id text PRIMARY KEY DEFAULT dev_idp.next_id(),
+     username text NOT NULL UNIQUE,
+     secret_hash text NOT NULL,
+     access_token_type text NOT NULL,
+     role_keys text[] NOT NULL DEFAULT '{}',
+     state text NOT NULL DEFAULT 'USER_STATE_ACTIVE',
+     created_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  // Opaque access tokens: only their hash is kept, with the claims introspection answers.
+  `CREATE TABLE IF NOT EXISTS dev_idp.opaque_tokens (
+     token_hash text PRIMARY KEY,
+     jti text NOT NULL,
+     claims jsonb NOT NULL,
+     expires_at timestamptz NOT NULL
+   )`,
 ];
 
 export interface OrganizationRow {
@@ -125,6 +144,15 @@ export interface OrganizationRow {
   sequence: string;
   created_at: Date;
   changed_at: Date;
+}
+
+export interface MachineUserRow {
+  id: string;
+  username: string;
+  secret_hash: string;
+  access_token_type: 'bearer' | 'jwt';
+  role_keys: string[];
+  state: UserState;
 }
 
 export type UserState =
@@ -550,6 +578,11 @@ export class Store {
     return rows[0];
   }
 
+  async getGrantById(db: Queryable, grantId: string): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>('SELECT * FROM dev_idp.user_grants WHERE id = $1', [grantId]);
+    return rows[0];
+  }
+
   async getGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
     const { rows } = await db.query<GrantRow>(
       'SELECT * FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2',
@@ -693,6 +726,55 @@ export class Store {
 
   // --- revoked access tokens ---
 
+  async insertMachineUser(
+    db: Queryable,
+    user: { username: string; secret: string; accessTokenType: 'bearer' | 'jwt'; roleKeys: string[] },
+  ): Promise<MachineUserRow> {
+    const { rows } = await db.query<MachineUserRow>(
+      `INSERT INTO dev_idp.machine_users (username, secret_hash, access_token_type, role_keys)
+       VALUES ($1, $2, $3, $4) RETURNING *`,
+      [user.username, sha256(user.secret), user.accessTokenType, user.roleKeys],
+    );
+    return rows[0];
+  }
+
+  async getMachineUser(
+    db: Queryable,
+    by: { id: string } | { username: string },
+  ): Promise<MachineUserRow | undefined> {
+    const { rows } = await db.query<MachineUserRow>(
+      `SELECT * FROM dev_idp.machine_users WHERE ${'id' in by ? 'id' : 'username'} = $1`,
+      ['id' in by ? by.id : by.username],
+    );
+    return rows[0];
+  }
+
+  async setMachineUserState(db: Queryable, id: string, state: UserState): Promise<void> {
+    await db.query('UPDATE dev_idp.machine_users SET state = $2 WHERE id = $1', [id, state]);
+  }
+
+  async insertOpaqueToken(
+    db: Queryable,
+    token: string,
+    jti: string,
+    claims: object,
+    expiresAt: Date,
+  ): Promise<void> {
+    await db.query(
+      'INSERT INTO dev_idp.opaque_tokens (token_hash, jti, claims, expires_at) VALUES ($1, $2, $3, $4)',
+      [sha256(token), jti, JSON.stringify(claims), expiresAt],
+    );
+  }
+
+  /** The claims of a live opaque token (not expired), or undefined. */
+  async getOpaqueToken(db: Queryable, token: string): Promise<Record<string, unknown> | undefined> {
+    const { rows } = await db.query<{ claims: Record<string, unknown> }>(
+      'SELECT claims FROM dev_idp.opaque_tokens WHERE token_hash = $1 AND expires_at > now()',
+      [sha256(token)],
+    );
+    return rows[0]?.claims;
+  }
+
   async revokeToken(db: Queryable, jti: string, expiresAt: Date): Promise<void> {
     await db.query(
       'INSERT INTO dev_idp.revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING',
@@ -709,6 +791,7 @@ export class Store {
   async purgeExpired(db: Queryable): Promise<void> {
     await db.query("DELETE FROM dev_idp.auth_codes WHERE expires_at < now() - interval '1 hour'");
     await db.query('DELETE FROM dev_idp.revoked_tokens WHERE expires_at < now()');
+    await db.query('DELETE FROM dev_idp.opaque_tokens WHERE expires_at < now()');
     await db.query('DELETE FROM dev_idp.sessions WHERE expires_at < now()');
   }
 }

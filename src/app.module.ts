@@ -1,7 +1,7 @@
 import { Module, type DynamicModule, type Type } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import type { Logger } from 'pino';
 import type { AppConfig } from './config/app-config.js';
 import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
@@ -21,17 +21,13 @@ import { ZitadelSyncModule } from './zitadel-sync/zitadel-sync.module.js';
 
 @Module({})
 export class AppModule {
-  /** `logDestination`: where log lines go instead of stdout (a test reads them there). */
-  static forRoot(
-    config: AppConfig,
-    extraModules: Type[] = [],
-    logDestination?: DestinationStream,
-  ): DynamicModule {
+  /** `logger`: the application's pino logger (createRootLogger), shared with the access log. */
+  static forRoot(config: AppConfig, logger: Logger, extraModules: Type[] = []): DynamicModule {
     return {
       module: AppModule,
       imports: [
         AppConfigModule.forRoot(config),
-        LoggerModule.forRoot(loggerParams(config, logDestination)),
+        LoggerModule.forRoot(loggerParams(logger)),
         // The periodic jobs (suspension expiry, reconciliation with Zitadel) are named in its registry.
         ScheduleModule.forRoot(),
         DatabaseModule,

@@ -12,7 +12,7 @@ import { AppModule } from './app.module.js';
 import { ChangeFeedService } from './change-feed/change-feed.service.js';
 import { ERROR_STATUS, type ErrorCode } from './common/errors/error-code.js';
 import { buildProblem, PROBLEM_CONTENT_TYPE } from './common/errors/problem-document.js';
-import { AppLogger, trackForAccessLog } from './common/http/access-log.js';
+import { AppLogger, createRootLogger, logAccess, withRequestContext } from './common/http/access-log.js';
 import { ProblemFilter } from './common/errors/problem.filter.js';
 import { useJsonBodyParser } from './common/http/json-body.js';
 import { requestIdFor } from './common/http/request-id.js';
@@ -55,20 +55,23 @@ export async function createApp(
     forceCloseConnections: 'idle',
   });
   const fastify = adapter.getInstance();
+  const logger = createRootLogger(config, logDestination);
   fastify.addHook('onRequest', (request, reply, done) => {
-    // Expose the id to pino-http (which sees only the raw request) and to the caller.
-    (request.raw as typeof request.raw & { id: string }).id = String(request.id);
-    trackForAccessLog(request);
     void reply.header('X-Request-Id', request.id);
     applySecurityHeaders(reply.raw, isTls(request));
     // API answers carry tokens and personal data: no cache may keep them. A route that may be cached
     // (avatars) sets its own Cache-Control, which replaces this one.
     if (request.url.startsWith('/api/')) void reply.header('Cache-Control', 'no-store');
+    // Lines logged while handling the request carry its id.
+    withRequestContext(request, done);
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    logAccess(logger, request, reply);
     done();
   });
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot(config, extraModules, logDestination),
+    AppModule.forRoot(config, logger, extraModules),
     adapter,
     {
       bufferLogs: true,

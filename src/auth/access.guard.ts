@@ -13,9 +13,9 @@ export type OrganizationOfUser = (userId: string) => Promise<string | null>;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The one global guard: an AuthGuard over this application's two passport-jwt strategies (this service's
- * session tokens first, then Zitadel access tokens; see strategy-names.ts for why the names are per
- * application), plus the permission check. Every route declares its access (see common/access.ts); public
+ * The one global guard: an AuthGuard over this application's strategies (this service's session tokens
+ * first, then Zitadel's JWT access tokens, then Zitadel's opaque access tokens by introspection; see
+ * strategy-names.ts for why the names are per application), plus the permission check. Every route declares its access (see common/access.ts); public
  * routes skip authentication, and a route without a declaration is refused, so forgetting one fails closed.
  *
  * Organizations: on every authenticated route whose `:id` names a user, a user of another organization
@@ -27,7 +27,7 @@ export function accessGuard(
   names: StrategyNames,
 ): Type<CanActivate> & (new (reflector: Reflector, organizationOf?: OrganizationOfUser) => CanActivate) {
   @Injectable()
-  class AccessGuard extends AuthGuard([names.session, names.zitadel]) {
+  class AccessGuard extends AuthGuard([names.session, names.zitadel, names.introspection]) {
     private readonly logger = new Logger(AccessGuard.name);
 
     constructor(

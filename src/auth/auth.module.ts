@@ -19,6 +19,7 @@ import { SESSION_SIGNING_KEY, SessionTokenService } from './session-token.servic
 import { SessionTokenStrategy } from './strategies/session-token.strategy.js';
 import { newStrategyNames, STRATEGY_NAMES, type StrategyNames } from './strategies/strategy-names.js';
 import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.strategy.js';
+import { ZitadelOpaqueTokenStrategy } from './strategies/zitadel-opaque-token.strategy.js';
 
 @Module({
   imports: [
@@ -46,12 +47,20 @@ import { ZitadelAccessTokenStrategy } from './strategies/zitadel-access-token.st
     { provide: STRATEGY_NAMES, useFactory: newStrategyNames },
     SessionTokenStrategy,
     ZitadelAccessTokenStrategy,
+    ZitadelOpaqueTokenStrategy,
     PermissionsService,
     AuthService,
     LoginFailureThrottle,
     {
       provide: APP_GUARD,
-      inject: [Reflector, STRATEGY_NAMES, UsersService, SessionTokenStrategy, ZitadelAccessTokenStrategy],
+      inject: [
+        Reflector,
+        STRATEGY_NAMES,
+        UsersService,
+        SessionTokenStrategy,
+        ZitadelAccessTokenStrategy,
+        ZitadelOpaqueTokenStrategy,
+      ],
       // The strategies are injected only so that they are registered before the guard runs.
       useFactory: (reflector: Reflector, names: StrategyNames, users: UsersService) =>
         new (accessGuard(names))(reflector, (id) => users.orgOf(id)),

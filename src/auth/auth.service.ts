@@ -202,7 +202,11 @@ export class AuthService {
 
     let tokens;
     try {
-      tokens = await this.zitadel.exchangeCode({ code: input.code, codeVerifier: pending.code_verifier });
+      tokens = await this.zitadel.exchangeCode({
+        code: input.code,
+        codeVerifier: pending.code_verifier,
+        nonce: pending.nonce,
+      });
     } catch (error) {
       if (error instanceof ZitadelError) {
         throw ApiError.invalidRequest('The authorization code is invalid or expired; start the login again');

@@ -71,6 +71,9 @@ const envSchema = z.object({
   ZITADEL_POST_LOGOUT_REDIRECT_URI: z.url({ message: 'must be a URL' }).optional(),
   ZITADEL_PAT: z.string().min(1).optional(),
   ZITADEL_KEY_FILE: z.string().min(1).optional(),
+  ZITADEL_INTROSPECTION_CLIENT_ID: z.string().min(1).optional(),
+  ZITADEL_INTROSPECTION_CLIENT_SECRET: z.string().min(1).optional(),
+  ZITADEL_INTROSPECTION_CACHE_SECONDS: int(30, 0, 300),
   ZITADEL_TIMEOUT_MS: int(5_000, 100, 60_000),
   ZITADEL_RETRIES: int(2, 0, 5),
 
@@ -237,6 +240,10 @@ export interface AppConfig {
     keyFile: string | undefined;
     timeoutMs: number;
     retries: number;
+    /** This service's API app, for RFC 7662 introspection of opaque access tokens (both or neither). */
+    introspection?: { clientId: string; clientSecret: string };
+    /** How long an active introspection answer is reused (never past the token's exp); 0: not at all. */
+    introspectionCacheSeconds: number;
   };
   auth: {
     adminEmail: string;
@@ -339,6 +346,11 @@ export function parseAppConfig(env: Environment): AppConfig {
       problems.push('ZITADEL_PAT: set it or ZITADEL_KEY_FILE when ZITADEL_URL is set');
     }
   }
+  if (!e.ZITADEL_INTROSPECTION_CLIENT_ID !== !e.ZITADEL_INTROSPECTION_CLIENT_SECRET) {
+    problems.push(
+      'ZITADEL_INTROSPECTION_CLIENT_SECRET: set both it and ZITADEL_INTROSPECTION_CLIENT_ID, or neither',
+    );
+  }
   if (production && !e.SESSION_SIGNING_KEY && !e.SESSION_SIGNING_KEY_FILE) {
     problems.push('SESSION_SIGNING_KEY: required in production (or SESSION_SIGNING_KEY_FILE)');
   }
@@ -382,6 +394,14 @@ export function parseAppConfig(env: Environment): AppConfig {
       keyFile: e.ZITADEL_KEY_FILE,
       timeoutMs: e.ZITADEL_TIMEOUT_MS,
       retries: e.ZITADEL_RETRIES,
+      introspection:
+        e.ZITADEL_INTROSPECTION_CLIENT_ID && e.ZITADEL_INTROSPECTION_CLIENT_SECRET
+          ? {
+              clientId: e.ZITADEL_INTROSPECTION_CLIENT_ID,
+              clientSecret: e.ZITADEL_INTROSPECTION_CLIENT_SECRET,
+            }
+          : undefined,
+      introspectionCacheSeconds: e.ZITADEL_INTROSPECTION_CACHE_SECONDS,
     },
     auth: {
       adminEmail: e.ADMIN_EMAIL,

@@ -48,7 +48,7 @@ export class UserBlockedError extends Error {
 }
 
 /**
- * Zitadel's v2 REST API and OIDC endpoints, as this service uses them. Implemented by HttpZitadelClient;
+ * Zitadel's v2 REST API and OIDC endpoints, as this service uses them. Implemented by ConnectZitadelClient;
  * tests run it against the embedded development identity provider (dev-idp/), which speaks the same paths.
  */
 export abstract class ZitadelClient {
@@ -116,7 +116,8 @@ export abstract class ZitadelClient {
     codeChallenge: string;
     loginHint?: string;
   }): Promise<string>;
-  abstract exchangeCode(params: { code: string; codeVerifier: string }): Promise<OidcTokens>;
+  /** Checks the ID token's claims (iss, aud, azp, exp, nonce); verifyIdToken checks its signature. */
+  abstract exchangeCode(params: { code: string; codeVerifier: string; nonce: string }): Promise<OidcTokens>;
   /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
   abstract verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims>;
   /**
@@ -125,4 +126,9 @@ export abstract class ZitadelClient {
    */
   abstract verificationKey(kid: string): Promise<KeyObject>;
   abstract endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string>;
+  /**
+   * RFC 7662 introspection of an opaque access token (as this service's API app): its claims when Zitadel
+   * says it is active, null when not (or when no introspection credentials are configured). 503 on an outage.
+   */
+  abstract introspectToken(token: string): Promise<ZitadelTokenClaims | null>;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import { ApiError } from '../common/errors/api-error.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
-import type { CircuitState } from './circuit-breaker.js';
+import type { CircuitState } from './resilience.js';
 import { ZitadelError, type ZitadelClient } from './zitadel.client.js';
 import { instrumentZitadelClient } from './zitadel.metrics.js';
 

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { ApiError } from '../common/errors/api-error.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
-import type { CircuitState } from './circuit-breaker.js';
+import type { CircuitState } from './resilience.js';
 import {
   InvalidCredentialsError,
   UserBlockedError,

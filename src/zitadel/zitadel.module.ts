@@ -1,5 +1,6 @@
 // Types only: erased from the build, so production never loads dev-idp.
-import type { AdminOutcome } from '../../dev-idp/index.js';
+import type { AdminOutcome, MachineUser } from '../../dev-idp/index.js';
+import { randomBytes } from 'node:crypto';
 import { Inject, Logger, Module, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config.js';
@@ -7,7 +8,7 @@ import { DatabaseModule, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES } from '../d
 import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../database/embedded-postgres.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { HttpZitadelClient } from './http-zitadel.client.js';
+import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelClient } from './zitadel.client.js';
@@ -28,6 +29,11 @@ export interface RunningDevIdentityProvider {
   setEventTarget(target: { url: string; signingKey: string } | null): void;
   /** Its login policy, as `GET /v2/settings/login` answers it (tests simulate a forced MFA with it). */
   setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
+  /** A machine user of another service (tests call the service with its tokens). */
+  addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
+  setMachineUserActive(userId: string, active: boolean): Promise<void>;
+  /** This service's API app at the stand-in, which introspects opaque tokens. */
+  introspection: { clientId: string; clientSecret: string };
 }
 
 /**
@@ -78,7 +84,13 @@ async function devIdpDatabaseUrl(
         const logger = new Logger('DevIdentityProvider');
         // Loaded only here, so production never even imports it.
         const { startDevIdentityProvider } = await import('../../dev-idp/index.js');
+        // This service's API app, for introspection; a new secret each start (the stand-in keeps apps in memory).
+        const introspection = {
+          clientId: `${zitadel.clientId}-api`,
+          clientSecret: randomBytes(32).toString('base64url'),
+        };
         const idp = await startDevIdentityProvider({
+          apiApps: [introspection],
           databaseUrl: await devIdpDatabaseUrl(zitadel.devIdpDatabaseUrl, embedded, serviceDatabaseUrl),
           clients: [
             {
@@ -97,7 +109,7 @@ async function devIdpDatabaseUrl(
           logger,
         });
         logger.log(`Development identity provider (Zitadel stand-in) at ${idp.url}`);
-        return idp;
+        return { ...idp, introspection };
       },
     },
     {
@@ -123,6 +135,7 @@ async function devIdpDatabaseUrl(
             orgId: idp.orgId,
             projectId: idp.projectId,
             credentials: { pat: idp.serviceAccountToken },
+            introspection: idp.introspection,
           };
         }
         return {
@@ -131,6 +144,7 @@ async function devIdpDatabaseUrl(
           orgId: z.orgId!,
           projectId: z.projectId!,
           credentials: z.pat ? { pat: z.pat } : { keyFile: z.keyFile! },
+          introspection: z.introspection,
         };
       },
     },
@@ -138,7 +152,7 @@ async function devIdpDatabaseUrl(
       provide: ZitadelClient,
       inject: [ZITADEL_CONNECTION, MetricsService],
       useFactory: (connection: ZitadelConnection, metrics: MetricsService) => {
-        const client = new HttpZitadelClient(connection, new Logger('Zitadel'));
+        const client = new ConnectZitadelClient(connection, new Logger('Zitadel'));
         return instrumentZitadelClient(client, metrics, () => client.circuitState);
       },
     },

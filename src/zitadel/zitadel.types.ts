@@ -71,6 +71,8 @@ export interface ZitadelTokenClaims {
   nonce?: string;
   /** Role keys from `urn:zitadel:iam:org:project:roles` / `urn:zitadel:iam:org:project:{id}:roles`. */
   roles: string[];
+  /** The subject's organization, `urn:zitadel:iam:user:resourceowner:id`, when the token carries it. */
+  orgId?: string;
 }
 
 /**

@@ -5,6 +5,8 @@ export const STRATEGY_NAMES = Symbol('STRATEGY_NAMES');
 export interface StrategyNames {
   session: string;
   zitadel: string;
+  /** Zitadel's opaque access tokens, by introspection. */
+  introspection: string;
 }
 
 let applications = 0;
@@ -16,7 +18,11 @@ let applications = 0;
  */
 export function newStrategyNames(): StrategyNames {
   const n = ++applications;
-  return { session: `session-token-${n}`, zitadel: `zitadel-access-token-${n}` };
+  return {
+    session: `session-token-${n}`,
+    zitadel: `zitadel-access-token-${n}`,
+    introspection: `zitadel-opaque-token-${n}`,
+  };
 }
 
 /**

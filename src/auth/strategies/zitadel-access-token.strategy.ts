@@ -3,17 +3,16 @@ import { PassportStrategy } from '@nestjs/passport';
 import type { JwtHeader, JwtPayload } from 'jsonwebtoken';
 import { Strategy } from 'passport-jwt';
 import { UsersService } from '../../users/users.service.js';
-import { zitadelClaims } from '../../zitadel/http-zitadel.client.js';
+import { zitadelClaims } from '../../zitadel/zitadel-oidc.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../../zitadel/zitadel-connection.js';
 import { ZitadelClient } from '../../zitadel/zitadel.client.js';
+import type { ZitadelTokenClaims } from '../../zitadel/zitadel.types.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
 import { asSecret, bearerToken, carriesOwnKey, jwtHeader, jwtPayload, NotThisStrategy } from './bearer.js';
 import { registerAs, STRATEGY_NAMES, unregister, type StrategyNames } from './strategy-names.js';
 
 const NOT_ZITADEL = new NotThisStrategy('not a Zitadel token');
-/** The organization of the token's subject, as Zitadel writes it into its tokens. */
-const RESOURCE_OWNER_CLAIM = 'urn:zitadel:iam:user:resourceowner:id';
 
 /** `typ` values an access token may carry: RFC 9068's, and the generic one Zitadel writes. */
 const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'application/at+jwt', 'jwt']);
@@ -99,21 +98,35 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) imple
     const { header, payload } = token;
     if (notAnAccessToken(header, payload) !== null) return null;
     if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !payload.sub) return null;
-    const user = await this.users.readByZitadelId(payload.sub);
-    if (user && user.status !== 'active') return null;
-    const roles = user ? user.roles : zitadelClaims(payload, this.connection.projectId).roles;
-    const claimedOrg: unknown = payload[RESOURCE_OWNER_CLAIM];
-    const orgId =
-      user?.orgId ?? (typeof claimedOrg === 'string' && claimedOrg ? claimedOrg : this.connection.orgId);
-    return {
-      userId: user?.id ?? null,
-      zitadelId: payload.sub,
-      sessionId: null,
-      roles,
-      orgId,
-      botId: null,
-      permissions: this.permissions.forRoles(roles, orgId),
-      tokenKind: 'zitadel',
-    };
+    const claims = zitadelClaims(payload, this.connection.projectId);
+    return zitadelPrincipal(this.users, this.permissions, claims, this.connection.orgId);
   }
+}
+
+/**
+ * The caller behind a Zitadel access token (JWT or opaque), or null. When the subject has a local profile,
+ * that profile decides: it must be active and its current roles apply, never roles frozen in the token.
+ * Only a caller without a local profile (a service account) is authorized by the token's role claims.
+ */
+export async function zitadelPrincipal(
+  users: UsersService,
+  permissions: PermissionsService,
+  token: Pick<ZitadelTokenClaims, 'sub' | 'roles' | 'orgId'>,
+  defaultOrgId: string,
+): Promise<Principal | null> {
+  const user = await users.readByZitadelId(token.sub);
+  if (user && user.status !== 'active') return null;
+  const roles = user ? user.roles : token.roles;
+  // The profile's organization; without one, the token's resource owner, else the configured organization.
+  const orgId = user?.orgId ?? token.orgId ?? defaultOrgId;
+  return {
+    userId: user?.id ?? null,
+    zitadelId: token.sub,
+    sessionId: null,
+    roles,
+    orgId,
+    botId: null,
+    permissions: permissions.forRoles(roles, orgId),
+    tokenKind: 'zitadel',
+  };
 }

@@ -1,31 +1,35 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RequestMethod, type LoggerService } from '@nestjs/common';
-import type { FastifyRequest } from 'fastify';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type LoggerService } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Params } from 'nestjs-pino';
-import type { DestinationStream, Level } from 'pino';
+import { pino, type DestinationStream, type Level, type Logger, type LoggerOptions } from 'pino';
 import type { AppConfig } from '../../config/app-config.js';
 
 /**
- * The access log: one line per request, written by pino-http (through nestjs-pino) when the response
- * has been sent, with the request id, method, path (never the query string: it can carry codes, cursors
- * and search terms), route template, status, duration and the caller's user id when one was identified.
+ * The access log: one line per request, written from Fastify's onResponse hook when the response has been
+ * sent, with the request id, method, path (never the query string: it can carry codes, cursors and search
+ * terms), route template, status, duration and the caller's user id when one was identified.
  *
  *   {"level":30,"request_id":"…","req":{"method":"GET","url":"/api/users/6f…"},"route":"/api/users/:id",
  *    "user_id":"0c…","res":{"status_code":200},"duration_ms":4,"msg":"GET /api/users/:id 200"}
  *
  * Health and metrics requests log at debug (probes would otherwise drown the rest), 5xx at error.
  * Lines written while handling a request (Nest's Logger, the error filter) carry the same request_id.
+ *
+ * Why hooks and not pino-http: pino-http ran as a Nest middleware (through @fastify/middie) and built a
+ * child logger per request even when its lines were below the level; that was about a sixth of the
+ * service's CPU per request in the benchmark's profile (docs/proof.md). Here a request costs one
+ * AsyncLocalStorage frame holding its id, and a line is built only when its level is enabled.
  */
 
-/**
- * pino-http sees only Node's request; the route template and the principal live on Fastify's request.
- * The app's onRequest hook links the two here, and the line is written after the guard has run.
- */
-type AccessLogFastifyRequest = FastifyRequest & { user?: { userId?: string | null } };
-const fastifyRequests = new WeakMap<IncomingMessage, AccessLogFastifyRequest>();
+type AccessLogRequest = FastifyRequest & { user?: { userId?: string | null } };
 
-export function trackForAccessLog(request: FastifyRequest): void {
-  fastifyRequests.set(request.raw, request);
+/** The request being handled, for the request_id of every line logged while handling it. */
+const requestContext = new AsyncLocalStorage<{ requestId: string }>();
+
+/** Runs the rest of the request's handling with its id in context (Fastify's onRequest hook calls this). */
+export function withRequestContext(request: FastifyRequest, next: () => void): void {
+  requestContext.run({ requestId: String(request.id) }, next);
 }
 
 /** Routes whose lines go to debug: load-balancer probes and Prometheus scrapes. */
@@ -47,64 +51,54 @@ export const REDACTED_PATHS = [
   '*.token',
 ];
 
-interface AccessLogRequest extends IncomingMessage {
-  originalUrl?: string;
-}
-
-function pathOf(request: AccessLogRequest): string {
-  const url = request.originalUrl ?? request.url ?? '/';
+function pathOf(url: string): string {
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
 }
 
-/** The route template and the caller, read once the response is complete. */
-function accessContext(request: IncomingMessage): { route: string; user_id?: string } {
-  const fastifyRequest = fastifyRequests.get(request);
-  const route = fastifyRequest?.routeOptions.url ?? 'unmatched';
-  const userId = fastifyRequest?.user?.userId;
-  return userId ? { route, user_id: userId } : { route };
-}
-
-function levelFor(request: IncomingMessage, response: ServerResponse, error?: Error): Level {
-  if (error || response.statusCode >= 500) return 'error';
-  return QUIET_PATHS.test(pathOf(request)) ? 'debug' : 'info';
-}
-
-function message(request: IncomingMessage, response: ServerResponse): string {
-  return `${request.method} ${accessContext(request).route} ${response.statusCode}`;
-}
-
-export function loggerParams(config: AppConfig, destination?: DestinationStream): Params {
-  const pretty = !destination && config.nodeEnv !== 'production' && process.stdout.isTTY && hasPinoPretty();
-  const options: Params['pinoHttp'] = {
-    level: config.log.level,
-    // Fastify assigned the id (echoed or generated) before any middleware runs; log under the same one.
-    genReqId: (request: IncomingMessage) => (request as IncomingMessage & { id: string }).id,
-    customAttributeKeys: { reqId: 'request_id', responseTime: 'duration_ms' },
-    // Lines logged inside a request carry its request_id, not a copy of the whole request.
-    quietReqLogger: true,
-    serializers: {
-      req: (request: { method: string; raw: AccessLogRequest }) => ({
-        method: request.method,
-        url: pathOf(request.raw),
-      }),
-      res: (response: { statusCode: number }) => ({ status_code: response.statusCode }),
+/** Writes the request's access line, if its level is enabled (Fastify's onResponse hook calls this). */
+export function logAccess(logger: Logger, request: AccessLogRequest, reply: FastifyReply): void {
+  const status = reply.statusCode;
+  const path = pathOf(request.url);
+  const level: Level = status >= 500 ? 'error' : QUIET_PATHS.test(path) ? 'debug' : 'info';
+  if (!logger.isLevelEnabled(level)) return;
+  const route = request.routeOptions.url ?? 'unmatched';
+  const userId = request.user?.userId;
+  logger[level](
+    {
+      request_id: String(request.id),
+      req: { method: request.method, url: path },
+      route,
+      ...(userId ? { user_id: userId } : {}),
+      res: { status_code: status },
+      duration_ms: Math.round(reply.elapsedTime),
     },
-    // Called when the middleware runs and again when the response is complete; only the second call
-    // knows the caller, and returning nothing the first time keeps the keys from appearing twice.
-    customProps: (request, response) => (response.writableEnded ? accessContext(request) : {}),
-    customLogLevel: levelFor,
-    customSuccessMessage: message,
-    customErrorMessage: message,
+    `${request.method} ${route} ${status}`,
+  );
+}
+
+/** The one pino logger of the application: Nest's lines (through nestjs-pino) and the access log. */
+export function createRootLogger(config: AppConfig, destination?: DestinationStream): Logger {
+  const pretty = !destination && config.nodeEnv !== 'production' && process.stdout.isTTY && hasPinoPretty();
+  const options: LoggerOptions = {
+    level: config.log.level,
+    // Lines logged inside a request carry its request_id (the access line names it itself).
+    mixin: () => {
+      const context = requestContext.getStore();
+      return context ? { request_id: context.requestId } : {};
+    },
     redact: { paths: REDACTED_PATHS, censor: '[Redacted]' },
     transport: pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
   };
-  return {
-    pinoHttp: destination ? [options, destination] : options,
-    // nestjs-pino's default route pattern ('{/*splat}') reaches @fastify/middie as '/{/*splat}' under
-    // Nest 12 and matches no request: the logger middleware never ran. This one matches every path.
-    forRoutes: [{ path: '/{*path}', method: RequestMethod.ALL }],
-  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * nestjs-pino formats Nest's Logger calls onto the root logger. Its pino-http middleware is not mounted
+ * (no routes): the access log is written by logAccess.
+ */
+export function loggerParams(logger: Logger): Params {
+  return { pinoHttp: { logger }, forRoutes: [] };
 }
 
 /** pino-pretty is a development dependency: a production install (npm ci --omit=dev) has none. */

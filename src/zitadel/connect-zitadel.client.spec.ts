@@ -1,13 +1,15 @@
 import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { HttpZitadelClient } from './http-zitadel.client.js';
+import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { InvalidCredentialsError, UserBlockedError, ZitadelError } from './zitadel.client.js';
 
@@ -26,26 +28,33 @@ interface Recorded {
 type Reply = { status?: number; body?: unknown } | 'hang';
 type Handler = (request: Recorded) => Reply | Promise<Reply>;
 
-const GRPC_HTTP: Record<number, number> = {
-  3: 400,
-  5: 404,
-  6: 409,
-  7: 403,
-  9: 400,
-  13: 500,
-  14: 503,
-  16: 401,
+/**
+ * Zitadel's errors over Connect (connectrpc.com/docs/protocol, "Error end-stream" / unary errors): the HTTP
+ * status of the code, `{code, message, details}` with the code's name, and Zitadel's `zitadel.v1.ErrorDetail`
+ * (proto/zitadel/message.proto) as a binary Any: `{type, value: base64}`.
+ */
+const CONNECT_CODES: Record<number, [string, number]> = {
+  3: ['invalid_argument', 400],
+  5: ['not_found', 404],
+  6: ['already_exists', 409],
+  7: ['permission_denied', 403],
+  9: ['failed_precondition', 400],
+  13: ['internal', 500],
+  14: ['unavailable', 503],
+  16: ['unauthenticated', 401],
 };
 /** Zitadel's error text, which must never reach an ApiError. */
 const ZITADEL_TEXT = 'internal zitadel detail 0xDEADBEEF';
 
 function zitadelError(code: number, id: string, text = ZITADEL_TEXT): Reply {
+  const [name, status] = CONNECT_CODES[code];
+  const detail = toBinary(ErrorDetailSchema, create(ErrorDetailSchema, { id, message: text }));
   return {
-    status: GRPC_HTTP[code],
+    status,
     body: {
-      code,
+      code: name,
       message: `${text} (${id})`,
-      details: [{ '@type': 'type.googleapis.com/zitadel.v1.ErrorDetail', id, message: text }],
+      details: [{ type: 'zitadel.v1.ErrorDetail', value: Buffer.from(detail).toString('base64') }],
     },
   };
 }
@@ -156,7 +165,7 @@ function client(
   overrides: Partial<ZitadelConnection> = {},
   logger = { warn: jest.fn<(msg: string) => void>() },
 ) {
-  return new HttpZitadelClient(connection(overrides), logger);
+  return new ConnectZitadelClient(connection(overrides), logger);
 }
 
 function apiUser(id: string, state = 'USER_STATE_ACTIVE') {
@@ -190,6 +199,7 @@ async function idToken(claims: JWTPayload, options: { key?: SigningKey; kid?: st
     iat: now,
     exp: options.exp ?? now + 300,
     nonce: 'nonce-1',
+    azp: CLIENT_ID,
     email: 'ada@example.com',
     ...claims,
   })
@@ -247,17 +257,19 @@ beforeEach(() => {
 
 describe('service-account authentication', () => {
   it('sends the personal access token as a bearer token', async () => {
-    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', { body: { user: apiUser('1') } });
     await client().getUser('1');
-    expect(stub.last('GET', '/v2/users/1').headers.authorization).toBe('Bearer pat-123');
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/GetUserByID').headers.authorization).toBe(
+      'Bearer pat-123',
+    );
   });
 
   it('does not retry a 401 with a fixed PAT, and reports it as a ZitadelError', async () => {
-    stub.on('GET', '/v2/users/1', zitadelError(16, 'AUTH-7fs1e'));
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', zitadelError(16, 'AUTH-7fs1e'));
     const error = await rejection(client().getUser('1'));
     expect(error).toBeInstanceOf(ZitadelError);
     expect((error as ZitadelError).kind).toBe('unauthenticated');
-    expect(stub.count('GET', '/v2/users/1')).toBe(1);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(1);
   });
 
   describe('with a JWT-profile key file', () => {
@@ -303,28 +315,34 @@ describe('service-account authentication', () => {
     });
 
     it('exchanges the signed assertion once and reuses the token, also for concurrent callers', async () => {
-      stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+      stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', { body: { user: apiUser('1') } });
       const zitadel = client({ credentials: { keyFile } });
       await Promise.all([zitadel.getUser('1'), zitadel.getUser('1'), zitadel.getUser('1')]);
       await zitadel.getUser('1');
       expect(stub.count('POST', '/oauth/v2/token')).toBe(1);
-      expect(stub.count('GET', '/v2/users/1')).toBe(4);
-      expect(stub.last('GET', '/v2/users/1').headers.authorization).toBe('Bearer svc-token-1');
+      expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(4);
+      expect(stub.last('POST', '/zitadel.user.v2.UserService/GetUserByID').headers.authorization).toBe(
+        'Bearer svc-token-1',
+      );
     });
 
     it('drops the token and retries once after a 401', async () => {
-      stub.sequence('GET', '/v2/users/1', zitadelError(16, 'AUTH-7fs1e'), { body: { user: apiUser('1') } });
+      stub.sequence('POST', '/zitadel.user.v2.UserService/GetUserByID', zitadelError(16, 'AUTH-7fs1e'), {
+        body: { user: apiUser('1') },
+      });
       const zitadel = client({ credentials: { keyFile } });
       await expect(zitadel.getUser('1')).resolves.toMatchObject({ userId: '1' });
       expect(stub.count('POST', '/oauth/v2/token')).toBe(2);
-      expect(stub.last('GET', '/v2/users/1').headers.authorization).toBe('Bearer svc-token-2');
+      expect(stub.last('POST', '/zitadel.user.v2.UserService/GetUserByID').headers.authorization).toBe(
+        'Bearer svc-token-2',
+      );
     });
 
     it('gives up after the second 401', async () => {
-      stub.on('GET', '/v2/users/1', zitadelError(16, 'AUTH-7fs1e'));
+      stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', zitadelError(16, 'AUTH-7fs1e'));
       const error = await rejection(client({ credentials: { keyFile } }).getUser('1'));
       expect((error as ZitadelError).kind).toBe('unauthenticated');
-      expect(stub.count('GET', '/v2/users/1')).toBe(2);
+      expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(2);
     });
 
     it('turns a refused key into upstream_unavailable and logs why', async () => {
@@ -343,7 +361,9 @@ describe('service-account authentication', () => {
 
 describe('users', () => {
   it('maps GetUserByID into a flat ZitadelUser', async () => {
-    stub.on('GET', '/v2/users/69629012906488334', { body: { user: apiUser('69629012906488334') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', {
+      body: { user: apiUser('69629012906488334') },
+    });
     await expect(client().getUser('69629012906488334')).resolves.toEqual({
       userId: '69629012906488334',
       orgId: ORG_ID,
@@ -361,20 +381,23 @@ describe('users', () => {
   it('reads an omitted isVerified as false', async () => {
     const user = apiUser('1');
     user.human.email = { email: 'ada@example.com' } as typeof user.human.email;
-    stub.on('GET', '/v2/users/1', { body: { user } });
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', { body: { user } });
     await expect(client().getUser('1')).resolves.toMatchObject({ emailVerified: false });
   });
 
   it('returns null for an unknown or deleted user', async () => {
-    stub.on('GET', '/v2/users/404', zitadelError(5, 'QUERY-Dfbg2'));
-    stub.on('GET', '/v2/users/3', { body: { user: apiUser('3', 'USER_STATE_DELETED') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', (request) =>
+      request.json.userId === '404'
+        ? zitadelError(5, 'QUERY-Dfbg2')
+        : { body: { user: apiUser('3', 'USER_STATE_DELETED') } },
+    );
     await expect(client().getUser('404')).resolves.toBeNull();
     await expect(client().getUser('3')).resolves.toBeNull();
-    expect(stub.count('GET', '/v2/users/404')).toBe(1);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(2);
   });
 
   it('lists a page of users with the total Zitadel sends as a string', async () => {
-    stub.on('POST', '/v2/users', {
+    stub.on('POST', '/zitadel.user.v2.UserService/ListUsers', {
       body: {
         details: { totalResult: '42', timestamp: '2024-01-01T00:00:00Z' },
         result: [apiUser('1'), apiUser('2')],
@@ -383,22 +406,39 @@ describe('users', () => {
     const page = await client().listUsers({ offset: 20, limit: 2 });
     expect(page.total).toBe(42);
     expect(page.users.map((u) => u.userId)).toEqual(['1', '2']);
-    expect(stub.last('POST', '/v2/users').json).toEqual({
-      query: { offset: 20, limit: 2, asc: true },
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/ListUsers').json).toEqual({
+      // uint64 as a JSON string (protojson)
+      query: { offset: '20', limit: 2, asc: true },
       queries: [{ organizationIdQuery: { organizationId: ORG_ID } }],
     });
   });
 
   it('lists the users of the organization it is asked for', async () => {
-    stub.on('POST', '/v2/users', { body: { details: { totalResult: '0' }, result: [] } });
+    stub.on('POST', '/zitadel.user.v2.UserService/ListUsers', { body: { details: { totalResult: '0' } } });
     await client().listUsers({ offset: 0, limit: 5, orgId: '555' });
-    expect(stub.last('POST', '/v2/users').json).toMatchObject({
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/ListUsers').json).toMatchObject({
       queries: [{ organizationIdQuery: { organizationId: '555' } }],
     });
   });
 
+  it('adds a human user in the organization it is asked for', async () => {
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', { body: { userId: '9' } });
+    await client().addHumanUser({
+      orgId: '555',
+      username: 'd',
+      email: 'd@example.com',
+      givenName: 'D',
+      familyName: 'E',
+      emailVerification: 'verified',
+    });
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/AddHumanUser').json).toMatchObject({
+      organization: { orgId: '555' },
+    });
+  });
+
   it('lists the organizations the service account may read, and adds one', async () => {
-    stub.on('POST', '/v2/organizations/_search', {
+    const ORGS = '/zitadel.org.v2.OrganizationService';
+    stub.on('POST', `${ORGS}/ListOrganizations`, {
       body: {
         details: { totalResult: '3' },
         result: [{ id: '11', name: 'Acme', state: 'ORGANIZATION_STATE_ACTIVE' }, { name: 'no id' }],
@@ -408,17 +448,16 @@ describe('users', () => {
       total: 3,
       organizations: [{ id: '11', name: 'Acme' }],
     });
-    expect(stub.last('POST', '/v2/organizations/_search').json).toEqual({
-      query: { offset: 2, limit: 2, asc: true },
+    expect(stub.last('POST', `${ORGS}/ListOrganizations`).json).toEqual({
+      query: { offset: '2', limit: 2, asc: true },
     });
-    stub.on('POST', '/v2/organizations', { status: 201, body: { organizationId: '12', details: {} } });
+    stub.on('POST', `${ORGS}/AddOrganization`, { body: { organizationId: '12' } });
     await expect(client().addOrganization('Beta')).resolves.toEqual({ orgId: '12' });
-    expect(stub.last('POST', '/v2/organizations').json).toEqual({ name: 'Beta' });
+    expect(stub.last('POST', `${ORGS}/AddOrganization`).json).toEqual({ name: 'Beta' });
   });
 
   it('adds a human user in the configured organization', async () => {
-    stub.on('POST', '/v2/users/human', {
-      status: 201,
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', {
       body: { userId: '7', details: {}, emailCode: 'XYZ123' },
     });
     const result = await client().addHumanUser({
@@ -432,33 +471,21 @@ describe('users', () => {
       emailVerification: 'return_code',
     });
     expect(result).toEqual({ userId: '7', emailCode: 'XYZ123' });
-    expect(stub.last('POST', '/v2/users/human').json).toEqual({
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/AddHumanUser').json).toEqual({
       username: 'ada',
       organization: { orgId: ORG_ID },
       profile: { givenName: 'Ada', familyName: 'Lovelace', displayName: 'Ada L.', preferredLanguage: 'en' },
       email: { email: 'ada@example.com', returnCode: {} },
-      password: { password: 'Secr3t!pass', changeRequired: false },
+      // protojson leaves false out
+      password: { password: 'Secr3t!pass' },
     });
-  });
-
-  it('adds a human user in the organization it is asked for', async () => {
-    stub.on('POST', '/v2/users/human', { status: 201, body: { userId: '9' } });
-    await client().addHumanUser({
-      orgId: '555',
-      username: 'd',
-      email: 'd@example.com',
-      givenName: 'D',
-      familyName: 'E',
-      emailVerification: 'verified',
-    });
-    expect(stub.last('POST', '/v2/users/human').json).toMatchObject({ organization: { orgId: '555' } });
   });
 
   it.each([
     ['send_code', { email: 'b@example.com', sendCode: {} }],
     ['verified', { email: 'b@example.com', isVerified: true }],
   ] as const)('asks Zitadel to %s the email', async (emailVerification, email) => {
-    stub.on('POST', '/v2/users/human', { status: 201, body: { userId: '8' } });
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', { body: { userId: '8' } });
     await expect(
       client().addHumanUser({
         username: 'b',
@@ -468,13 +495,13 @@ describe('users', () => {
         emailVerification,
       }),
     ).resolves.toEqual({ userId: '8' });
-    const body = stub.last('POST', '/v2/users/human').json;
+    const body = stub.last('POST', '/zitadel.user.v2.UserService/AddHumanUser').json;
     expect(body.email).toEqual(email);
     expect(body.password).toBeUndefined();
   });
 
   it('reports AlreadyExists as a conflict ApiError without Zitadel text', async () => {
-    stub.on('POST', '/v2/users/human', zitadelError(6, 'COMMAND-k2unb'));
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', zitadelError(6, 'COMMAND-k2unb'));
     const error = await rejection(
       client().addHumanUser({
         username: 'ada',
@@ -488,68 +515,80 @@ describe('users', () => {
     expect((error as ApiError).code).toBe('conflict');
     expect((error as ApiError).getStatus()).toBe(409);
     expect((error as ApiError).message).not.toContain(ZITADEL_TEXT);
-    expect(stub.count('POST', '/v2/users/human')).toBe(1);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/AddHumanUser')).toBe(1);
   });
 
   it('keeps other 4xx answers as ZitadelErrors with kind and error id', async () => {
-    stub.on('POST', '/v2/users/1/email/verify', zitadelError(3, 'CODE-woT0xc'));
+    stub.on('POST', '/zitadel.user.v2.UserService/VerifyEmail', zitadelError(3, 'CODE-woT0xc'));
     const error = await rejection(client().verifyEmail('1', 'WRONG'));
     expect(error).toBeInstanceOf(ZitadelError);
     expect(error).toMatchObject({ kind: 'invalid_argument', httpStatus: 400, errorId: 'CODE-woT0xc' });
-    expect(stub.last('POST', '/v2/users/1/email/verify').json).toEqual({ verificationCode: 'WRONG' });
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/VerifyEmail').json).toEqual({
+      userId: '1',
+      verificationCode: 'WRONG',
+    });
   });
 
   it('sends only the changed fields of a profile update', async () => {
-    stub.on('PUT', '/v2/users/human/1', { body: { details: {} } });
+    stub.on('POST', '/zitadel.user.v2.UserService/UpdateHumanUser', { body: { details: {} } });
     await client().updateHumanUser('1', { username: 'ada2', email: 'new@example.com' });
-    expect(stub.last('PUT', '/v2/users/human/1').json).toEqual({
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/UpdateHumanUser').json).toEqual({
+      userId: '1',
       username: 'ada2',
       email: { email: 'new@example.com' },
     });
-    expect(stub.count('GET', '/v2/users/1')).toBe(0);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(0);
   });
 
   it('completes the profile from Zitadel when only the display name changes', async () => {
-    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
-    stub.on('PUT', '/v2/users/human/1', { body: { details: {} } });
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', { body: { user: apiUser('1') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/UpdateHumanUser', { body: { details: {} } });
     await client().updateHumanUser('1', { displayName: 'Countess' });
-    expect(stub.last('PUT', '/v2/users/human/1').json).toEqual({
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/UpdateHumanUser').json).toEqual({
+      userId: '1',
       profile: { givenName: 'Ada', familyName: 'Lovelace', displayName: 'Countess', preferredLanguage: 'en' },
     });
   });
 
   it('counts deactivating an already inactive user as success', async () => {
-    stub.on('POST', '/v2/users/1/deactivate', zitadelError(9, 'COMMAND-5M0sf'));
-    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1', 'USER_STATE_INACTIVE') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/DeactivateUser', zitadelError(9, 'COMMAND-5M0sf'));
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', {
+      body: { user: apiUser('1', 'USER_STATE_INACTIVE') },
+    });
     await expect(client().deactivateUser('1')).resolves.toBeUndefined();
-    expect(stub.last('POST', '/v2/users/1/deactivate').json).toEqual({});
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/DeactivateUser').json).toEqual({ userId: '1' });
   });
 
   it('still fails a refused deactivation when the user is not inactive', async () => {
-    stub.on('POST', '/v2/users/1/deactivate', zitadelError(9, 'COMMAND-ke0fw'));
-    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1', 'USER_STATE_INITIAL') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/DeactivateUser', zitadelError(9, 'COMMAND-ke0fw'));
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', {
+      body: { user: apiUser('1', 'USER_STATE_INITIAL') },
+    });
     await expect(client().deactivateUser('1')).rejects.toMatchObject({ kind: 'failed_precondition' });
   });
 
   it('counts lock, unlock and reactivate in the target state as success', async () => {
-    stub.on('POST', '/v2/users/1/lock', zitadelError(9, 'COMMAND-3NN8v'));
-    stub.on('POST', '/v2/users/1/unlock', zitadelError(9, 'COMMAND-4M0ds'));
-    stub.on('POST', '/v2/users/1/reactivate', zitadelError(9, 'COMMAND-6M0sf'));
-    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1', 'USER_STATE_LOCKED') } });
+    stub.on('POST', '/zitadel.user.v2.UserService/LockUser', zitadelError(9, 'COMMAND-3NN8v'));
+    stub.on('POST', '/zitadel.user.v2.UserService/UnlockUser', zitadelError(9, 'COMMAND-4M0ds'));
+    stub.on('POST', '/zitadel.user.v2.UserService/ReactivateUser', zitadelError(9, 'COMMAND-6M0sf'));
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', {
+      body: { user: apiUser('1', 'USER_STATE_LOCKED') },
+    });
     await expect(client().lockUser('1')).resolves.toBeUndefined();
     await expect(client().reactivateUser('1')).resolves.toBeUndefined();
     await expect(client().unlockUser('1')).rejects.toBeInstanceOf(ZitadelError);
   });
 
   it('counts deleting an unknown user as success', async () => {
-    stub.on('DELETE', '/v2/users/1', zitadelError(5, 'COMMAND-5M0od'));
+    stub.on('POST', '/zitadel.user.v2.UserService/DeleteUser', zitadelError(5, 'COMMAND-5M0od'));
     await expect(client().deleteUser('1')).resolves.toBeUndefined();
   });
 
   it('sets a password', async () => {
-    stub.on('POST', '/v2/users/1/password', { body: { details: {} } });
+    stub.on('POST', '/zitadel.user.v2.UserService/SetPassword', { body: { details: {} } });
     await client().setPassword('1', 'N3w!password', true);
-    expect(stub.last('POST', '/v2/users/1/password').json).toEqual({
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/SetPassword').json).toEqual({
+      userId: '1',
       newPassword: { password: 'N3w!password', changeRequired: true },
     });
   });
@@ -557,7 +596,7 @@ describe('users', () => {
 
 describe('what a login needs besides the password', () => {
   it('lists the authentication methods a user has enrolled', async () => {
-    stub.on('GET', '/v2/users/7/authentication_methods', {
+    stub.on('POST', '/zitadel.user.v2.UserService/ListAuthenticationMethodTypes', {
       body: {
         details: { totalResult: '2' },
         authMethodTypes: ['AUTHENTICATION_METHOD_TYPE_PASSWORD', 'AUTHENTICATION_METHOD_TYPE_TOTP'],
@@ -568,12 +607,15 @@ describe('what a login needs besides the password', () => {
       'AUTHENTICATION_METHOD_TYPE_TOTP',
     ]);
     // protojson leaves an empty list out.
-    stub.on('GET', '/v2/users/8/authentication_methods', { body: { details: {} } });
+    stub.on('POST', '/zitadel.user.v2.UserService/ListAuthenticationMethodTypes', { body: { details: {} } });
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/ListAuthenticationMethodTypes').json).toEqual({
+      userId: '7',
+    });
     await expect(client().listAuthenticationMethodTypes('8')).resolves.toEqual([]);
   });
 
   it("reads the organization's login policy, an omitted boolean as false", async () => {
-    stub.on('GET', '/v2/settings/login', {
+    stub.on('POST', '/zitadel.settings.v2.SettingsService/GetLoginSettings', {
       body: { details: {}, settings: { allowUsernamePassword: true, passwordCheckLifetime: '864000s' } },
     });
     await expect(client().getLoginSettings()).resolves.toEqual({
@@ -582,11 +624,13 @@ describe('what a login needs besides the password', () => {
       forceMfa: false,
       forceMfaLocalOnly: false,
     });
-    expect(stub.last('GET', '/v2/settings/login').query.get('ctx.orgId')).toBe(connection().orgId);
+    expect(stub.last('POST', '/zitadel.settings.v2.SettingsService/GetLoginSettings').json).toEqual({
+      ctx: { orgId: connection().orgId },
+    });
   });
 
   it('refuses a login settings answer without settings rather than guessing', async () => {
-    stub.on('GET', '/v2/settings/login', { body: { details: {} } });
+    stub.on('POST', '/zitadel.settings.v2.SettingsService/GetLoginSettings', { body: { details: {} } });
     await expect(client().getLoginSettings()).rejects.toBeInstanceOf(ZitadelError);
   });
 });
@@ -603,55 +647,55 @@ describe('transient failures', () => {
   } as const;
 
   it('retries an idempotent call on 5xx, then reports upstream_unavailable', async () => {
-    stub.on('GET', '/v2/users/1', zitadelError(13, 'INTERNAL-1'));
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', zitadelError(13, 'INTERNAL-1'));
     const logger = { warn: jest.fn<(msg: string) => void>() };
     await expectUnavailable(client({}, logger).getUser('1'));
-    expect(stub.count('GET', '/v2/users/1')).toBe(3);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(3);
     expect(logger.warn).toHaveBeenCalledTimes(1);
   });
 
   it('recovers when a retry succeeds', async () => {
-    stub.sequence('POST', '/v2/users', zitadelError(14, 'UNAVAILABLE'), {
+    stub.sequence('POST', '/zitadel.user.v2.UserService/ListUsers', zitadelError(14, 'UNAVAILABLE'), {
       body: { details: { totalResult: '0' } },
     });
     await expect(client().listUsers({ offset: 0, limit: 10 })).resolves.toEqual({ total: 0, users: [] });
-    expect(stub.count('POST', '/v2/users')).toBe(2);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/ListUsers')).toBe(2);
   });
 
   it('opens the circuit after consecutive failures: later calls fail without a request, then a trial closes it', async () => {
-    stub.on('GET', '/v2/users/1', zitadelError(13, 'INTERNAL-1'));
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', zitadelError(13, 'INTERNAL-1'));
     const zitadel = client({ retries: 0, circuit: { failureThreshold: 2, resetMs: 200 } });
     await expectUnavailable(zitadel.getUser('1'));
     await expectUnavailable(zitadel.getUser('1'));
-    expect(stub.count('GET', '/v2/users/1')).toBe(2);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(2);
     await expectUnavailable(zitadel.getUser('1'));
-    expect(stub.count('GET', '/v2/users/1')).toBe(2);
-    stub.on('GET', '/v2/users/1', { body: { user: apiUser('1') } });
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(2);
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', { body: { user: apiUser('1') } });
     await new Promise((resolve) => setTimeout(resolve, 250));
     await expect(zitadel.getUser('1')).resolves.toMatchObject({ userId: '1' });
     await expect(zitadel.getUser('1')).resolves.toMatchObject({ userId: '1' });
-    expect(stub.count('GET', '/v2/users/1')).toBe(4);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(4);
   });
 
   it('never retries adding a user or checking a password', async () => {
-    stub.on('POST', '/v2/users/human', zitadelError(13, 'INTERNAL-1'));
-    stub.on('POST', '/v2/sessions', zitadelError(13, 'INTERNAL-1'));
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', zitadelError(13, 'INTERNAL-1'));
+    stub.on('POST', '/zitadel.session.v2.SessionService/CreateSession', zitadelError(13, 'INTERNAL-1'));
     await expectUnavailable(client().addHumanUser(newUser));
     await expectUnavailable(client().checkPassword('ada', 'pw'));
-    expect(stub.count('POST', '/v2/users/human')).toBe(1);
-    expect(stub.count('POST', '/v2/sessions')).toBe(1);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/AddHumanUser')).toBe(1);
+    expect(stub.count('POST', '/zitadel.session.v2.SessionService/CreateSession')).toBe(1);
   });
 
   it('times out every attempt of a hanging call', async () => {
-    stub.on('GET', '/v2/users/1', 'hang');
-    stub.on('POST', '/v2/users/human', 'hang');
-    stub.on('POST', '/v2/sessions', 'hang');
+    stub.on('POST', '/zitadel.user.v2.UserService/GetUserByID', 'hang');
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', 'hang');
+    stub.on('POST', '/zitadel.session.v2.SessionService/CreateSession', 'hang');
     await expectUnavailable(client().getUser('1'));
     await expectUnavailable(client().addHumanUser(newUser));
     await expectUnavailable(client().checkPassword('ada', 'pw'));
-    expect(stub.count('GET', '/v2/users/1')).toBe(3);
-    expect(stub.count('POST', '/v2/users/human')).toBe(1);
-    expect(stub.count('POST', '/v2/sessions')).toBe(1);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/GetUserByID')).toBe(3);
+    expect(stub.count('POST', '/zitadel.user.v2.UserService/AddHumanUser')).toBe(1);
+    expect(stub.count('POST', '/zitadel.session.v2.SessionService/CreateSession')).toBe(1);
   });
 
   it('treats a refused connection like an outage', async () => {
@@ -659,16 +703,30 @@ describe('transient failures', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as AddressInfo;
     await new Promise((resolve) => closed.close(resolve));
-    const fetchSpy = jest.spyOn(globalThis, 'fetch');
+    const logger = { warn: jest.fn<(msg: string) => void>() };
+    await expectUnavailable(client({ url: `http://127.0.0.1:${port}` }, logger).getUser('1'));
+    expect(logger.warn.mock.calls.flat().join('\n')).toContain('after 3 attempt(s)');
+  });
+
+  it('treats a dropped connection like an outage, retried only when idempotent', async () => {
+    let connections = 0;
+    const dropping = createNetServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    const { port } = dropping.address() as AddressInfo;
     try {
-      const zitadel = client({ url: `http://127.0.0.1:${port}` });
+      const zitadel = client({
+        url: `http://127.0.0.1:${port}`,
+        circuit: { failureThreshold: 10, resetMs: 200 },
+      });
       await expectUnavailable(zitadel.getUser('1'));
-      expect(fetchSpy).toHaveBeenCalledTimes(3);
-      fetchSpy.mockClear();
+      expect(connections).toBe(3);
       await expectUnavailable(zitadel.addHumanUser(newUser));
-      expect(fetchSpy).toHaveBeenCalledTimes(1);
+      expect(connections).toBe(4);
     } finally {
-      fetchSpy.mockRestore();
+      await new Promise((resolve) => dropping.close(resolve));
     }
   });
 });
@@ -677,17 +735,20 @@ describe('transient failures', () => {
 
 describe('checkPassword', () => {
   it('creates a short session and reads the user id from it', async () => {
-    stub.on('POST', '/v2/sessions', {
-      status: 201,
+    stub.on('POST', '/zitadel.session.v2.SessionService/CreateSession', {
       body: { sessionId: 's-1', sessionToken: 'tok-1', details: {} },
     });
-    stub.on('GET', '/v2/sessions/s-1', {
+    stub.on('POST', '/zitadel.session.v2.SessionService/GetSession', {
       body: { session: { id: 's-1', factors: { user: { id: '69629012906488334', loginName: 'ada' } } } },
     });
     await expect(
       client().checkPassword('ada', 'Secr3t!pass', { ip: '203.0.113.9', description: 'Firefox' }),
     ).resolves.toEqual({ sessionId: 's-1', sessionToken: 'tok-1', userId: '69629012906488334' });
-    expect(stub.last('POST', '/v2/sessions').json).toEqual({
+    expect(stub.last('POST', '/zitadel.session.v2.SessionService/GetSession').json).toEqual({
+      sessionId: 's-1',
+      sessionToken: 'tok-1',
+    });
+    expect(stub.last('POST', '/zitadel.session.v2.SessionService/CreateSession').json).toEqual({
       checks: { user: { loginName: 'ada' }, password: { password: 'Secr3t!pass' } },
       userAgent: { ip: '203.0.113.9', description: 'Firefox' },
       lifetime: '300s',
@@ -698,7 +759,7 @@ describe('checkPassword', () => {
     ['a wrong password', zitadelError(3, 'COMMAND-3M0fs')],
     ['an unknown login name', zitadelError(5, 'QUERY-Dfbg2')],
   ])('reports %s as invalid credentials', async (_case, reply) => {
-    stub.on('POST', '/v2/sessions', reply);
+    stub.on('POST', '/zitadel.session.v2.SessionService/CreateSession', reply);
     const error = await rejection(client().checkPassword('ada', 'wrong'));
     expect(error).toBeInstanceOf(InvalidCredentialsError);
     expect((error as Error).message).not.toContain(ZITADEL_TEXT);
@@ -710,76 +771,87 @@ describe('checkPassword', () => {
     ['COMMAND-vgDIu', 'inactive'],
     ['COMMAND-3nJ4t', 'initial'],
   ])('reports FailedPrecondition %s as a user blocked (%s)', async (id, reason) => {
-    stub.on('POST', '/v2/sessions', zitadelError(9, id));
+    stub.on('POST', '/zitadel.session.v2.SessionService/CreateSession', zitadelError(9, id));
     const error = await rejection(client().checkPassword('ada', 'pw'));
     expect(error).toBeInstanceOf(UserBlockedError);
     expect((error as UserBlockedError).reason).toBe(reason);
   });
 
   it('deletes a session best effort', async () => {
-    stub.on('DELETE', '/v2/sessions/s-1', { body: { details: {} } });
-    stub.on('DELETE', '/v2/sessions/s-2', zitadelError(5, 'COMMAND-8Kp3d'));
+    stub.on('POST', '/zitadel.session.v2.SessionService/DeleteSession', (request) =>
+      request.json.sessionId === 's-1'
+        ? { body: { details: {} } }
+        : request.json.sessionId === 's-2'
+          ? zitadelError(5, 'COMMAND-8Kp3d')
+          : zitadelError(14, 'UNAVAILABLE'),
+    );
     await client().deleteSession('s-1', 'tok-1');
-    expect(stub.last('DELETE', '/v2/sessions/s-1').json).toEqual({ sessionToken: 'tok-1' });
+    expect(stub.last('POST', '/zitadel.session.v2.SessionService/DeleteSession').json).toEqual({
+      sessionId: 's-1',
+      sessionToken: 'tok-1',
+    });
     await expect(client().deleteSession('s-2')).resolves.toBeUndefined();
-    stub.on('DELETE', '/v2/sessions/s-3', zitadelError(14, 'UNAVAILABLE'));
     await expectUnavailable(client().deleteSession('s-3'));
   });
 });
 
-// ---- role grants -----------------------------------------------------------------------------------
+// ---- roles (AuthorizationService v2beta) ------------------------------------------------------------
 
-describe('role grants', () => {
-  const search = '/management/v1/users/grants/_search';
+describe('roles', () => {
+  const AUTHZ = '/zitadel.authorization.v2beta.AuthorizationService';
+  const list = `${AUTHZ}/ListAuthorizations`;
+  /** zitadel.authorization.v2beta.Authorization in protojson (proto/zitadel/authorization/v2beta/authorization.proto). */
+  const authorization = (
+    id: string,
+    userId: string,
+    roles: string[],
+    state = 'STATE_ACTIVE',
+    projectId = PROJECT_ID,
+  ) => ({
+    id,
+    projectId,
+    organizationId: ORG_ID,
+    state,
+    user: { id: userId, preferredLoginName: 'ada', organizationId: ORG_ID },
+    roles,
+  });
+  const projectFilters = [{ projectId: { id: PROJECT_ID } }, { organizationId: { id: ORG_ID } }];
 
-  it('searches the grants of the user in the project, in the organization', async () => {
-    stub.on('POST', search, {
+  it('lists the authorizations of the user in the project and organization; inactive ones grant nothing', async () => {
+    stub.on('POST', list, {
       body: {
-        details: { totalResult: '2' },
-        result: [
-          {
-            id: 'g1',
-            projectId: PROJECT_ID,
-            state: 'USER_GRANT_STATE_ACTIVE',
-            roleKeys: ['admin', 'viewer'],
-          },
-          { id: 'g2', projectId: PROJECT_ID, state: 'USER_GRANT_STATE_INACTIVE', roleKeys: ['owner'] },
-          { id: 'g3', projectId: 'another', roleKeys: ['other'] },
+        pagination: { totalResult: '3', appliedLimit: '100' },
+        authorizations: [
+          authorization('a1', '1', ['admin', 'viewer']),
+          authorization('a2', '1', ['owner'], 'STATE_INACTIVE'),
+          authorization('a3', '1', ['other'], 'STATE_ACTIVE', 'another'),
         ],
       },
     });
     await expect(client().getUserRoles('1')).resolves.toEqual(['admin', 'viewer']);
-    const request = stub.last('POST', search);
-    expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
-    // A user of another organization: its grants live there.
+    expect(stub.last('POST', list).json).toEqual({
+      pagination: { limit: 100, asc: true },
+      filters: [{ userId: { id: '1' } }, ...projectFilters],
+    });
+    // A user of another organization: its authorizations are that organization's.
     await client().getUserRoles('1', '555');
-    expect(stub.last('POST', search).headers['x-zitadel-orgid']).toBe('555');
-    expect(request.json.queries).toEqual([
-      { userIdQuery: { userId: '1' } },
-      { projectIdQuery: { projectId: PROJECT_ID } },
-    ]);
+    expect(stub.last('POST', list).json).toMatchObject({
+      filters: [
+        { userId: { id: '1' } },
+        { projectId: { id: PROJECT_ID } },
+        { organizationId: { id: '555' } },
+      ],
+    });
   });
 
-  it("lists a page of the project's grants with each user's active roles", async () => {
-    stub.on('POST', search, {
+  it("lists a page of the project's authorizations with each user's active roles", async () => {
+    stub.on('POST', list, {
       body: {
-        details: { totalResult: '7' },
-        result: [
-          {
-            id: 'g1',
-            userId: '1',
-            projectId: PROJECT_ID,
-            state: 'USER_GRANT_STATE_ACTIVE',
-            roleKeys: ['admin'],
-          },
-          {
-            id: 'g2',
-            userId: '2',
-            projectId: PROJECT_ID,
-            state: 'USER_GRANT_STATE_INACTIVE',
-            roleKeys: ['owner'],
-          },
-          { id: 'g3', userId: '3', projectId: 'another', roleKeys: ['other'] },
+        pagination: { totalResult: '7', appliedLimit: '3' },
+        authorizations: [
+          authorization('a1', '1', ['admin']),
+          authorization('a2', '2', ['owner'], 'STATE_INACTIVE'),
+          authorization('a3', '3', ['other'], 'STATE_ACTIVE', 'another'),
         ],
       },
     });
@@ -790,60 +862,61 @@ describe('role grants', () => {
         { userId: '2', roles: [] },
       ],
     });
-    const request = stub.last('POST', search);
-    expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
-    expect(request.json).toEqual({
-      query: { offset: 4, limit: 3, asc: true },
-      queries: [{ projectIdQuery: { projectId: PROJECT_ID } }],
+    expect(stub.last('POST', list).json).toEqual({
+      pagination: { offset: '4', limit: 3, asc: true },
+      filters: projectFilters,
     });
   });
 
-  it('creates the grant when the user has none', async () => {
-    stub.on('POST', search, { body: { result: [] } });
-    stub.on('POST', '/management/v1/users/1/grants', { body: { userGrantId: 'g1' } });
+  it('creates the authorization when the user has none', async () => {
+    stub.on('POST', list, { body: {} });
+    stub.on('POST', `${AUTHZ}/CreateAuthorization`, {
+      body: { id: 'a1', creationDate: '2025-07-01T00:00:00Z' },
+    });
     await client().setUserRoles('1', ['admin', 'admin']);
-    const request = stub.last('POST', '/management/v1/users/1/grants');
-    expect(request.json).toEqual({ projectId: PROJECT_ID, roleKeys: ['admin'] });
-    expect(request.headers['x-zitadel-orgid']).toBe(ORG_ID);
+    expect(stub.last('POST', `${AUTHZ}/CreateAuthorization`).json).toEqual({
+      userId: '1',
+      projectId: PROJECT_ID,
+      organizationId: ORG_ID,
+      roleKeys: ['admin'],
+    });
     // In the user's organization when it is another one: both the lookup and the write.
     await client().setUserRoles('1', ['admin'], '555');
-    expect(stub.last('POST', search).headers['x-zitadel-orgid']).toBe('555');
-    expect(stub.last('POST', '/management/v1/users/1/grants').headers['x-zitadel-orgid']).toBe('555');
+    expect(stub.last('POST', list).json).toMatchObject({
+      filters: [
+        { userId: { id: '1' } },
+        { projectId: { id: PROJECT_ID } },
+        { organizationId: { id: '555' } },
+      ],
+    });
+    expect(stub.last('POST', `${AUTHZ}/CreateAuthorization`).json).toMatchObject({ organizationId: '555' });
   });
 
-  it('updates an existing grant, and leaves an unchanged one alone', async () => {
-    stub.on('POST', search, {
-      body: { result: [{ id: 'g1', projectId: PROJECT_ID, roleKeys: ['viewer'] }] },
-    });
-    stub.on('PUT', '/management/v1/users/1/grants/g1', { body: { details: {} } });
+  it('updates an existing authorization, and leaves an unchanged one alone', async () => {
+    stub.on('POST', list, { body: { authorizations: [authorization('a1', '1', ['viewer'])] } });
+    stub.on('POST', `${AUTHZ}/UpdateAuthorization`, { body: { changeDate: '2025-07-01T00:00:00Z' } });
     await client().setUserRoles('1', ['admin', 'viewer']);
-    expect(stub.last('PUT', '/management/v1/users/1/grants/g1').json).toEqual({
+    expect(stub.last('POST', `${AUTHZ}/UpdateAuthorization`).json).toEqual({
+      id: 'a1',
       roleKeys: ['admin', 'viewer'],
     });
     await client().setUserRoles('1', ['viewer']);
-    expect(stub.count('PUT', '/management/v1/users/1/grants/g1')).toBe(1);
+    expect(stub.count('POST', `${AUTHZ}/UpdateAuthorization`)).toBe(1);
   });
 
-  it('removes the grant for an empty role list', async () => {
-    stub.on('POST', search, {
-      body: { result: [{ id: 'g1', projectId: PROJECT_ID, roleKeys: ['viewer'] }] },
-    });
-    stub.on('DELETE', '/management/v1/users/1/grants/g1', { body: { details: {} } });
+  it('deletes the authorization for an empty role list', async () => {
+    stub.on('POST', list, { body: { authorizations: [authorization('a1', '1', ['viewer'])] } });
+    stub.on('POST', `${AUTHZ}/DeleteAuthorization`, { body: { deletionDate: '2025-07-01T00:00:00Z' } });
     await client().setUserRoles('1', []);
-    expect(stub.count('DELETE', '/management/v1/users/1/grants/g1')).toBe(1);
+    expect(stub.last('POST', `${AUTHZ}/DeleteAuthorization`).json).toEqual({ id: 'a1' });
   });
 
-  it('updates the grant someone else created meanwhile', async () => {
-    stub.sequence(
-      'POST',
-      search,
-      { body: { result: [] } },
-      { body: { result: [{ id: 'g9', projectId: PROJECT_ID, roleKeys: [] }] } },
-    );
-    stub.on('POST', '/management/v1/users/1/grants', zitadelError(6, 'COMMAND-2b8fs'));
-    stub.on('PUT', '/management/v1/users/1/grants/g9', { body: { details: {} } });
+  it('updates the authorization someone else created meanwhile', async () => {
+    stub.sequence('POST', list, { body: {} }, { body: { authorizations: [authorization('a9', '1', [])] } });
+    stub.on('POST', `${AUTHZ}/CreateAuthorization`, zitadelError(6, 'COMMAND-2b8fs'));
+    stub.on('POST', `${AUTHZ}/UpdateAuthorization`, { body: {} });
     await client().setUserRoles('1', ['admin']);
-    expect(stub.last('PUT', '/management/v1/users/1/grants/g9').json).toEqual({ roleKeys: ['admin'] });
+    expect(stub.last('POST', `${AUTHZ}/UpdateAuthorization`).json).toEqual({ id: 'a9', roleKeys: ['admin'] });
   });
 });
 
@@ -887,26 +960,42 @@ describe('OIDC', () => {
     );
   });
 
-  it('exchanges a code with PKCE and the client secret', async () => {
+  it('exchanges a code with PKCE and the client secret, and checks the ID token it gets', async () => {
+    const id = await idToken({});
     stub.on('POST', '/oauth/v2/token', {
-      body: { id_token: 'id.jwt', access_token: 'access.jwt', expires_in: 43199, token_type: 'Bearer' },
+      body: { id_token: id, access_token: 'access.jwt', expires_in: 43199, token_type: 'Bearer' },
     });
     const tokens = await client({ clientSecret: 's3cret:+' }).exchangeCode({
       code: 'c0de',
       codeVerifier: 'v',
+      nonce: 'nonce-1',
     });
-    expect(tokens).toEqual({ idToken: 'id.jwt', accessToken: 'access.jwt', expiresIn: 43199 });
+    expect(tokens).toEqual({ idToken: id, accessToken: 'access.jwt', expiresIn: 43199 });
     const request = stub.last('POST', '/oauth/v2/token');
     expect(Object.fromEntries(request.form)).toEqual({
       grant_type: 'authorization_code',
       code: 'c0de',
       redirect_uri: 'http://app.test/auth/callback',
-      client_id: CLIENT_ID,
       code_verifier: 'v',
     });
-    expect(request.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(request.headers['content-type']).toMatch(/^application\/x-www-form-urlencoded/);
     const basic = Buffer.from(request.headers.authorization!.replace(/^Basic /, ''), 'base64').toString();
-    expect(basic).toBe('client-1%40users:s3cret%3A%2B');
+    // RFC 6749 §2.3.1: both parts form-encoded before the Basic encoding (so the colon in the secret survives).
+    expect(basic).toContain('s3cret%3A%2B');
+    expect(basic.split(':').map(decodeURIComponent)).toEqual([CLIENT_ID, 's3cret:+']);
+  });
+
+  it.each([
+    ['another nonce', () => idToken({ nonce: 'nonce-2' })],
+    ['another issuer', () => idToken({ iss: 'https://evil.test' })],
+    ['another audience', () => idToken({ aud: 'someone-else', azp: 'someone-else' })],
+    ['an expired token', () => idToken({}, { exp: Math.floor(Date.now() / 1000) - 600 })],
+  ])('refuses a code exchange whose ID token has %s', async (_case, make) => {
+    stub.on('POST', '/oauth/v2/token', {
+      body: { id_token: await make(), access_token: 'a', expires_in: 60, token_type: 'Bearer' },
+    });
+    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v', nonce: 'nonce-1' }));
+    expect(error).toMatchObject({ kind: 'unauthenticated' });
   });
 
   it('reports a used code as invalid_grant, without retrying', async () => {
@@ -914,10 +1003,10 @@ describe('OIDC', () => {
       status: 400,
       body: { error: 'invalid_grant', error_description: 'used' },
     });
-    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v' }));
+    const error = await rejection(client().exchangeCode({ code: 'c', codeVerifier: 'v', nonce: 'n' }));
     expect(error).toMatchObject({ kind: 'invalid_argument', httpStatus: 400, errorId: 'invalid_grant' });
     stub.on('POST', '/oauth/v2/token', { status: 502 });
-    await expectUnavailable(client().exchangeCode({ code: 'c', codeVerifier: 'v' }));
+    await expectUnavailable(client().exchangeCode({ code: 'c', codeVerifier: 'v', nonce: 'n' }));
     expect(stub.count('POST', '/oauth/v2/token')).toBe(2);
   });
 

@@ -1,0 +1,402 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import * as oidc from 'openid-client';
+import { JwksClient, type SigningKey } from 'jwks-rsa';
+import { ApiError } from '../common/errors/api-error.js';
+import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
+import type { ZitadelConnection } from './zitadel-connection.js';
+import { ZitadelError } from './zitadel.client.js';
+import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
+
+/** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner (rate-limited). */
+const JWKS_CACHE_MS = 10 * 60_000;
+/** At most this many JWKS fetches a minute for unknown `kid`s, so forged kids cannot hammer Zitadel. */
+const JWKS_FETCHES_PER_MINUTE = 10;
+
+/** OAuth 2.0 token-endpoint error codes (RFC 6749 §5.2). */
+const OAUTH_KIND: Record<string, ZitadelErrorKind> = {
+  invalid_request: 'invalid_argument',
+  invalid_grant: 'invalid_argument',
+  invalid_scope: 'invalid_argument',
+  unsupported_grant_type: 'invalid_argument',
+  invalid_client: 'unauthenticated',
+  unauthorized_client: 'permission_denied',
+};
+const HTTP_KIND: Record<number, ZitadelErrorKind> = {
+  400: 'invalid_argument',
+  401: 'unauthenticated',
+  403: 'permission_denied',
+  404: 'not_found',
+};
+
+/**
+ * Zitadel's OIDC and OAuth endpoints as this service uses them, through `openid-client`: discovery, the
+ * authorization URL (PKCE S256, state, nonce), the code exchange with its ID-token checks (issuer, audience,
+ * azp, expiry, nonce), the end-session URL and RFC 7662 token introspection as this service's API app.
+ * Every request goes through the resilience policies (openid-client's `customFetch`). What openid-client
+ * leaves out stays here: the ID token's signature against Zitadel's JWKS (jwks-rsa, cached as KeyObjects,
+ * also used for JWT access tokens), Zitadel's role claims, and the JWT-profile grant of the service account.
+ */
+export class ZitadelOidc {
+  private readonly baseUrl: string;
+  private configuration?: Promise<oidc.Configuration>;
+  /** The API app's configuration, for introspection (same server metadata). */
+  private apiApp?: oidc.Configuration;
+  /** jwks-rsa caches Zitadel's keys by kid and refetches (rate-limited) on an unknown one. */
+  private readonly jwks: JwksClient;
+  /** The KeyObject of each cached signing key, made once: jsonwebtoken would re-parse a PEM on every call. */
+  private readonly keyObjects = new WeakMap<SigningKey, KeyObject>();
+  /** openid-client's fetch: the resilience policies around Node's. */
+  private readonly fetch: oidc.CustomFetch = (url, options) => this.resilientFetch(url, options);
+
+  constructor(
+    private readonly connection: ZitadelConnection,
+    private readonly resilience: Resilience,
+    private readonly logger?: { warn(msg: string): void },
+  ) {
+    this.baseUrl = connection.url.replace(/\/+$/, '');
+    this.jwks = new JwksClient({
+      // Through our own transport: its timeout, retries and circuit breaker, and 503 for an outage.
+      fetcher: () => this.fetchJwks(),
+      cache: true,
+      cacheMaxAge: JWKS_CACHE_MS,
+      rateLimit: true,
+      jwksRequestsPerMinute: JWKS_FETCHES_PER_MINUTE,
+    });
+  }
+
+  async authorizationUrl(params: {
+    state: string;
+    nonce: string;
+    codeChallenge: string;
+    loginHint?: string;
+  }): Promise<string> {
+    const { redirectUri, projectId } = this.connection;
+    const url = oidc.buildAuthorizationUrl(await this.client(), {
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      scope: `openid profile email urn:zitadel:iam:org:project:id:${projectId}:aud urn:zitadel:iam:org:projects:roles`,
+      state: params.state,
+      nonce: params.nonce,
+      code_challenge: params.codeChallenge,
+      code_challenge_method: 'S256',
+      ...(params.loginHint === undefined ? {} : { login_hint: params.loginHint }),
+    });
+    return url.toString();
+  }
+
+  /**
+   * The code exchange (not retried: a code is single-use). openid-client checks the ID token's claims
+   * (iss, aud, azp, exp, iat, nonce); verifyIdToken checks its signature. The state was checked by the caller
+   * against the browser's cookie before the code got here.
+   */
+  async exchangeCode(params: { code: string; codeVerifier: string; nonce: string }): Promise<OidcTokens> {
+    const callback = new URL(this.connection.redirectUri);
+    callback.searchParams.set('code', params.code);
+    let tokens: oidc.TokenEndpointResponse;
+    try {
+      tokens = await oidc.authorizationCodeGrant(await this.client(), callback, {
+        pkceCodeVerifier: params.codeVerifier,
+        expectedNonce: params.nonce,
+        expectedState: oidc.skipStateCheck,
+        idTokenExpected: true,
+      });
+    } catch (error) {
+      throw oidcFailure(error);
+    }
+    if (typeof tokens.id_token !== 'string')
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel token response lacks an id_token');
+    return { idToken: tokens.id_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in ?? 0 };
+  }
+
+  async verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
+    const { issuer } = (await this.client()).serverMetadata();
+    const kid = keyIdOf(idToken);
+    if (kid === undefined) throw rejected(new Error('the token names no signing key'));
+    const key = await this.verificationKey(kid);
+    let payload: jwt.JwtPayload;
+    try {
+      payload = jwt.verify(idToken, key, {
+        issuer,
+        audience: this.connection.clientId,
+        algorithms: ['RS256'],
+      }) as jwt.JwtPayload;
+    } catch (error) {
+      throw rejected(error);
+    }
+    if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string') {
+      throw rejected(new Error('exp and sub are required'));
+    }
+    const claims = zitadelClaims(payload, this.connection.projectId);
+    if (claims.nonce !== nonce)
+      throw new ZitadelError(
+        'unauthenticated',
+        401,
+        'nonce_mismatch',
+        'ID token nonce does not match the login',
+      );
+    return claims;
+  }
+
+  async verificationKey(kid: string): Promise<KeyObject> {
+    let signingKey: SigningKey;
+    try {
+      signingKey = await this.jwks.getSigningKey(kid);
+    } catch (error) {
+      // An unreachable JWKS endpoint is the IdP's outage (503), not a bad token.
+      if (error instanceof ApiError) throw error;
+      throw rejected(error);
+    }
+    let key = this.keyObjects.get(signingKey);
+    if (!key) {
+      key = createPublicKey(signingKey.getPublicKey());
+      this.keyObjects.set(signingKey, key);
+    }
+    return key;
+  }
+
+  async endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string> {
+    const redirect = params.postLogoutRedirectUri ?? this.connection.postLogoutRedirectUri;
+    const url = oidc.buildEndSessionUrl(await this.client(), {
+      id_token_hint: params.idTokenHint,
+      ...(redirect === undefined ? {} : { post_logout_redirect_uri: redirect }),
+    });
+    return url.toString();
+  }
+
+  /**
+   * RFC 7662 introspection of an access token, authenticated as this service's API app (client secret,
+   * Basic). The claims when Zitadel says the token is active, null when it says it is not; an outage is the
+   * 503 ApiError. Without introspection credentials every token counts as inactive.
+   */
+  async introspect(token: string): Promise<ZitadelTokenClaims | null> {
+    const credentials = this.connection.introspection;
+    if (!credentials) return null;
+    if (!this.apiApp) {
+      const api = new oidc.Configuration(
+        (await this.client()).serverMetadata(),
+        credentials.clientId,
+        undefined,
+        oidc.ClientSecretBasic(credentials.clientSecret),
+      );
+      api[oidc.customFetch] = this.fetch;
+      if (this.baseUrl.startsWith('http:')) oidc.allowInsecureRequests(api);
+      this.apiApp = api;
+    }
+    let answer: oidc.IntrospectionResponse;
+    try {
+      answer = await oidc.tokenIntrospection(this.apiApp, token, { token_type_hint: 'access_token' });
+    } catch (error) {
+      throw oidcFailure(error);
+    }
+    if (answer.active !== true || typeof answer.sub !== 'string' || typeof answer.exp !== 'number')
+      return null;
+    return zitadelClaims(answer, this.connection.projectId);
+  }
+
+  /** The JWT-profile grant: a signed assertion of the service account for an access token. */
+  async exchangeAssertion(assertion: string): Promise<{ accessToken: string; expiresIn: number }> {
+    const form = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+      assertion,
+      scope: 'openid urn:zitadel:iam:org:project:id:zitadel:aud',
+    });
+    // Repeating the exchange only mints another token, so it is retried like a read.
+    const response = await this.resilientFetch(
+      `${this.baseUrl}/oauth/v2/token`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        body: form.toString(),
+        redirect: 'manual',
+      },
+      true,
+    );
+    const text = await response.text();
+    const token = (response.ok ? parseJson(text) : undefined) as
+      { access_token?: string; expires_in?: number } | undefined;
+    if (typeof token?.access_token !== 'string') {
+      const body = (parseJson(text) ?? {}) as { error_description?: unknown };
+      const why = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 200);
+      // A rejected key is a deployment fault; to API clients it looks like the IdP being unusable.
+      this.logger?.warn(`Zitadel refused the service-account key (${response.status}): ${why}`);
+      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    }
+    return { accessToken: token.access_token, expiresIn: Number(token.expires_in ?? 0) };
+  }
+
+  /** openid-client's Configuration from discovery, fetched once; a failure is not kept, the next call tries again. */
+  private client(): Promise<oidc.Configuration> {
+    if (!this.configuration) {
+      const loading = this.discover();
+      this.configuration = loading;
+      loading.catch(() => {
+        if (this.configuration === loading) this.configuration = undefined;
+      });
+    }
+    return this.configuration;
+  }
+
+  private async discover(): Promise<oidc.Configuration> {
+    const { clientId, clientSecret } = this.connection;
+    try {
+      return await oidc.discovery(
+        new URL(this.baseUrl),
+        clientId,
+        clientSecret,
+        clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(clientSecret),
+        {
+          [oidc.customFetch]: this.fetch,
+          // dev-idp and local installations speak plain HTTP; production Zitadel is HTTPS.
+          execute: this.baseUrl.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
+        },
+      );
+    } catch (error) {
+      const failure = oidcFailure(error);
+      if (failure instanceof ApiError) throw failure;
+      this.logger?.warn(`Zitadel discovery at ${this.baseUrl} failed: ${describe(error)}`);
+      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    }
+  }
+
+  private async fetchJwks(): Promise<{ keys: unknown[] }> {
+    const jwksUri = (await this.client()).serverMetadata().jwks_uri;
+    if (!jwksUri) throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    const response = await this.resilientFetch(
+      jwksUri,
+      { method: 'GET', headers: { accept: 'application/json' }, body: undefined, redirect: 'manual' },
+      true,
+    );
+    const text = await response.text();
+    const body = (response.ok ? parseJson(text) : undefined) as { keys?: unknown } | undefined;
+    if (!Array.isArray(body?.keys)) {
+      this.logger?.warn(`Zitadel JWKS at ${jwksUri} answered ${response.status} without keys`);
+      throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+    }
+    return { keys: body.keys };
+  }
+
+  /**
+   * One HTTP exchange under the resilience policies: network errors, timeouts, 5xx and 429 are transient.
+   * Only the code exchange is not repeated (a code is single-use); reads, introspection and the JWT-profile
+   * grant are. The body is read inside the attempt, so the timeout also covers a body that stalls.
+   */
+  private resilientFetch(
+    url: string,
+    options: oidc.CustomFetchOptions,
+    idempotent?: boolean,
+  ): Promise<Response> {
+    const repeatable = idempotent ?? !this.isCodeExchange(options);
+    return this.resilience.run(`${options.method} ${pathOf(url)}`, repeatable, async (signal) => {
+      let response: Response;
+      let body: ArrayBuffer;
+      try {
+        response = await fetch(url, {
+          ...options,
+          signal: options.signal ? AbortSignal.any([options.signal, signal]) : signal,
+        });
+        body = await response.arrayBuffer();
+      } catch (error) {
+        throw new TransientFailure(describe(error));
+      }
+      if (response.status >= 500 || response.status === 429)
+        throw new TransientFailure(`HTTP ${response.status}`);
+      return new Response(body.byteLength === 0 ? null : body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      });
+    });
+  }
+
+  private isCodeExchange(options: oidc.CustomFetchOptions): boolean {
+    const { body } = options;
+    const form =
+      body instanceof URLSearchParams ? body : typeof body === 'string' ? new URLSearchParams(body) : null;
+    return options.method === 'POST' && form?.get('grant_type') === 'authorization_code';
+  }
+}
+
+/**
+ * What openid-client threw, as callers branch on it: our own 503 (from the fetch) as it is, an OAuth
+ * error answer (`invalid_grant`, …) or a failed check of the answer as a ZitadelError.
+ */
+function oidcFailure(error: unknown): unknown {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof ApiError) return cause;
+  }
+  if (error instanceof oidc.ResponseBodyError) {
+    return new ZitadelError(
+      OAUTH_KIND[error.error] ?? HTTP_KIND[error.status] ?? 'unknown',
+      error.status,
+      error.error,
+      `Zitadel answered ${error.status}: ${error.error_description ?? error.error}`,
+    );
+  }
+  if (error instanceof oidc.ClientError) {
+    return new ZitadelError(
+      'unauthenticated',
+      401,
+      error.code,
+      `Zitadel's answer failed a check: ${error.message}`,
+    );
+  }
+  return error;
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+/** The claims of a verified Zitadel token that this service reads; roles from both role claims. */
+export function zitadelClaims(payload: jwt.JwtPayload, projectId: string): ZitadelTokenClaims {
+  const roles = new Set([
+    ...roleKeys(payload['urn:zitadel:iam:org:project:roles']),
+    ...roleKeys(payload[`urn:zitadel:iam:org:project:${projectId}:roles`]),
+  ]);
+  const claims: ZitadelTokenClaims = {
+    sub: payload.sub ?? '',
+    iss: payload.iss ?? '',
+    aud: typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []),
+    exp: payload.exp ?? 0,
+    roles: [...roles],
+  };
+  if (typeof payload.email === 'string') claims.email = payload.email;
+  if (typeof payload.nonce === 'string') claims.nonce = payload.nonce;
+  const orgId: unknown = payload['urn:zitadel:iam:user:resourceowner:id'];
+  if (typeof orgId === 'string' && orgId) claims.orgId = orgId;
+  return claims;
+}
+
+/** Zitadel's role claims are objects keyed by role: `{"admin": {"<orgId>": "<orgDomain>"}}`. */
+function roleKeys(claim: unknown): string[] {
+  return claim !== null && typeof claim === 'object' && !Array.isArray(claim) ? Object.keys(claim) : [];
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** For log lines: no query string, which may hold a session token. */
+function pathOf(url: string): string {
+  return url.split('?')[0] ?? url;
+}
+
+/** A token Zitadel did not sign as presented; errorId names what refused it (jsonwebtoken's or jwks-rsa's error). */
+function rejected(error: unknown): ZitadelError {
+  const errorId = error instanceof Error ? error.name : undefined;
+  return new ZitadelError('unauthenticated', 401, errorId, `Token rejected: ${describe(error)}`);
+}
+
+/** The `kid` of a compact JWS, or undefined when there is none or the header is not JSON. */
+function keyIdOf(token: string): string | undefined {
+  try {
+    const kid = (jwt.decode(token, { complete: true })?.header as { kid?: unknown } | undefined)?.kid;
+    return typeof kid === 'string' ? kid : undefined;
+  } catch {
+    return undefined;
+  }
+}
