@@ -321,6 +321,7 @@ export class AccountService {
       profile: {
         user_id: user.id,
         zitadel_id: user.zitadelId,
+        org_id: user.orgId,
         username: user.username,
         email: user.email,
         pending_email: user.pendingEmail ?? null,

@@ -153,6 +153,9 @@ export class ExportProfileDto {
   @ApiProperty()
   zitadel_id!: string;
 
+  @ApiProperty({ description: 'The Zitadel organization the account belongs to', maxLength: 30 })
+  org_id!: string;
+
   @ApiProperty()
   username!: string;
 

@@ -5,8 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * `email` (and keeps working for logins) until then. Unique among pending changes, case-insensitively, so
  * two users cannot both wait for the same address.
  */
-export class PendingEmail1795661000000 implements MigrationInterface {
-  name = 'PendingEmail1795661000000';
+export class PendingEmail1795671000000 implements MigrationInterface {
+  name = 'PendingEmail1795671000000';
 
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE "users" ADD "pending_email" text`);
