@@ -364,8 +364,11 @@ describe('fuzzing every operation of openapi.json', () => {
         break;
     }
     // An erasure with a valid token (a young session needs no password) would erase a fixture: it erases
-    // a disposable active user instead, through a session of its own.
-    if (route === 'DELETE /api/users/me' && (req.auth.kind === 'token' || req.auth.kind === 'fresh')) {
+    // a disposable active user instead, through a session of its own. `DELETE /api/users/{id}` with the
+    // literal id `me` is that route too.
+    const erasure =
+      route === 'DELETE /api/users/me' || (route === 'DELETE /api/users/{id}' && resolved.id === 'me');
+    if (erasure && (req.auth.kind === 'token' || req.auth.kind === 'fresh')) {
       const victim = await disposableUser();
       await setLocalStatus(t, victim, 'active');
       headers.authorization = `Bearer ${(await newSession(t, victim)).token}`;
