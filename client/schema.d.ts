@@ -186,6 +186,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{id}/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change a user’s email address (verified with a code)
+         * @description As `PUT /api/users/me/email`, for the user named by the path (an administrator for another user). The user verifies the new address with the mailed code.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        put: operations["changeUserEmail"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/{id}/sessions": {
         parameters: {
             query?: never;
@@ -386,6 +408,100 @@ export interface paths {
         get: operations["getCurrentUser"];
         put?: never;
         post?: never;
+        /**
+         * Erase my account
+         * @description Confirmed by `password`, or without it by a session that began less than 5 minutes ago. The user is deleted in Zitadel, every session ends, preferences and the uploaded avatar are deleted, the profile is anonymised, and audit entries stay with their personal data redacted (docs/account.md says what is kept and why). A wrong password is 403 and counts as a failed login.
+         *
+         *     Any authenticated user.
+         */
+        delete: operations["eraseMyAccount"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change my email address (verified with a code)
+         * @description Zitadel mails a code to the new address; the current address stays the account’s (for logins too) until `POST /api/users/me/email/verify`. An address another account uses or waits for is 409.
+         *
+         *     Any authenticated user.
+         */
+        put: operations["changeMyEmail"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm my new email address with its code
+         * @description The new address replaces the old one. A wrong or expired code is 422; after 5 wrong codes the code is dead (change the address again for a new one). 409 when no change is waiting.
+         *
+         *     Any authenticated user.
+         */
+        post: operations["verifyMyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything this service holds about me
+         * @description One JSON document: profile, preferences, every session (ended ones too), the audit entries about the caller, and the uploaded avatar’s metadata. Passwords are never held here.
+         *
+         *     Any authenticated user.
+         */
+        get: operations["exportMyData"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change my password
+         * @description Checked by Zitadel against the current password. A wrong one is 403 and counts as a failed login for the account from this address (`RATE_LIMIT_LOGIN_FAILURES`, then 429). A new password that breaks Zitadel’s policy is 422 naming the rule. Success ends the user’s other sessions; the current one stays.
+         *
+         *     Any authenticated user.
+         */
+        post: operations["changePassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -408,6 +524,50 @@ export interface paths {
         get: operations["getMyVariables"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Forgotten password: mail a reset code
+         * @description Always 202 with the same body, and no sooner than `LOGIN_FAILURE_MIN_MS`, whether or not the address belongs to an account. For an active account Zitadel mails a code (dev-idp logs it), at most `RATE_LIMIT_ACCOUNT_EMAILS` per account; a new code replaces the previous one.
+         *
+         *     Public: no token needed.
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/password/reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Forgotten password: set a new one with the mailed code
+         * @description Names the account by `user_id` or `email`. A new password that breaks Zitadel’s password policy is 422 naming the rule. Every other failure (unknown account, wrong, expired or used code) is the same 422 on `code`; after 5 wrong codes the code is dead and a new reset must be requested. Success ends every session of the user.
+         *
+         *     Public: no token needed.
+         */
+        post: operations["confirmPasswordReset"];
         delete?: never;
         options?: never;
         head?: never;
@@ -447,11 +607,33 @@ export interface paths {
         put?: never;
         /**
          * Verify the email address of a new registration
-         * @description Every wrong (user, code) pair answers the same 422, whatever the user’s status or existence. After 5 wrong codes for a user the code is dead: a new one must be sent (`POST /v2/users/{id}/email/resend` in Zitadel) and the user id rests for up to an hour.
+         * @description Every wrong (user, code) pair answers the same 422, whatever the user’s status or existence. After 5 wrong codes for a user the code is dead until a new one is sent (`POST /api/users/verify-email/resend`, which also clears the count); otherwise the user id rests for up to an hour.
          *
          *     Public: no token needed.
          */
         post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resend the verification code of a pending registration
+         * @description Always 202 with the same body, whatever the account’s existence or state. For a registration still waiting for its code, Zitadel mails a new one (the old one dies, and so does its count of wrong guesses), at most `RATE_LIMIT_ACCOUNT_EMAILS` per account.
+         *
+         *     Public: no token needed.
+         */
+        post: operations["resendVerification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -546,6 +728,40 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AcceptedDto: {
+            /** @example If the address belongs to an account, a code is on its way */
+            message: string;
+            /** @enum {string} */
+            status: "accepted";
+        };
+        AccountErasedDto: {
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            erased_at: string;
+            /** @enum {string} */
+            status: "erased";
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+        };
+        AccountExportDto: {
+            /** @description Audit entries about the caller (not those an administrator made about others), oldest first */
+            audit_events: components["schemas"]["AuditEventDto"][];
+            avatar: components["schemas"]["ExportAvatarDto"];
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            exported_at: string;
+            profile: components["schemas"]["ExportProfileDto"];
+            /** @description Every session, ended ones too, newest first */
+            sessions: components["schemas"]["ExportSessionDto"][];
+            settings: components["schemas"]["SettingsDto"];
+        };
         AllSessionsTerminatedDto: {
             /** @enum {string} */
             status: "all_sessions_terminated";
@@ -554,7 +770,7 @@ export interface components {
         };
         AuditEventDto: {
             /** @enum {string} */
-            action: "user.created" | "user.updated" | "user.roles_changed" | "user.bot_roles_changed" | "user.suspended" | "user.activated" | "user.deleted" | "session.terminated" | "sessions.terminated_all";
+            action: "user.created" | "user.updated" | "user.roles_changed" | "user.bot_roles_changed" | "user.suspended" | "user.activated" | "user.deleted" | "session.terminated" | "sessions.terminated_all" | "user.password_reset_requested" | "user.password_reset" | "user.password_changed" | "user.email_change_requested" | "user.email_changed" | "user.verification_resent" | "user.erased";
             /**
              * Format: uuid
              * @description Local id of the caller
@@ -669,6 +885,15 @@ export interface components {
             /** @example America/New_York */
             timezone?: string;
         };
+        ChangePasswordDto: {
+            /** @example Old-Secret-Passw0rd */
+            current_password: string;
+            /**
+             * @description The new password. Zitadel’s password complexity policy applies (read from Zitadel); a password that breaks it answers 422 naming each broken rule, and Zitadel is not called.
+             * @example N3w-Secret-Passw0rd
+             */
+            new_password: string;
+        };
         CreateUserDto: {
             /** @example New User */
             display_name: string;
@@ -702,8 +927,147 @@ export interface components {
              */
             username: string;
         };
+        EmailChangedDto: {
+            /** @example john.doe@example.org */
+            email: string;
+            /** @enum {string} */
+            status: "verified";
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+        };
+        EmailChangePendingDto: {
+            /**
+             * @description The current address, in use until verification
+             * @example john@example.com
+             */
+            email: string;
+            /**
+             * @description The new address, waiting for its code
+             * @example john.doe@example.org
+             */
+            pending_email: string;
+            /** @enum {string} */
+            status: "pending_verification";
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+        };
+        EmailDto: {
+            /**
+             * Format: email
+             * @example john@example.com
+             */
+            email: string;
+        };
+        EraseAccountDto: {
+            /** @description The current password. Not needed when the session behind the token began less than 5 minutes ago (a fresh login) */
+            password?: string;
+        };
         /** @enum {string} */
         ErrorCode: "invalid_request" | "unauthorized" | "forbidden" | "user_not_found" | "not_found" | "method_not_allowed" | "conflict" | "request_timeout" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_error" | "rate_limited" | "headers_too_large" | "internal_error" | "upstream_unavailable";
+        ExportAvatarDto: {
+            /** @example image/png */
+            content_type: string | null;
+            /** @description SHA-256 of the image, hex */
+            sha256: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            updated_at: string | null;
+            /** @description Whether an image was uploaded; the other fields are null when not */
+            uploaded: boolean;
+        };
+        ExportProfileDto: {
+            avatar_url: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            created_at: string;
+            display_name: string | null;
+            email: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            last_login: string | null;
+            /** @description The Zitadel organization the account belongs to */
+            org_id: string;
+            pending_email: string | null;
+            /** @description Sorted alphabetically */
+            roles: string[];
+            /** @enum {string} */
+            status: "active" | "suspended" | "inactive" | "pending_verification" | "deleted";
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            suspended_at: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            suspended_until: string | null;
+            suspension_reason: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            updated_at: string;
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+            username: string;
+            zitadel_id: string;
+        };
+        ExportSessionDto: {
+            /** @enum {string} */
+            auth_method: "password" | "oidc";
+            /**
+             * @description The bot the session was opened for (`bot_id` of the login); null for other logins
+             * @example support-bot
+             */
+            bot_id: string | null;
+            /** @example Chrome on Windows */
+            device: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            expires_at: string;
+            /** @example 203.0.113.7 */
+            ip: string | null;
+            /**
+             * Format: date-time
+             * @description Updated at most once a minute. ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            last_activity: string;
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            session_id: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            started_at: string;
+            /** @enum {string} */
+            status: "active" | "terminated" | "expired";
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            terminated_at: string | null;
+        };
         FieldErrorDto: {
             /**
              * @description Dotted path of the offending field or parameter
@@ -829,6 +1193,51 @@ export interface components {
             /** @description Default true; null resets it to the default */
             push?: boolean | null;
         };
+        PasswordChangedDto: {
+            /** @enum {string} */
+            status: "password_changed";
+            /**
+             * @description Other sessions ended (the current one is kept)
+             * @example 2
+             */
+            terminated_sessions: number;
+        };
+        PasswordResetConfirmDto: {
+            /**
+             * @description The code Zitadel mailed
+             * @example X7K2QD
+             */
+            code: string;
+            /**
+             * Format: email
+             * @description The account: `user_id` or `email`
+             * @example john@example.com
+             */
+            email?: string;
+            /**
+             * @description The new password. Zitadel’s password complexity policy applies (read from Zitadel); a password that breaks it answers 422 naming each broken rule, and Zitadel is not called.
+             * @example N3w-Secret-Passw0rd
+             */
+            new_password: string;
+            /**
+             * Format: uuid
+             * @description The account: `user_id` or `email`, exactly one
+             */
+            user_id?: string;
+        };
+        PasswordResetDoneDto: {
+            /** @example Password changed; every session was ended, log in again */
+            message: string;
+            /** @enum {string} */
+            status: "password_reset";
+        };
+        PasswordResetRequestDto: {
+            /**
+             * Format: email
+             * @example john@example.com
+             */
+            email: string;
+        };
         ProblemDto: {
             /** @example Invalid value for: email */
             detail: string;
@@ -873,7 +1282,7 @@ export interface components {
              */
             email: string;
             /**
-             * @description At least 8 characters with an upper-case letter, a lower-case letter, a digit and a symbol
+             * @description Zitadel’s password complexity policy applies, read from Zitadel (by default: at least 8 characters with an upper-case letter, a lower-case letter, a digit and a symbol); a password that breaks it is 422 naming each broken rule, before Zitadel is called
              * @example SecurePassword123!
              */
             password: string;
@@ -893,6 +1302,13 @@ export interface components {
              * @description A UUID
              */
             user_id: string;
+        };
+        ResendVerificationDto: {
+            /**
+             * Format: email
+             * @example john@example.com
+             */
+            email: string;
         };
         SessionDto: {
             /**
@@ -1259,6 +1675,10 @@ export interface components {
              * @example John Doe
              */
             user_name: string;
+        };
+        VerifyEmailChangeDto: {
+            /** @example X7K2QD */
+            code: string;
         };
         VerifyEmailDto: {
             /** @example X7K2QD */
@@ -4220,6 +4640,282 @@ export interface operations {
             };
         };
     };
+    changeUserEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailDto"];
+            };
+        };
+        responses: {
+            /** @description Waiting for the code */
+            202: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChangePendingDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/email",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     listSessions: {
         parameters: {
             query?: {
@@ -6779,6 +7475,1253 @@ export interface operations {
             };
         };
     };
+    eraseMyAccount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EraseAccountDto"];
+            };
+        };
+        responses: {
+            /** @description Erased */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountErasedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/me",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    changeMyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EmailDto"];
+            };
+        };
+        responses: {
+            /** @description Waiting for the code */
+            202: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChangePendingDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me/email",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    verifyMyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailChangeDto"];
+            };
+        };
+        responses: {
+            /** @description Verified; the new address is the account’s */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmailChangedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A user with this email or username already exists",
+                     *       "error": "conflict",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "A user with this email or username already exists",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 409,
+                     *       "title": "Conflict",
+                     *       "type": "urn:users-api:problem:conflict"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me/email/verify",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    exportMyData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountExportDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me/export",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordDto"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordChangedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not found",
+                     *       "error": "not_found",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "Not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/me/password",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     getMyVariables: {
         parameters: {
             query?: never;
@@ -6976,6 +8919,336 @@ export interface operations {
                      *       "detail": "The identity provider is unavailable; try again shortly",
                      *       "error": "upstream_unavailable",
                      *       "instance": "/api/users/me/variables",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequestDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted (whatever the account) */
+            202: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/password/reset",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/password/reset",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/password/reset",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/password/reset",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/password/reset",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    confirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirmDto"];
+            };
+        };
+        responses: {
+            /** @description Password set; all sessions ended */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasswordResetDoneDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/password/reset/confirm",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/password/reset/confirm",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/password/reset/confirm",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/password/reset/confirm",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/password/reset/confirm",
                      *       "message": "The identity provider is unavailable; try again shortly",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 503,
@@ -7387,6 +9660,171 @@ export interface operations {
                      *       "detail": "The identity provider is unavailable; try again shortly",
                      *       "error": "upstream_unavailable",
                      *       "instance": "/api/users/verify-email",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResendVerificationDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted (whatever the account) */
+            202: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/verify-email/resend",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/verify-email/resend",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/verify-email/resend",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/verify-email/resend",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/verify-email/resend",
                      *       "message": "The identity provider is unavailable; try again shortly",
                      *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
                      *       "status": 503,

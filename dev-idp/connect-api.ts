@@ -54,6 +54,8 @@ export function registerConnectServices(app: FastifyInstance, ctx: IdpContext): 
         unlockUser: (req, c) => gateway.call(c, 'POST', `/v2/users/${seg(req.userId)}/unlock`, req),
         deleteUser: (req, c) => gateway.call(c, 'DELETE', `/v2/users/${seg(req.userId)}`),
         setPassword: (req, c) => gateway.call(c, 'POST', `/v2/users/${seg(req.userId)}/password`, req),
+        passwordReset: (req, c) =>
+          gateway.call(c, 'POST', `/v2/users/${seg(req.userId)}/password_reset`, req),
         setEmail: (req, c) => gateway.call(c, 'POST', `/v2/users/${seg(req.userId)}/email`, req),
         resendEmailCode: (req, c) =>
           gateway.call(c, 'POST', `/v2/users/${seg(req.userId)}/email/resend`, req),
@@ -83,6 +85,12 @@ export function registerConnectServices(app: FastifyInstance, ctx: IdpContext): 
           const query =
             orgId === undefined ? '' : `?${new URLSearchParams({ 'ctx.orgId': orgId }).toString()}`;
           return gateway.call(c, 'GET', `/v2/settings/login${query}`);
+        },
+        getPasswordComplexitySettings: (req, c) => {
+          const orgId = req.ctx?.resourceOwner.case === 'orgId' ? req.ctx.resourceOwner.value : undefined;
+          const query =
+            orgId === undefined ? '' : `?${new URLSearchParams({ 'ctx.orgId': orgId }).toString()}`;
+          return gateway.call(c, 'GET', `/v2/settings/password/complexity${query}`);
         },
       });
       router.service(OrganizationService, {

@@ -1,3 +1,4 @@
+import type { PasswordComplexity } from './credentials.js';
 import type { EventDispatcher } from './events.js';
 import type { TokenSigner } from './keys.js';
 import type { Store } from './store.js';
@@ -35,9 +36,13 @@ export interface IdpContext {
   clients: Map<string, ClientConfig>;
   serviceAccountToken: string;
   emailCodeSink?: (userId: string, email: string, code: string) => void;
+  /** Where password-reset codes go instead of the log (tests read them from here or lastPasswordCode). */
+  passwordCodeSink?: (userId: string, email: string, code: string) => void;
   logger: Logger;
   /** Actions v2 webhook events to the configured target (none until one is set). */
   events: EventDispatcher;
   /** The login policy; per running instance, in memory (setLoginSettings changes it). */
   loginSettings: LoginSettings;
+  /** The password complexity policy; per running instance, in memory (setPasswordComplexity changes it). */
+  passwordComplexity: PasswordComplexity;
 }

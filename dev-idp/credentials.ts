@@ -10,19 +10,42 @@ import type { Queryable, Store, UserRow } from './store.js';
  */
 export const MAX_PASSWORD_ATTEMPTS = 10;
 
+/** Zitadel's password complexity policy (settings v2 PasswordComplexitySettings). */
+export interface PasswordComplexity {
+  minLength: number;
+  requiresUppercase: boolean;
+  requiresLowercase: boolean;
+  requiresNumber: boolean;
+  requiresSymbol: boolean;
+}
+
+/** Zitadel's default policy: 8 characters with a lower and an upper case letter, a number and a symbol. */
+export const DEFAULT_PASSWORD_COMPLEXITY: PasswordComplexity = {
+  minLength: 8,
+  requiresUppercase: true,
+  requiresLowercase: true,
+  requiresNumber: true,
+  requiresSymbol: true,
+};
+
 /**
- * Zitadel's default password complexity policy, checked in Zitadel's order and reported with the ids of
- * its command side (PasswordComplexityPolicyWriteModel.Validate).
+ * The password complexity policy, checked in Zitadel's order and reported with the ids of its command side
+ * (PasswordComplexityPolicyWriteModel.Validate).
  */
-export function checkPasswordPolicy(password: string): void {
+export function checkPasswordPolicy(
+  password: string,
+  policy: PasswordComplexity = DEFAULT_PASSWORD_COMPLEXITY,
+): void {
   // Zitadel measures bytes (Go's len), not characters.
-  if (Buffer.byteLength(password, 'utf8') < 8) throw invalidArgument('COMMA-HuJf6', 'Password is too short');
-  if (!/\p{Ll}/u.test(password))
+  if (Buffer.byteLength(password, 'utf8') < policy.minLength)
+    throw invalidArgument('COMMA-HuJf6', 'Password is too short');
+  if (policy.requiresLowercase && !/\p{Ll}/u.test(password))
     throw invalidArgument('COMMA-co3Xw', 'Password must contain a lower case letter');
-  if (!/\p{Lu}/u.test(password))
+  if (policy.requiresUppercase && !/\p{Lu}/u.test(password))
     throw invalidArgument('COMMA-VoaRj', 'Password must contain an upper case letter');
-  if (!/[0-9]/.test(password)) throw invalidArgument('COMMA-ZBv4H', 'Password must contain a number');
-  if (!/[^\p{L}\p{N}]/u.test(password))
+  if (policy.requiresNumber && !/[0-9]/.test(password))
+    throw invalidArgument('COMMA-ZBv4H', 'Password must contain a number');
+  if (policy.requiresSymbol && !/[^\p{L}\p{N}]/u.test(password))
     throw invalidArgument('COMMA-ZDLwA', 'Password must contain a symbol');
 }
 

@@ -12,7 +12,14 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
-import { checkPasswordPolicy, generatePassword, hashPassword, passwordMatches } from './credentials.js';
+import {
+  checkPasswordPolicy,
+  DEFAULT_PASSWORD_COMPLEXITY,
+  generatePassword,
+  hashPassword,
+  passwordMatches,
+  type PasswordComplexity,
+} from './credentials.js';
 import { registerConnectServices } from './connect-api.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
@@ -57,6 +64,8 @@ export interface DevIdentityProviderOptions {
   serviceAccountToken?: string;
   /** Receives each email verification code that Zitadel would have emailed. */
   emailCodeSink?: (userId: string, email: string, code: string) => void;
+  /** Receives every password-reset code "mailed" (default: logged). */
+  passwordCodeSink?: (userId: string, email: string, code: string) => void;
   logger?: { log(msg: string): void; warn(msg: string): void };
   /** Where to send Actions v2 webhook events (signed with `signingKey`); also settable later. */
   eventTarget?: EventTarget;
@@ -82,6 +91,12 @@ export interface DevIdentityProvider {
   setEventTarget(target: EventTarget | null): void;
   /** Changes this instance's login policy (`GET /v2/settings/login`, and what its login page demands). */
   setLoginSettings(settings: Partial<LoginSettings>): void;
+  /** The pending password-reset code of a user, as a test would read it from the mailbox. */
+  lastPasswordCode(userId: string): Promise<string | undefined>;
+  /** Changes this instance's password complexity policy (`GET /v2/settings/password/complexity`). */
+  setPasswordComplexity(settings: Partial<PasswordComplexity>): void;
+  /** Tests: the user's pending email and password-reset codes expire now. */
+  expireCodes(userId: string): Promise<void>;
   /**
    * A machine user (another service's account) with client credentials: `client_id` is its username, the
    * secret is generated. Its token type is Zitadel's "Bearer" (opaque, the default) or "JWT".
@@ -222,6 +237,7 @@ export async function startDevIdentityProvider(
       ),
       serviceAccountToken,
       emailCodeSink: options.emailCodeSink,
+      passwordCodeSink: options.passwordCodeSink,
       logger,
       events: new EventDispatcher(logger),
       loginSettings: {
@@ -230,6 +246,7 @@ export async function startDevIdentityProvider(
         forceMfaLocalOnly: false,
         ...options.loginSettings,
       },
+      passwordComplexity: { ...DEFAULT_PASSWORD_COMPLEXITY },
     };
     if (options.eventTarget) ctx.events.setTarget(options.eventTarget);
 
@@ -263,6 +280,11 @@ export async function startDevIdentityProvider(
       setLoginSettings: (settings) => {
         ctx.loginSettings = { ...ctx.loginSettings, ...settings };
       },
+      lastPasswordCode: async (userId) => (await store.getPasswordCode(store.pool, userId))?.code,
+      setPasswordComplexity: (settings) => {
+        ctx.passwordComplexity = { ...ctx.passwordComplexity, ...settings };
+      },
+      expireCodes: (userId) => store.expireCodes(store.pool, userId),
       addMachineUser: async (user) => {
         const clientSecret = randomBytes(32).toString('base64url');
         const row = await store.insertMachineUser(store.pool, {

@@ -67,6 +67,13 @@ const SCHEMA_SQL = [
    )`,
   // Wrong guesses of the pending code: at EMAIL_CODE_MAX_ATTEMPTS the code is deleted (a new one must be sent).
   'ALTER TABLE dev_idp.email_codes ADD COLUMN IF NOT EXISTS failed_attempts integer NOT NULL DEFAULT 0',
+  // The pending password-reset code of a user (PasswordReset), counted like email codes.
+  `CREATE TABLE IF NOT EXISTS dev_idp.password_codes (
+     user_id text PRIMARY KEY REFERENCES dev_idp.users (id) ON DELETE CASCADE,
+     code text NOT NULL,
+     expires_at timestamptz NOT NULL,
+     failed_attempts integer NOT NULL DEFAULT 0
+   )`,
   // One TOTP generator per user, as Zitadel allows; usable for logins once verified.
   `CREATE TABLE IF NOT EXISTS dev_idp.totp_secrets (
      user_id text PRIMARY KEY REFERENCES dev_idp.users (id) ON DELETE CASCADE,
@@ -524,6 +531,49 @@ export class Store {
       [userId],
     );
     if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deleteEmailCode(db, userId);
+  }
+
+  // --- password reset codes ---
+
+  async putPasswordCode(db: Queryable, userId: string, code: string, lifetimeSeconds: number): Promise<void> {
+    await db.query(
+      `INSERT INTO dev_idp.password_codes (user_id, code, expires_at)
+       VALUES ($1, $2, now() + make_interval(secs => $3))
+       ON CONFLICT (user_id) DO UPDATE SET code = $2, expires_at = now() + make_interval(secs => $3),
+         failed_attempts = 0`,
+      [userId, code, lifetimeSeconds],
+    );
+  }
+
+  async getPasswordCode(
+    db: Queryable,
+    userId: string,
+  ): Promise<{ code: string; expired: boolean } | undefined> {
+    const { rows } = await db.query<{ code: string; expired: boolean }>(
+      'SELECT code, expires_at <= now() AS expired FROM dev_idp.password_codes WHERE user_id = $1',
+      [userId],
+    );
+    return rows[0];
+  }
+
+  async deletePasswordCode(db: Queryable, userId: string): Promise<void> {
+    await db.query('DELETE FROM dev_idp.password_codes WHERE user_id = $1', [userId]);
+  }
+
+  /** Counts a wrong guess of the user's reset code; the guess that reaches `maxAttempts` deletes it. */
+  async recordPasswordCodeFailure(db: Queryable, userId: string, maxAttempts: number): Promise<void> {
+    const { rows } = await db.query<{ failed_attempts: number }>(
+      `UPDATE dev_idp.password_codes SET failed_attempts = failed_attempts + 1 WHERE user_id = $1
+       RETURNING failed_attempts`,
+      [userId],
+    );
+    if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deletePasswordCode(db, userId);
+  }
+
+  /** Tests: makes the user's pending email and password codes expire now. */
+  async expireCodes(db: Queryable, userId: string): Promise<void> {
+    await db.query(`UPDATE dev_idp.email_codes SET expires_at = now() WHERE user_id = $1`, [userId]);
+    await db.query(`UPDATE dev_idp.password_codes SET expires_at = now() WHERE user_id = $1`, [userId]);
   }
 
   // --- TOTP generators ---

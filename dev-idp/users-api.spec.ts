@@ -406,6 +406,129 @@ describe('dev-idp user service v2', () => {
     });
   });
 
+  describe('PasswordReset and SetPassword with a verification code', () => {
+    const sessionWith = (userId: string, password: string) =>
+      api('POST', '/v2/sessions', { checks: { user: { userId }, password: { password } } });
+
+    it('mails a code (sendLink) that sets the password once', async () => {
+      const user = await createUser(t.idp, { verified: true });
+      const sent = new Map<string, string>();
+      const res = await api('POST', `/v2/users/${user.userId}/password_reset`, {
+        sendLink: { notificationType: 'NOTIFICATION_TYPE_Email' },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.verificationCode).toBeUndefined();
+      expect(res.body.details).toMatchObject({ resourceOwner: t.idp.orgId });
+      const code = await t.idp.lastPasswordCode(user.userId);
+      expect(code).toMatch(/^[A-Z0-9]{6}$/);
+      expect(t.logs.some((line) => line.includes(`password reset code for ${user.email}`))).toBe(true);
+      sent.set(user.userId, code!);
+
+      const next = 'Reset-Secret-42';
+      expectZitadelError(
+        await api('POST', `/v2/users/${user.userId}/password`, {
+          newPassword: { password: next },
+          verificationCode: 'WRONG1',
+        }),
+        400,
+        3,
+        'CODE-woT0xc',
+      );
+      const ok = await api('POST', `/v2/users/${user.userId}/password`, {
+        newPassword: { password: next, changeRequired: false },
+        verificationCode: code,
+      });
+      expect(ok.status).toBe(200);
+      expect((await sessionWith(user.userId, next)).status).toBe(201);
+      expect((await sessionWith(user.userId, user.password)).status).toBe(400);
+      // Used up.
+      expectZitadelError(
+        await api('POST', `/v2/users/${user.userId}/password`, {
+          newPassword: { password: 'Third-Secret-42' },
+          verificationCode: code,
+        }),
+        400,
+        3,
+        'CODE-woT0xc',
+      );
+      expect(await t.idp.lastPasswordCode(user.userId)).toBeUndefined();
+    });
+
+    it('returns the code with returnCode, and kills it after 5 wrong guesses', async () => {
+      const user = await createUser(t.idp, { verified: true });
+      const res = await api('POST', `/v2/users/${user.userId}/password_reset`, { returnCode: {} });
+      expect(res.status).toBe(200);
+      const code = String(res.body.verificationCode);
+      expect(await t.idp.lastPasswordCode(user.userId)).toBe(code);
+      for (let i = 0; i < 5; i++) {
+        const wrong = await api('POST', `/v2/users/${user.userId}/password`, {
+          newPassword: { password: 'Reset-Secret-42' },
+          verificationCode: `X${i}`,
+        });
+        expect(wrong.status).toBe(400);
+      }
+      expect(await t.idp.lastPasswordCode(user.userId)).toBeUndefined();
+      const late = await api('POST', `/v2/users/${user.userId}/password`, {
+        newPassword: { password: 'Reset-Secret-42' },
+        verificationCode: code,
+      });
+      expect(late.status).toBe(400);
+    });
+
+    it('refuses an expired code, and one for an unknown user', async () => {
+      const user = await createUser(t.idp, { verified: true });
+      const res = await api('POST', `/v2/users/${user.userId}/password_reset`, { returnCode: {} });
+      await t.idp.expireCodes(user.userId);
+      expectZitadelError(
+        await api('POST', `/v2/users/${user.userId}/password`, {
+          newPassword: { password: 'Reset-Secret-42' },
+          verificationCode: res.body.verificationCode,
+        }),
+        400,
+        3,
+        'CODE-woT0xc',
+      );
+      expectZitadelError(
+        await api('POST', '/v2/users/1234567/password_reset', { sendLink: {} }),
+        404,
+        5,
+        'QUERY-Dfbg2',
+      );
+    });
+  });
+
+  describe('GetPasswordComplexitySettings', () => {
+    it('reports the policy in force, which SetPassword applies', async () => {
+      const res = await api('GET', `/v2/settings/password/complexity?ctx.orgId=${t.idp.orgId}`);
+      expect(res.status).toBe(200);
+      expect(res.body.settings).toEqual({
+        minLength: '8',
+        requiresUppercase: true,
+        requiresLowercase: true,
+        requiresNumber: true,
+        requiresSymbol: true,
+        resourceOwnerType: 'RESOURCE_OWNER_TYPE_INSTANCE',
+      });
+      const user = await createUser(t.idp, { verified: true });
+      t.idp.setPasswordComplexity({ minLength: 20 });
+      try {
+        expect((await api('GET', '/v2/settings/password/complexity')).body.settings).toMatchObject({
+          minLength: '20',
+        });
+        expectZitadelError(
+          await api('POST', `/v2/users/${user.userId}/password`, {
+            newPassword: { password: 'Short-Secret-1' },
+          }),
+          400,
+          3,
+          'COMMA-HuJf6',
+        );
+      } finally {
+        t.idp.setPasswordComplexity({ minLength: 8 });
+      }
+    });
+  });
+
   describe('VerifyEmail', () => {
     it('rejects a wrong code with InvalidArgument and accepts the sent one once', async () => {
       const user = await createUser(t.idp);

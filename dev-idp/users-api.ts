@@ -14,6 +14,10 @@ const EMAIL_CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 const EMAIL_CODE_LIFETIME_SECONDS = 3600;
 /** Wrong guesses after which a pending email code is deleted: a new one must be sent. */
 export const EMAIL_CODE_MAX_ATTEMPTS = 5;
+/** Wrong guesses after which a password-reset code is deleted (a new reset must be requested). */
+export const PASSWORD_CODE_MAX_ATTEMPTS = 5;
+/** Zitadel's password-reset codes: valid for an hour by default. */
+const PASSWORD_CODE_LIFETIME_SECONDS = 3600;
 
 function newEmailCode(): string {
   return Array.from({ length: 6 }, () => EMAIL_CODE_ALPHABET[randomInt(EMAIL_CODE_ALPHABET.length)]).join('');
@@ -96,6 +100,24 @@ const setPasswordRequest = z.object({
   verificationCode: z.string().max(200).optional(),
 });
 
+const passwordResetRequest = z
+  .object({
+    sendLink: z
+      .object({
+        notificationType: z
+          .enum(['NOTIFICATION_TYPE_Unspecified', 'NOTIFICATION_TYPE_Email', 'NOTIFICATION_TYPE_SMS'])
+          .optional(),
+        urlTemplate: z.string().min(1).max(200).optional(),
+      })
+      .optional(),
+    returnCode: z.object({}).optional(),
+  })
+  .refine((r) => !(r.sendLink && r.returnCode), { message: 'set at most one of sendLink, returnCode' });
+const complexityQuery = z.object({
+  'ctx.orgId': z.string().max(200).optional(),
+  'ctx.instance': z.string().max(10).optional(),
+});
+
 const verifyEmailRequest = z.object({ verificationCode: z.string().min(1).max(200) });
 const resendEmailCodeRequest = z.object(verification).refine(oneVerification, ONE_VERIFICATION);
 
@@ -153,10 +175,11 @@ async function changeEmail(
 }
 
 async function newPasswordFields(
+  ctx: IdpContext,
   password: z.output<typeof passwordInput>,
   state: UserState,
 ): Promise<Partial<UserFields>> {
-  checkPasswordPolicy(password.password);
+  checkPasswordPolicy(password.password, ctx.passwordComplexity);
   return {
     password_hash: await hashPassword(password.password),
     password_change_required: password.changeRequired ?? false,
@@ -166,13 +189,30 @@ async function newPasswordFields(
   };
 }
 
-async function checkCurrentPassword(user: UserRow, current: string | undefined, code: string | undefined) {
+/**
+ * SetPassword's `verification`: the current password, or the code of a password reset. A wrong code counts
+ * toward PASSWORD_CODE_MAX_ATTEMPTS (committed even though the request fails); the right one is used up.
+ */
+async function checkVerification(
+  ctx: IdpContext,
+  db: Queryable,
+  user: UserRow,
+  current: string | undefined,
+  code: string | undefined,
+): Promise<'ok' | 'wrong_code'> {
   if (code !== undefined) {
-    throw invalidArgument('DEVIDP-RESET', 'Password reset codes are not supported by the development IdP');
+    const stored = await ctx.store.getPasswordCode(db, user.id);
+    if (!stored || stored.expired || stored.code !== code.trim()) {
+      if (stored) await ctx.store.recordPasswordCodeFailure(db, user.id, PASSWORD_CODE_MAX_ATTEMPTS);
+      return 'wrong_code';
+    }
+    await ctx.store.deletePasswordCode(db, user.id);
+    return 'ok';
   }
-  if (current === undefined) return;
+  if (current === undefined) return 'ok';
   const ok = user.password_hash ? await verify(user.password_hash, current).catch(() => false) : false;
   if (!ok) throw invalidArgument('COMMAND-3M0fs', 'Password is invalid');
+  return 'ok';
 }
 
 type Transition = {
@@ -248,7 +288,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
     if (body.hashedPassword !== undefined) {
       throw invalidArgument('DEVIDP-HASH', 'hashedPassword is not supported by the development IdP');
     }
-    if (body.password) checkPasswordPolicy(body.password.password);
+    if (body.password) checkPasswordPolicy(body.password.password, ctx.passwordComplexity);
     const passwordHash = body.password ? await hashPassword(body.password.password) : null;
     const { profile, email } = body;
     const result = await store.transaction(async (db) => {
@@ -329,8 +369,15 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
         });
       }
       if (body.password) {
-        await checkCurrentPassword(user, body.password.currentPassword, body.password.verificationCode);
-        Object.assign(patch, await newPasswordFields(body.password.password, user.state));
+        const verified = await checkVerification(
+          ctx,
+          db,
+          user,
+          body.password.currentPassword,
+          body.password.verificationCode,
+        );
+        if (verified === 'wrong_code') return 'wrong_code' as const;
+        Object.assign(patch, await newPasswordFields(ctx, body.password.password, user.state));
       }
       user = (await store.updateUser(db, userId, patch)) ?? user;
       const emailChanged =
@@ -339,6 +386,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
         return { ...(await changeEmail(db, ctx, user, body.email)), emailChanged: true };
       return { user, code: undefined, deliver: undefined, emailChanged: false };
     });
+    if (result === 'wrong_code') throw invalidArgument('CODE-woT0xc', 'Code is invalid');
     result.deliver?.();
     // One event per update (each of Zitadel's would carry its own sequence); the receiver re-reads anyway.
     const event = result.emailChanged
@@ -381,15 +429,68 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
   app.post('/v2/users/:userId/password', async (request) => {
     const { userId } = parseInput(userIdParam, request.params, 'SetPasswordRequest');
     const body = parseInput(setPasswordRequest, request.body, 'SetPasswordRequest');
-    checkPasswordPolicy(body.newPassword.password);
+    if (body.currentPassword !== undefined && body.verificationCode !== undefined) {
+      throw invalidArgument('DEVIDP-VERIFICATION', 'set at most one of currentPassword, verificationCode');
+    }
+    checkPasswordPolicy(body.newPassword.password, ctx.passwordComplexity);
     const user = await store.transaction(async (db) => {
       const current = await lockUser(db, ctx, userId);
-      await checkCurrentPassword(current, body.currentPassword, body.verificationCode);
-      return store.updateUser(db, userId, await newPasswordFields(body.newPassword, current.state));
+      const verified = await checkVerification(ctx, db, current, body.currentPassword, body.verificationCode);
+      if (verified === 'wrong_code') return 'wrong_code' as const;
+      return store.updateUser(db, userId, await newPasswordFields(ctx, body.newPassword, current.state));
     });
+    // Counted and committed before the error, as Zitadel's code checks are.
+    if (user === 'wrong_code') throw invalidArgument('CODE-woT0xc', 'Code is invalid');
     if (!user) throw userNotFound();
     ctx.events.userEvent('user.human.password.changed', user);
     return { details: userDetails(user) };
+  });
+
+  // PasswordReset: a code for SetPassword's verificationCode, mailed (sendLink) or returned (returnCode).
+  app.post('/v2/users/:userId/password_reset', async (request) => {
+    const { userId } = parseInput(userIdParam, request.params, 'PasswordResetRequest');
+    const body = parseInput(passwordResetRequest, request.body, 'PasswordResetRequest');
+    if (body.sendLink?.notificationType === 'NOTIFICATION_TYPE_SMS') {
+      throw failedPrecondition('DEVIDP-SMS', 'The development IdP sends no SMS');
+    }
+    const code = newEmailCode();
+    const user = await store.transaction(async (db) => {
+      const current = await lockUser(db, ctx, userId);
+      await store.putPasswordCode(db, userId, code, PASSWORD_CODE_LIFETIME_SECONDS);
+      return current;
+    });
+    if (body.returnCode === undefined) {
+      try {
+        if (ctx.passwordCodeSink) ctx.passwordCodeSink(user.id, user.email, code);
+        else ctx.logger.log(`dev-idp: password reset code for ${user.email} (${user.id}): ${code}`);
+      } catch (error) {
+        ctx.logger.warn(
+          `dev-idp: passwordCodeSink threw: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+    ctx.events.userEvent('user.human.password.code.added', user);
+    return {
+      details: userDetails(user),
+      ...(body.returnCode !== undefined ? { verificationCode: code } : {}),
+    };
+  });
+
+  app.get('/v2/settings/password/complexity', (request) => {
+    parseInput(complexityQuery, request.query, 'GetPasswordComplexitySettingsRequest');
+    const policy = ctx.passwordComplexity;
+    // Zitadel's gateway: uint64 as a string, and the resource owner the policy comes from.
+    return {
+      details: { sequence: '1', changeDate: new Date(0).toISOString(), resourceOwner: ctx.orgId },
+      settings: {
+        minLength: String(policy.minLength),
+        requiresUppercase: policy.requiresUppercase,
+        requiresLowercase: policy.requiresLowercase,
+        requiresNumber: policy.requiresNumber,
+        requiresSymbol: policy.requiresSymbol,
+        resourceOwnerType: 'RESOURCE_OWNER_TYPE_INSTANCE',
+      },
+    };
   });
 
   app.post('/v2/users/:userId/email', async (request) => {

@@ -4,6 +4,7 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { AppConfig } from './config/app-config.js';
 import { AuditModule } from './audit/audit.module.js';
+import { AccountModule } from './account/account.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { loggerParams } from './common/http/access-log.js';
 import { AppConfigModule } from './config/config.module.js';
@@ -41,6 +42,7 @@ export class AppModule {
         SettingsModule,
         AvatarsModule,
         AuthModule,
+        AccountModule,
         ZitadelSyncModule,
         // After AuthModule: its access guard must identify the caller before per-user limits count.
         RateLimitModule,

@@ -50,6 +50,8 @@ const ACTORS: Actor[] = [
 interface Target {
   userId: string;
   sessionId: string;
+  /** The target's current password. */
+  password: string;
 }
 
 interface Route {
@@ -61,7 +63,7 @@ interface Route {
     headers?: Record<string, string>;
   };
   /** Routes that change the target's state get a new target for every case. */
-  freshTarget?: 'active' | 'suspended';
+  freshTarget?: 'active' | 'suspended' | 'pending-email';
   /** What the target needs before the request (e.g. bot roles to remove). */
   prepare?: (t: TestApp, target: Target) => Promise<void>;
   /**
@@ -251,6 +253,56 @@ const ROUTES: Route[] = [
     }),
     expect: selfOrAdmin(200),
   },
+  // Account self-service on the caller's own account: "self" is the target, the others act on their own.
+  {
+    // Everyone sends the target's password: only the target's own account has it (others: 403).
+    name: 'POST /api/users/me/password',
+    request: (t) => ({
+      method: 'POST',
+      url: '/api/users/me/password',
+      payload: { current_password: t.password, new_password: strongPassword() },
+    }),
+    freshTarget: 'active',
+    expect: { ...denied, self: 200, 'other user': 403, admin: 403 },
+  },
+  {
+    name: 'PUT /api/users/me/email',
+    request: () => ({
+      method: 'PUT',
+      url: '/api/users/me/email',
+      payload: { email: `${uniqueName('matrix-mail')}@example.test` },
+    }),
+    expect: anyone(202),
+  },
+  {
+    name: 'PUT /api/users/:id/email',
+    request: (t) => ({
+      method: 'PUT',
+      url: `/api/users/${t.userId}/email`,
+      payload: { email: `${uniqueName('matrix-mail')}@example.test` },
+    }),
+    expect: selfOrAdmin(202),
+  },
+  {
+    // Every caller has an email change waiting (see beforeAll): a wrong code is each one's own 422.
+    name: 'POST /api/users/me/email/verify',
+    request: () => ({ method: 'POST', url: '/api/users/me/email/verify', payload: { code: 'WRONG1' } }),
+    freshTarget: 'pending-email',
+    expect: anyone(422),
+  },
+  {
+    name: 'GET /api/users/me/export',
+    request: () => ({ method: 'GET', url: '/api/users/me/export' }),
+    expect: anyone(200),
+  },
+  {
+    // Everyone sends the target's password: the target is erased; "other user" and "admin" (who would
+    // erase themselves) are refused for a wrong password.
+    name: 'DELETE /api/users/me',
+    request: (t) => ({ method: 'DELETE', url: '/api/users/me', payload: { password: t.password } }),
+    freshTarget: 'active',
+    expect: { ...denied, self: 200, 'other user': 403, admin: 403 },
+  },
 ];
 
 describe('authorization matrix', () => {
@@ -280,6 +332,8 @@ describe('authorization matrix', () => {
     // Only the status changes here (not the sessions), so the token check itself must refuse them.
     await setLocalStatus(t, suspended.userId, 'suspended');
     await setLocalStatus(t, deleted.userId, 'deleted');
+    for (const caller of [other, admin, instanceAdmin, foreignAdmin, foreignUser])
+      await startEmailChange(caller);
     const upload = await t.http({
       method: 'PUT',
       url: `/api/users/${target.userId}/avatar`,
@@ -294,7 +348,18 @@ describe('authorization matrix', () => {
     if (!route.freshTarget) return target;
     const fresh = await signedInUser(t);
     if (route.freshTarget === 'suspended') await setLocalStatus(t, fresh.userId, 'suspended');
+    if (route.freshTarget === 'pending-email') await startEmailChange(fresh);
     return fresh;
+  }
+
+  async function startEmailChange(user: SignedInUser): Promise<void> {
+    const res = await t.http({
+      method: 'PUT',
+      url: '/api/users/me/email',
+      headers: bearer(user.token),
+      payload: { email: `${uniqueName('matrix-pending')}@example.test` },
+    });
+    expect(res.statusCode).toBe(202);
   }
 
   /** A fresh credential for each case, since several routes end sessions. */
@@ -334,7 +399,11 @@ describe('authorization matrix', () => {
     const subject = await targetFor(route);
     const headers = await headersFor(actor, subject);
     const victimSession = await newSession(t, subject.userId);
-    const target = { userId: subject.userId, sessionId: victimSession.sessionId };
+    const target = {
+      userId: subject.userId,
+      sessionId: victimSession.sessionId,
+      password: subject.password,
+    };
     await route.prepare?.(t, target);
     const request = route.request(target);
     const res = await t.http({ ...request, headers: { ...request.headers, ...headers } });

@@ -15,7 +15,14 @@ import {
   queryValue,
   type Operation,
 } from './fuzz/openapi-arbitraries.js';
-import { bearer, newSession, signedInUser, uniqueName, type SignedInUser } from './support/identity.js';
+import {
+  bearer,
+  newSession,
+  setLocalStatus,
+  signedInUser,
+  uniqueName,
+  type SignedInUser,
+} from './support/identity.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -31,7 +38,13 @@ import { startTestApp, type TestApp } from './support/test-app.js';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 100);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 /** Login, registration and user creation pass through the identity provider (password hashing): fewer. */
-const SLOW_OPERATIONS = new Set(['POST /api/users/login', 'POST /api/users/register', 'POST /api/users']);
+const SLOW_OPERATIONS = new Set([
+  'POST /api/users/login',
+  'POST /api/users/register',
+  'POST /api/users',
+  // Each authenticated case erases a disposable user of its own (created in Zitadel first).
+  'DELETE /api/users/me',
+]);
 
 type Caller = 'anonymous' | 'user' | 'admin';
 type Auth =
@@ -349,6 +362,16 @@ describe('fuzzing every operation of openapi.json', () => {
       case 'raw':
         headers.authorization = req.auth.value;
         break;
+    }
+    // An erasure with a valid token (a young session needs no password) would erase a fixture: it erases
+    // a disposable active user instead, through a session of its own. `DELETE /api/users/{id}` with the
+    // literal id `me` is that route too.
+    const erasure =
+      route === 'DELETE /api/users/me' || (route === 'DELETE /api/users/{id}' && resolved.id === 'me');
+    if (erasure && (req.auth.kind === 'token' || req.auth.kind === 'fresh')) {
+      const victim = await disposableUser();
+      await setLocalStatus(t, victim, 'active');
+      headers.authorization = `Bearer ${(await newSession(t, victim)).token}`;
     }
     if (req.ifMatch !== undefined) headers['if-match'] = req.ifMatch;
     Object.assign(headers, req.extraHeaders);

@@ -37,6 +37,16 @@ const EXPECTED: Record<string, Access | undefined> = {
   'GET /api/users/:id/bots': { selfOr: 'admin:users' },
   'PUT /api/users/:id/bots/:bot_id/roles': { permission: 'admin:users' },
   'DELETE /api/users/:id/bots/:bot_id/roles': { permission: 'admin:users' },
+  // Account self-service (issue 20): the anonymous steps carry a mailed code or answer alike for everyone.
+  'POST /api/users/password/reset': 'public',
+  'POST /api/users/password/reset/confirm': 'public',
+  'POST /api/users/verify-email/resend': 'public',
+  'POST /api/users/me/password': 'authenticated',
+  'PUT /api/users/me/email': 'authenticated',
+  'PUT /api/users/:id/email': { selfOr: 'admin:users' },
+  'POST /api/users/me/email/verify': 'authenticated',
+  'GET /api/users/me/export': 'authenticated',
+  'DELETE /api/users/me': 'authenticated',
   'POST /api/zitadel/events': 'public',
 };
 

@@ -167,8 +167,8 @@ export class AuthController {
     summary: 'Verify the email address of a new registration',
     description:
       'Every wrong (user, code) pair answers the same 422, whatever the user’s status or existence. After 5 ' +
-      'wrong codes for a user the code is dead: a new one must be sent (`POST /v2/users/{id}/email/resend` ' +
-      'in Zitadel) and the user id rests for up to an hour.',
+      'wrong codes for a user the code is dead until a new one is sent (`POST /api/users/verify-email/resend`, ' +
+      'which also clears the count); otherwise the user id rests for up to an hour.',
     access: 'public',
     errors: [403, 422],
   })

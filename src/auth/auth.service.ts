@@ -19,6 +19,7 @@ import {
   ZitadelClient,
   ZitadelError,
 } from '../zitadel/zitadel.client.js';
+import { PasswordPolicyService } from '../zitadel/password-policy.service.js';
 import type { AuthenticationMethodType } from '../zitadel/zitadel.types.js';
 import type { LoginRedirectDto, LoginSessionDto, LogoutResponseDto } from './dto/login.dto.js';
 import type { RegisterDto, RegisterResponseDto, VerifyEmailResponseDto } from './dto/register.dto.js';
@@ -67,6 +68,7 @@ export class AuthService {
     private readonly tokens: SessionTokenService,
     @InjectRepository(OidcLoginState) private readonly loginStates: Repository<OidcLoginState>,
     private readonly failures: LoginFailureThrottle,
+    private readonly passwords: PasswordPolicyService,
     config: ConfigService<AppConfig, true>,
   ) {
     this.auth = config.get('auth', { infer: true });
@@ -84,9 +86,13 @@ export class AuthService {
   ): Promise<LoginOutcome> {
     const started = Date.now();
     await this.failures.assertAllowed(input.email, client.ip);
+    // While an email change waits for its code, Zitadel already holds the new address: the confirmed one,
+    // which stays the account's until then, names the user by id.
+    const changing = await this.users.findByEmail(input.email);
+    const loginName = changing?.pendingEmail ? { userId: changing.zitadelId } : input.email;
     let check;
     try {
-      check = await this.zitadel.checkPassword(input.email, input.password, {
+      check = await this.zitadel.checkPassword(loginName, input.password, {
         ip: client.ip ?? undefined,
         description: describeDevice(client.userAgent) ?? undefined,
       });
@@ -243,6 +249,7 @@ export class AuthService {
 
   async register(input: RegisterDto): Promise<RegisterResponseDto> {
     if (!this.auth.registrationEnabled) throw ApiError.forbidden('Self-registration is disabled');
+    await this.passwords.assertAcceptable('password', input.password);
     await this.users.requireEmailAndUsernameFree(input.email, input.username);
     let userId: string;
     try {

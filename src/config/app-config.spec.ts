@@ -124,6 +124,8 @@ describe('parseAppConfig', () => {
       login: { limit: 10, windowSeconds: 60 },
       loginFailures: { limit: 5, windowSeconds: 900 },
       register: { limit: 5, windowSeconds: 3600 },
+      accountRecovery: { limit: 10, windowSeconds: 900 },
+      accountEmails: { limit: 3, windowSeconds: 3600 },
       userList: { limit: 60, windowSeconds: 60 },
       userUpdate: { limit: 30, windowSeconds: 60 },
       default: { limit: 300, windowSeconds: 60 },

@@ -117,6 +117,8 @@ const envSchema = z.object({
   RATE_LIMIT_LOGIN: rateLimit('10/1m'),
   RATE_LIMIT_LOGIN_FAILURES: rateLimit('5/15m'),
   RATE_LIMIT_REGISTER: rateLimit('5/1h'),
+  RATE_LIMIT_ACCOUNT_RECOVERY: rateLimit('10/15m'),
+  RATE_LIMIT_ACCOUNT_EMAILS: rateLimit('3/1h'),
   RATE_LIMIT_USER_LIST: rateLimit('60/1m'),
   RATE_LIMIT_USER_UPDATE: rateLimit('30/1m'),
   RATE_LIMIT_DEFAULT: rateLimit('300/1m'),
@@ -287,6 +289,13 @@ export interface AppConfig {
      */
     loginFailures: RateLimitSetting;
     register: RateLimitSetting;
+    /** Password reset (request and confirm) and resending a verification code, per client IP. */
+    accountRecovery: RateLimitSetting;
+    /**
+     * Codes mailed per account (password reset, resent verification): past it, requests still answer 202
+     * but mail nothing until the window ends.
+     */
+    accountEmails: RateLimitSetting;
     userList: RateLimitSetting;
     userUpdate: RateLimitSetting;
     default: RateLimitSetting;
@@ -428,6 +437,8 @@ export function parseAppConfig(env: Environment): AppConfig {
       login: e.RATE_LIMIT_LOGIN,
       loginFailures: e.RATE_LIMIT_LOGIN_FAILURES,
       register: e.RATE_LIMIT_REGISTER,
+      accountRecovery: e.RATE_LIMIT_ACCOUNT_RECOVERY,
+      accountEmails: e.RATE_LIMIT_ACCOUNT_EMAILS,
       userList: e.RATE_LIMIT_USER_LIST,
       userUpdate: e.RATE_LIMIT_USER_UPDATE,
       default: e.RATE_LIMIT_DEFAULT,

@@ -226,6 +226,37 @@ export class SessionsService {
     return result.affected ?? 0;
   }
 
+  /**
+   * Ends every active session of the user but `keepSessionId` (a password change keeps the session that
+   * made it); returns how many ended. Pass the transaction's manager to end them with another change.
+   */
+  async terminateOthers(userId: string, keepSessionId: string, manager?: EntityManager): Promise<number> {
+    const repository = manager ? manager.getRepository(Session) : this.sessions;
+    const result = await repository
+      .createQueryBuilder()
+      .update(Session)
+      .set({ status: 'terminated', terminatedAt: () => 'now()' })
+      .where('user_id = :userId', { userId })
+      .andWhere('id <> :keepSessionId', { keepSessionId })
+      .andWhere(`status = 'active'`)
+      .execute();
+    return result.affected ?? 0;
+  }
+
+  /** Every session of the user, ended ones too, newest first, at most `limit` (the data export). */
+  listAllForUser(userId: string, limit: number): Promise<Session[]> {
+    return this.sessions.find({ where: { userId }, order: { createdAt: 'DESC', id: 'DESC' }, take: limit });
+  }
+
+  /** When the session began (a fresh login may confirm an erasure); null if it is not the user's. */
+  async startedAt(userId: string, sessionId: string): Promise<Date | null> {
+    const session = await this.sessions.findOne({
+      where: { id: sessionId, userId },
+      select: { createdAt: true },
+    });
+    return session?.createdAt ?? null;
+  }
+
   private touch(sessionId: string): void {
     // Off the request path; the condition keeps concurrent requests from all writing.
     this.sessions

@@ -9,6 +9,7 @@ import { ApiError } from '../common/errors/api-error.js';
 import { assertIfMatch } from '../common/http/etag.js';
 import { INSTANCE_PERMISSIONS, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
+import { PasswordPolicyService } from '../zitadel/password-policy.service.js';
 import { namesFromDisplayName, ZitadelClient, ZitadelError } from '../zitadel/zitadel.client.js';
 import {
   ADMIN_ONLY_FIELDS,
@@ -67,6 +68,7 @@ export class UserAdminService {
     private readonly zitadel: ZitadelClient,
     private readonly audit: AuditService,
     private readonly sessions: SessionsService,
+    private readonly passwords: PasswordPolicyService,
     config: ConfigService<AppConfig, true>,
   ) {
     const rolePermissions = config.get('auth', { infer: true }).rolePermissions;
@@ -89,6 +91,7 @@ export class UserAdminService {
     }
     const orgId = input.org_id ?? caller.orgId;
     const roles = this.checkRoles(input.roles ?? ['user'], caller);
+    if (input.password !== undefined) await this.passwords.assertAcceptable('password', input.password);
     await this.users.requireEmailAndUsernameFree(input.email, input.username);
     const { userId: zitadelId } = await this.zitadel.addHumanUser({
       orgId,

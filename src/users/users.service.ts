@@ -21,7 +21,8 @@ export { uploadedAvatarUrl } from './avatar-url.js';
  * are the entity's property names) instead of being built by a query builder on every request.
  */
 const FIND_BY_ID_SQL = `
-  SELECT id, zitadel_id AS "zitadelId", org_id AS "orgId", username, email, display_name AS "displayName",
+  SELECT id, zitadel_id AS "zitadelId", org_id AS "orgId", username, email,
+         pending_email AS "pendingEmail", display_name AS "displayName",
          avatar_url AS "avatarUrl", status, roles, last_login AS "lastLogin",
          suspension_reason AS "suspensionReason", suspended_at AS "suspendedAt",
          suspended_until AS "suspendedUntil", deleted_at AS "deletedAt", created_at AS "createdAt",
@@ -165,7 +166,10 @@ export class UsersService implements OnApplicationBootstrap {
     return this.users.findOneBy({ zitadelId });
   }
 
-  /** 409 when a user that still exists has this email or username (case-insensitive). */
+  /**
+   * 409 when a user that still exists has this email (confirmed, or waiting for its code) or this username
+   * (case-insensitive).
+   */
   async requireEmailAndUsernameFree(email: string, username: string): Promise<void> {
     if (await this.findByEmailOrUsername(email, username)) {
       throw ApiError.conflict('A user with this email or username already exists');
@@ -176,10 +180,11 @@ export class UsersService implements OnApplicationBootstrap {
     return this.users
       .createQueryBuilder('u')
       .where('u.deleted_at IS NULL')
-      .andWhere('(lower(u.email) = lower(:email) OR lower(u.username) = lower(:username))', {
-        email,
-        username,
-      })
+      .andWhere(
+        `(lower(u.email) = lower(:email) OR lower(u.pending_email) = lower(:email)
+          OR lower(u.username) = lower(:username))`,
+        { email, username },
+      )
       .getOne();
   }
 
@@ -317,13 +322,13 @@ export class UsersService implements OnApplicationBootstrap {
     const user = existing ?? this.users.create({ zitadelId: remote.userId });
     user.orgId = remote.orgId || existing?.orgId || this.defaultOrgId;
     user.username = remote.username;
-    user.email = remote.email;
+    Object.assign(user, emailFields(remote, user.email, user.pendingEmail ?? null));
     user.displayName =
       remote.displayName || [remote.givenName, remote.familyName].filter(Boolean).join(' ') || null;
     // An avatar uploaded here wins over Zitadel's picture (see setAvatarUrl).
     if (remote.avatarUrl && !isUploadedAvatarUrl(user.avatarUrl)) user.avatarUrl = remote.avatarUrl;
     user.roles = roles.length ? [...new Set(roles)].sort() : ['user'];
-    user.status = statusFromZitadel(remote, existing?.status);
+    user.status = statusFromZitadel(withPendingEmail(remote, existing?.pendingEmail), existing?.status);
     try {
       return await this.users.save(user);
     } catch (error) {
@@ -342,6 +347,63 @@ export class UsersService implements OnApplicationBootstrap {
     user.status = 'deleted';
     user.deletedAt = new Date();
     await this.users.save(user);
+  }
+
+  /** The user whose confirmed address (`email`, not a pending one) this is, if any still exists. */
+  findByEmail(email: string): Promise<User | null> {
+    return this.users
+      .createQueryBuilder('u')
+      .where('u.deleted_at IS NULL')
+      .andWhere('lower(u.email) = lower(:email)', { email })
+      .getOne();
+  }
+
+  /** 409 unless no other user that still exists has this address, confirmed or pending. */
+  async requireEmailFree(email: string, exceptUserId: string): Promise<void> {
+    const taken = await this.users
+      .createQueryBuilder('u')
+      .where('u.deleted_at IS NULL')
+      .andWhere('u.id <> :exceptUserId', { exceptUserId })
+      .andWhere('(lower(u.email) = lower(:email) OR lower(u.pending_email) = lower(:email))', { email })
+      .getExists();
+    if (taken) throw ApiError.conflict('This email address is already in use');
+  }
+
+  /**
+   * Records (or, with null, drops) the address a user waits to confirm. Not a profile change: the version
+   * (ETag) and updated_at stay, so undoing it after Zitadel refused the address leaves the row as it was.
+   */
+  async setPendingEmail(id: string, email: string | null): Promise<void> {
+    try {
+      await this.users.query(`UPDATE users SET pending_email = $2 WHERE id = $1`, [id, email]);
+    } catch (error) {
+      const { code } = error as { code?: string; driverError?: { code?: string } };
+      const driverCode = (error as { driverError?: { code?: string } }).driverError?.code ?? code;
+      if (driverCode === '23505') throw ApiError.conflict('This email address is already in use');
+      throw error;
+    }
+  }
+
+  /**
+   * Erasure (DELETE /api/users/me): the row stays as `deleted` so the audit trail keeps a target, but every
+   * personal field is replaced by a placeholder derived from the id. Run in the caller's transaction, with
+   * the user's sessions ended alongside.
+   */
+  async anonymise(id: string, manager: EntityManager): Promise<void> {
+    await manager.getRepository(User).update(
+      { id },
+      {
+        status: 'deleted',
+        deletedAt: () => 'now()',
+        username: `erased-${id}`,
+        email: `erased-${id}@erased.invalid`,
+        pendingEmail: null,
+        displayName: null,
+        avatarUrl: null,
+        lastLogin: null,
+        suspensionReason: null,
+      },
+    );
   }
 
   async recordLogin(userId: string): Promise<void> {
@@ -392,7 +454,10 @@ export class UsersService implements OnApplicationBootstrap {
     const row = user!;
     const before = row.status;
     const wanted: Partial<User> = remote
-      ? snapshotFields(remote, roles, row.status, row.orgId)
+      ? {
+          ...snapshotFields(withPendingEmail(remote, row.pendingEmail), roles, row.status, row.orgId),
+          ...emailFields(remote, row.email, row.pendingEmail),
+        }
       : { status: 'deleted', deletedAt: row.deletedAt ?? new Date() };
     if (!remote && row.status === 'deleted') return { user: row, before, changed: false };
     const changed = Object.entries(wanted).some(
@@ -419,6 +484,29 @@ export class UsersService implements OnApplicationBootstrap {
     const rows = await query.getRawMany<{ zitadel_id: string }>();
     return rows.map((r) => r.zitadel_id);
   }
+}
+
+/**
+ * The email columns as Zitadel's user dictates, given a pending change. Zitadel's SetEmail replaces the
+ * address at once (unverified), so while the new address waits for its code Zitadel shows it unverified:
+ * here the old, confirmed one stays until Zitadel says the new one is verified. Any other address (an admin
+ * changed it in the console) wins and drops the pending change.
+ */
+function emailFields(
+  remote: ZitadelUser,
+  current: string | undefined,
+  pending: string | null,
+): Pick<User, 'email' | 'pendingEmail'> {
+  const isPending = pending !== null && remote.email.toLowerCase() === pending.toLowerCase();
+  if (isPending && !remote.emailVerified && current !== undefined)
+    return { email: current, pendingEmail: pending };
+  return { email: remote.email, pendingEmail: null };
+}
+
+/** While an email change waits for its code, the account is as verified as its old address was. */
+function withPendingEmail(remote: ZitadelUser, pending: string | null | undefined): ZitadelUser {
+  if (!pending || remote.emailVerified || remote.email.toLowerCase() !== pending.toLowerCase()) return remote;
+  return { ...remote, emailVerified: true };
 }
 
 function isUploadedAvatarUrl(url: string | null): boolean {

@@ -594,6 +594,98 @@ describe('users', () => {
   });
 });
 
+describe('account self-service', () => {
+  const SET_PASSWORD = '/zitadel.user.v2.UserService/SetPassword';
+
+  it('changes a password proven by the current one, or by a reset code', async () => {
+    stub.on('POST', SET_PASSWORD, { body: { details: {} } });
+    await client().changePassword('1', 'N3w!password', { currentPassword: 'Old!passw0rd' });
+    expect(stub.last('POST', SET_PASSWORD).json).toEqual({
+      userId: '1',
+      newPassword: { password: 'N3w!password' },
+      currentPassword: 'Old!passw0rd',
+    });
+    await client().changePassword('1', 'N3w!password', { verificationCode: 'ABC123' });
+    expect(stub.last('POST', SET_PASSWORD).json).toEqual({
+      userId: '1',
+      newPassword: { password: 'N3w!password' },
+      verificationCode: 'ABC123',
+    });
+  });
+
+  it('reports a wrong current password as invalid credentials, a wrong code or a refused password as ZitadelErrors', async () => {
+    stub.on('POST', SET_PASSWORD, zitadelError(3, 'COMMAND-3M0fs'));
+    await expect(
+      client().changePassword('1', 'N3w!password', { currentPassword: 'wrong' }),
+    ).rejects.toBeInstanceOf(InvalidCredentialsError);
+    stub.on('POST', SET_PASSWORD, zitadelError(3, 'COMMA-HuJf6'));
+    await expect(
+      client().changePassword('1', 'short', { currentPassword: 'Old!passw0rd' }),
+    ).rejects.toMatchObject({ kind: 'invalid_argument', errorId: 'COMMA-HuJf6' });
+    stub.on('POST', SET_PASSWORD, zitadelError(3, 'CODE-woT0xc'));
+    await expect(
+      client().changePassword('1', 'N3w!password', { verificationCode: 'WRONG1' }),
+    ).rejects.toMatchObject({ kind: 'invalid_argument', errorId: 'CODE-woT0xc' });
+    // Not retried: a code works once.
+    expect(stub.count('POST', SET_PASSWORD)).toBe(3);
+  });
+
+  it('asks Zitadel to mail a password reset code', async () => {
+    stub.on('POST', '/zitadel.user.v2.UserService/PasswordReset', { body: { details: {} } });
+    await client().requestPasswordReset('1');
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/PasswordReset').json).toEqual({
+      userId: '1',
+      sendLink: { notificationType: 'NOTIFICATION_TYPE_Email' },
+    });
+  });
+
+  it('sets an email with a mailed code, and resends the code', async () => {
+    stub.on('POST', '/zitadel.user.v2.UserService/SetEmail', { body: { details: {} } });
+    stub.on('POST', '/zitadel.user.v2.UserService/ResendEmailCode', { body: { details: {} } });
+    await client().setEmail('1', 'new@example.test');
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/SetEmail').json).toEqual({
+      userId: '1',
+      email: 'new@example.test',
+      sendCode: {},
+    });
+    await client().resendEmailCode('1');
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/ResendEmailCode').json).toEqual({
+      userId: '1',
+      sendCode: {},
+    });
+  });
+
+  it('reads the password complexity policy of the organization', async () => {
+    const path = '/zitadel.settings.v2.SettingsService/GetPasswordComplexitySettings';
+    stub.on('POST', path, {
+      body: { details: {}, settings: { minLength: '12', requiresUppercase: true, requiresNumber: true } },
+    });
+    await expect(client().getPasswordComplexitySettings()).resolves.toEqual({
+      minLength: 12,
+      requiresUppercase: true,
+      requiresLowercase: false,
+      requiresNumber: true,
+      requiresSymbol: false,
+    });
+    expect(stub.last('POST', path).json).toEqual({ ctx: { orgId: connection().orgId } });
+    stub.on('POST', path, { body: { details: {} } });
+    await expect(client().getPasswordComplexitySettings()).rejects.toBeInstanceOf(ZitadelError);
+  });
+
+  it('checks a password of a user named by id', async () => {
+    stub.on('POST', '/zitadel.session.v2.SessionService/CreateSession', {
+      body: { sessionId: 's-2', sessionToken: 'tok-2' },
+    });
+    stub.on('POST', '/zitadel.session.v2.SessionService/GetSession', {
+      body: { session: { factors: { user: { id: '42' } } } },
+    });
+    await client().checkPassword({ userId: '42' }, 'Secr3t!pass');
+    expect(stub.last('POST', '/zitadel.session.v2.SessionService/CreateSession').json).toMatchObject({
+      checks: { user: { userId: '42' }, password: { password: 'Secr3t!pass' } },
+    });
+  });
+});
+
 describe('what a login needs besides the password', () => {
   it('lists the authentication methods a user has enrolled', async () => {
     stub.on('POST', '/zitadel.user.v2.UserService/ListAuthenticationMethodTypes', {

@@ -12,6 +12,7 @@ import {
   type AuthorizationsSearchFilterSchema,
   State as AuthorizationState,
 } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
+import { NotificationType } from '@zitadel/proto/zitadel/user/v2/password_pb.js';
 import { AuthenticationMethodTypeSchema } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
 import { type User, UserStateSchema } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
 import type { DescEnum, MessageInitShape } from '@bufbuild/protobuf';
@@ -29,6 +30,8 @@ import type {
   NewHumanUser,
   OidcTokens,
   PasswordCheck,
+  PasswordComplexitySettings,
+  PasswordVerification,
   ZitadelErrorKind,
   ZitadelOrganization,
   ZitadelTokenClaims,
@@ -251,6 +254,50 @@ export class ConnectZitadelClient extends ZitadelClient {
     await this.users.setPassword({ userId, newPassword: { password, changeRequired } }, idempotent());
   }
 
+  async changePassword(
+    userId: string,
+    newPassword: string,
+    verification: PasswordVerification,
+  ): Promise<void> {
+    try {
+      // Not retried: a code works once, and a repeated wrong password counts against the lockout.
+      await this.users.setPassword({
+        userId,
+        newPassword: { password: newPassword, changeRequired: false },
+        verification:
+          'currentPassword' in verification
+            ? { case: 'currentPassword', value: verification.currentPassword }
+            : { case: 'verificationCode', value: verification.verificationCode },
+      });
+    } catch (error) {
+      // Only the wrong-password id: a refused new password is invalid_argument too.
+      if (
+        'currentPassword' in verification &&
+        error instanceof ZitadelError &&
+        error.errorId === WRONG_PASSWORD_ERROR_ID
+      ) {
+        throw new InvalidCredentialsError('The current password is wrong');
+      }
+      throw error;
+    }
+  }
+
+  async requestPasswordReset(userId: string): Promise<void> {
+    // Not retried: each call replaces the code and mails another.
+    await this.users.passwordReset({
+      userId,
+      medium: { case: 'sendLink', value: { notificationType: NotificationType.Email } },
+    });
+  }
+
+  async setEmail(userId: string, email: string): Promise<void> {
+    await this.users.setEmail({ userId, email, verification: { case: 'sendCode', value: {} } });
+  }
+
+  async resendEmailCode(userId: string): Promise<void> {
+    await this.users.resendEmailCode({ userId, verification: { case: 'sendCode', value: {} } });
+  }
+
   async verifyEmail(userId: string, code: string): Promise<void> {
     // Not retried: a lost success would turn the repeat into a "wrong code" answer.
     await this.users.verifyEmail({ userId, verificationCode: code });
@@ -278,7 +325,7 @@ export class ConnectZitadelClient extends ZitadelClient {
   // ---- sessions ------------------------------------------------------------------------------
 
   async checkPassword(
-    loginName: string,
+    loginName: string | { userId: string },
     password: string,
     userAgent?: { ip?: string; description?: string },
   ): Promise<PasswordCheck> {
@@ -286,7 +333,15 @@ export class ConnectZitadelClient extends ZitadelClient {
     try {
       // Not retried: every attempt counts against Zitadel's lockout policy.
       created = await this.sessions.createSession({
-        checks: { user: { search: { case: 'loginName', value: loginName } }, password: { password } },
+        checks: {
+          user: {
+            search:
+              typeof loginName === 'string'
+                ? { case: 'loginName', value: loginName }
+                : { case: 'userId', value: loginName.userId },
+          },
+          password: { password },
+        },
         userAgent: userAgent && { ip: userAgent.ip, description: userAgent.description },
         lifetime: { seconds: PASSWORD_SESSION_SECONDS },
       });
@@ -331,6 +386,23 @@ export class ConnectZitadelClient extends ZitadelClient {
       allowExternalIdp: settings.allowExternalIdp,
       forceMfa: settings.forceMfa,
       forceMfaLocalOnly: settings.forceMfaLocalOnly,
+    };
+  }
+
+  async getPasswordComplexitySettings(): Promise<PasswordComplexitySettings> {
+    const { settings } = await this.settings.getPasswordComplexitySettings(
+      { ctx: { resourceOwner: { case: 'orgId', value: this.connection.orgId } } },
+      idempotent(),
+    );
+    if (!settings)
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel password settings answer holds no settings');
+    const minLength = Number(settings.minLength);
+    return {
+      minLength: Number.isSafeInteger(minLength) && minLength > 0 ? minLength : 0,
+      requiresUppercase: settings.requiresUppercase,
+      requiresLowercase: settings.requiresLowercase,
+      requiresNumber: settings.requiresNumber,
+      requiresSymbol: settings.requiresSymbol,
     };
   }
 

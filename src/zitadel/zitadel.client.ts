@@ -6,6 +6,8 @@ import type {
   NewHumanUser,
   OidcTokens,
   PasswordCheck,
+  PasswordComplexitySettings,
+  PasswordVerification,
   ZitadelErrorKind,
   ZitadelOrganization,
   ZitadelTokenClaims,
@@ -79,11 +81,35 @@ export abstract class ZitadelClient {
   abstract unlockUser(userId: string): Promise<void>;
   abstract deleteUser(userId: string): Promise<void>;
   abstract setPassword(userId: string, password: string, changeRequired: boolean): Promise<void>;
+  /**
+   * Sets a new password proven by the current one or by a password-reset code (`SetPassword` with its
+   * `verification`). A wrong current password is InvalidCredentialsError; a wrong, expired or used code a
+   * ZitadelError (invalid_argument, failed_precondition or not_found).
+   */
+  abstract changePassword(
+    userId: string,
+    newPassword: string,
+    verification: PasswordVerification,
+  ): Promise<void>;
+  /** `PasswordReset` with `sendLink` by email: Zitadel mails the user a code for changePassword. */
+  abstract requestPasswordReset(userId: string): Promise<void>;
   /** Throws ZitadelError kind invalid_argument for a wrong or expired code. */
   abstract verifyEmail(userId: string, code: string): Promise<void>;
-  /** Throws InvalidCredentialsError or UserBlockedError. */
+  /**
+   * `SetEmail` with `sendCode`: Zitadel replaces the address at once (unverified) and mails a code to the
+   * new one, which verifyEmail then checks.
+   */
+  abstract setEmail(userId: string, email: string): Promise<void>;
+  /** `ResendEmailCode` with `sendCode`: a fresh code for the pending address (the old code dies). */
+  abstract resendEmailCode(userId: string): Promise<void>;
+  /** The password complexity policy in force for the configured organization. */
+  abstract getPasswordComplexitySettings(): Promise<PasswordComplexitySettings>;
+  /**
+   * Throws InvalidCredentialsError or UserBlockedError. The user is named by a login name (username or
+   * email) or, when `{ userId }`, by Zitadel id (`checks.user.userId`).
+   */
   abstract checkPassword(
-    loginName: string,
+    loginName: string | { userId: string },
     password: string,
     userAgent?: { ip?: string; description?: string },
   ): Promise<PasswordCheck>;

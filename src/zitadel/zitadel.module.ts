@@ -9,6 +9,7 @@ import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../d
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { ConnectZitadelClient } from './connect-zitadel.client.js';
+import { PasswordPolicyService } from './password-policy.service.js';
 import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelClient } from './zitadel.client.js';
@@ -29,6 +30,18 @@ export interface RunningDevIdentityProvider {
   setEventTarget(target: { url: string; signingKey: string } | null): void;
   /** Its login policy, as `GET /v2/settings/login` answers it (tests simulate a forced MFA with it). */
   setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
+  /** The pending password-reset code of a user, as the mailbox would show it (dev-idp logs it too). */
+  lastPasswordCode(userId: string): Promise<string | undefined>;
+  /** Its password complexity policy, as `GET /v2/settings/password/complexity` answers it. */
+  setPasswordComplexity(settings: {
+    minLength?: number;
+    requiresUppercase?: boolean;
+    requiresLowercase?: boolean;
+    requiresNumber?: boolean;
+    requiresSymbol?: boolean;
+  }): void;
+  /** Tests: the user's pending email and password-reset codes expire now. */
+  expireCodes(userId: string): Promise<void>;
   /** A machine user of another service (tests call the service with its tokens). */
   addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
   setMachineUserActive(userId: string, active: boolean): Promise<void>;
@@ -156,8 +169,9 @@ async function devIdpDatabaseUrl(
         return instrumentZitadelClient(client, metrics, () => client.circuitState);
       },
     },
+    PasswordPolicyService,
   ],
-  exports: [ZitadelClient, ZITADEL_CONNECTION, DEV_IDENTITY_PROVIDER],
+  exports: [ZitadelClient, ZITADEL_CONNECTION, DEV_IDENTITY_PROVIDER, PasswordPolicyService],
 })
 export class ZitadelModule implements BeforeApplicationShutdown {
   constructor(@Inject(DEV_IDENTITY_PROVIDER) private readonly idp: RunningDevIdentityProvider | null) {}

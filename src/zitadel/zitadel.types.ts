@@ -114,6 +114,26 @@ export interface LoginSettings {
   forceMfaLocalOnly: boolean;
 }
 
+/**
+ * Zitadel's password complexity policy (settings v2 `GetPasswordComplexitySettings`,
+ * `GET /v2/settings/password/complexity` → `{details, settings{minLength, requiresUppercase, requiresLowercase,
+ * requiresNumber, requiresSymbol, resourceOwnerType}}`). `minLength` is a uint64, so a JSON string; false
+ * booleans may be left out.
+ */
+export interface PasswordComplexitySettings {
+  minLength: number;
+  requiresUppercase: boolean;
+  requiresLowercase: boolean;
+  requiresNumber: boolean;
+  requiresSymbol: boolean;
+}
+
+/**
+ * What proves a password change to Zitadel (user v2 `SetPassword`, `POST /v2/users/{userId}/password`, the
+ * `verification` oneof): the current password, or the code of a password reset (`PasswordReset`).
+ */
+export type PasswordVerification = { currentPassword: string } | { verificationCode: string };
+
 /** An organization the service account may read (org v2 `ListOrganizations`). */
 export interface ZitadelOrganization {
   id: string;

@@ -10,6 +10,13 @@ export const AUDIT_ACTIONS = [
   'user.deleted',
   'session.terminated',
   'sessions.terminated_all',
+  'user.password_reset_requested',
+  'user.password_reset',
+  'user.password_changed',
+  'user.email_change_requested',
+  'user.email_changed',
+  'user.verification_resent',
+  'user.erased',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
@@ -17,9 +24,10 @@ export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 export type AuditChanges = Record<string, { before: unknown; after: unknown }>;
 
 /**
- * One admin write, recorded in the same transaction as the change itself, so the trail can neither miss
- * a change that happened nor show one that was rolled back. Rows are never updated or deleted; the user
- * ids are plain columns (no foreign key) so the trail outlives any row it mentions.
+ * One admin write or account self-service step, recorded in the same transaction as the change itself, so
+ * the trail can neither miss a change that happened nor show one that was rolled back. Rows are never
+ * deleted, and updated only by an erasure, which redacts the personal data they hold (AuditService.redact);
+ * the user ids are plain columns (no foreign key) so the trail outlives any row it mentions.
  */
 @Entity('audit_events')
 @Index('audit_events_target_created_idx', ['targetUserId', 'createdAt', 'id'])

@@ -44,6 +44,13 @@ function dtoShape(metatype: object): DtoShape | null {
 }
 
 const MAX_LISTED_UNKNOWN = 20;
+/**
+ * An unknown key is named in the answer up to this length: a 15 KB key (a form body sent to a JSON route)
+ * must not make a problem document longer than openapi.json allows (field 200, detail 2000 characters).
+ */
+const MAX_LISTED_KEY_LENGTH = 64;
+const listedKey = (field: string) =>
+  field.length > MAX_LISTED_KEY_LENGTH ? `${field.slice(0, MAX_LISTED_KEY_LENGTH - 1)}…` : field;
 
 /**
  * Own keys the DTO does not declare, by dotted path, nested DTOs included. A Set of declared names, not
@@ -144,6 +151,16 @@ export function IgnoreUnknownProperties(): ClassDecorator {
   return (target) => Reflect.defineMetadata(IGNORES_UNKNOWN, true, target);
 }
 
+const OPTIONAL_BODY = Symbol('optionalBody');
+
+/**
+ * A body every field of which is optional, that may also be left out altogether (`DELETE /api/users/me`):
+ * no body is validated as `{}`. Any body that is sent is validated as usual.
+ */
+export function OptionalBody(): ClassDecorator {
+  return (target) => Reflect.defineMetadata(OPTIONAL_BODY, true, target);
+}
+
 const OPTIONS = {
   whitelist: true,
   forbidNonWhitelisted: true,
@@ -162,6 +179,14 @@ export class AppValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (
+      metadata.type === 'body' &&
+      value === undefined &&
+      metadata.metatype &&
+      Reflect.getMetadata(OPTIONAL_BODY, metadata.metatype)
+    ) {
+      value = {};
+    }
     if (metadata.type === 'body' && metadata.metatype && !this.isPrimitiveMetatype(metadata.metatype)) {
       // Raw bytes (an image content type, parsed for the avatar upload) sent to a JSON route: refuse the
       // type rather than validate each byte as an unknown property (a megabyte of field errors).
@@ -187,8 +212,8 @@ export class AppValidationPipe extends ValidationPipe {
         if (unknown.length) {
           throw ApiError.validation(
             unknown.map((field) => ({
-              field,
-              message: `property ${field.split('.').pop()!} should not exist`,
+              field: listedKey(field),
+              message: `property ${listedKey(field.split('.').pop()!)} should not exist`,
             })),
           );
         }

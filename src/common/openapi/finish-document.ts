@@ -23,6 +23,11 @@ export const TAGS = [
     name: 'users',
     description: 'Profiles, the user list, admin writes (create, update, suspend, delete) and avatars',
   },
+  {
+    name: 'account',
+    description:
+      'Self-service: forgotten password, password and email changes, resending a code, export and erasure',
+  },
   { name: 'sessions', description: "A user's sessions: list them, end one or all" },
   {
     name: 'settings',
@@ -46,6 +51,9 @@ const STRING_LIMITS: Record<string, number> = {
   username: 64,
   display_name: 200,
   email: 254,
+  pending_email: 254,
+  content_type: 100,
+  sha256: 64,
   // The BASIC variables: the display name (or username) and the email under their contract names.
   user_name: 200,
   user_email: 254,

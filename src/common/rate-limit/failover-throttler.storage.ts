@@ -74,6 +74,20 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
     return left > 0 ? Math.ceil(left / 1000) : 0;
   }
 
+  /** Forgets `key`'s count and block under `throttlerName` in both stores (a new code starts afresh). */
+  async reset(key: string, throttlerName: string): Promise<void> {
+    this.memory.storage.delete(key);
+    const client = this.redis.client;
+    if (!client || !this.redis.ready || Date.now() < this.pausedUntil) return;
+    try {
+      await client.del(`{${key}:${throttlerName}}:hits`, `{${key}:${throttlerName}}:blocked`);
+      this.redis.markUp();
+    } catch (error) {
+      this.pausedUntil = Date.now() + FAILURE_PAUSE_MS;
+      this.redis.markDown(error);
+    }
+  }
+
   onApplicationShutdown(): void {
     this.memory.onApplicationShutdown();
   }

@@ -21,12 +21,14 @@ const THROTTLER_NAME = 'login-failures';
 @Injectable()
 export class LoginFailureThrottle {
   private readonly setting: RateLimitSetting;
+  private readonly accountEmails: RateLimitSetting;
 
   constructor(
     @InjectThrottlerStorage() private readonly storage: ThrottlerStorage,
     config: ConfigService<AppConfig, true>,
   ) {
     this.setting = config.get('rateLimits', { infer: true }).loginFailures;
+    this.accountEmails = config.get('rateLimits', { infer: true }).accountEmails;
   }
 
   /** Throws 429 `rate_limited` (with `retryAfter` seconds) while this account and IP are over the limit. */
@@ -66,6 +68,53 @@ export class LoginFailureThrottle {
     );
   }
 
+  /** A new email code starts a fresh attempt count. */
+  async clearEmailCodeFailures(userId: string): Promise<void> {
+    if (!(this.storage instanceof FailoverThrottlerStorage)) return;
+    await this.storage.reset(hashedKey(EMAIL_CODE_THROTTLER, userId), EMAIL_CODE_THROTTLER);
+  }
+
+  /** Whether the user's password-reset code has met PASSWORD_CODE_MAX_ATTEMPTS wrong guesses. */
+  async passwordCodeDead(userId: string): Promise<boolean> {
+    if (!(this.storage instanceof FailoverThrottlerStorage)) return false;
+    return (
+      (await this.storage.blockedFor(hashedKey(PASSWORD_CODE_THROTTLER, userId), PASSWORD_CODE_THROTTLER)) > 0
+    );
+  }
+
+  /** Counts one wrong password-reset code for the account (known or not: the answers must not differ). */
+  async recordPasswordCodeFailure(account: string): Promise<void> {
+    await this.storage.increment(
+      hashedKey(PASSWORD_CODE_THROTTLER, account),
+      EMAIL_CODE_LIFETIME_MS,
+      PASSWORD_CODE_MAX_ATTEMPTS - 1,
+      EMAIL_CODE_LIFETIME_MS,
+      PASSWORD_CODE_THROTTLER,
+    );
+  }
+
+  /** A new reset code starts a fresh attempt count (Zitadel's new code replaces the old one). */
+  async clearPasswordCodeFailures(account: string): Promise<void> {
+    if (!(this.storage instanceof FailoverThrottlerStorage)) return;
+    await this.storage.reset(hashedKey(PASSWORD_CODE_THROTTLER, account), PASSWORD_CODE_THROTTLER);
+  }
+
+  /**
+   * Takes one of the account's mailed codes (`RATE_LIMIT_ACCOUNT_EMAILS`); false once they are used up for
+   * the window, when nothing may be mailed (the caller still answers as if it had).
+   */
+  async takeAccountEmail(userId: string): Promise<boolean> {
+    const windowMs = this.accountEmails.windowSeconds * 1000;
+    const record = await this.storage.increment(
+      hashedKey(ACCOUNT_EMAIL_THROTTLER, userId),
+      windowMs,
+      this.accountEmails.limit,
+      windowMs,
+      ACCOUNT_EMAIL_THROTTLER,
+    );
+    return !record.isBlocked;
+  }
+
   private key(loginName: string, ip: string | null): string {
     const account = loginName.trim().normalize('NFKC').toLowerCase();
     return hashedKey(THROTTLER_NAME, `${account}|${ip ? normalizeIp(ip) : 'unknown'}`);
@@ -77,6 +126,10 @@ export const EMAIL_CODE_MAX_ATTEMPTS = 5;
 /** Zitadel's email codes live an hour by default; a dead code stays dead that long. */
 const EMAIL_CODE_LIFETIME_MS = 3_600_000;
 const EMAIL_CODE_THROTTLER = 'email-code-failures';
+/** Wrong codes after which a password-reset code is dead here (and in dev-idp). */
+export const PASSWORD_CODE_MAX_ATTEMPTS = 5;
+const PASSWORD_CODE_THROTTLER = 'password-code-failures';
+const ACCOUNT_EMAIL_THROTTLER = 'account-emails';
 
 /** Hashed like every rate-limit key: Redis never holds login names, user ids or addresses in clear. */
 function hashedKey(scope: string, subject: string): string {

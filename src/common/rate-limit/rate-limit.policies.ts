@@ -16,11 +16,19 @@ import type { AppConfig, RateLimitSetting } from '../../config/app-config.js';
  * | ------------- | ------------------------ | --------------------------- | ------------------------ |
  * | `login`       | `@LoginRateLimit()`      | client IP                   | `RATE_LIMIT_LOGIN`       |
  * | `register`    | `@RegisterRateLimit()`   | client IP                   | `RATE_LIMIT_REGISTER`    |
+ * | `account-recovery` | `@AccountRecoveryRateLimit()` | client IP     | `RATE_LIMIT_ACCOUNT_RECOVERY` |
  * | `user-list`   | `@UserListRateLimit()`   | user                        | `RATE_LIMIT_USER_LIST`   |
  * | `user-update` | `@UserUpdateRateLimit()` | user                        | `RATE_LIMIT_USER_UPDATE` |
  * | `default`     | (none)                   | user, or IP when anonymous  | `RATE_LIMIT_DEFAULT`     |
  */
-export const RATE_LIMIT_POLICIES = ['login', 'register', 'user-list', 'user-update', 'default'] as const;
+export const RATE_LIMIT_POLICIES = [
+  'login',
+  'register',
+  'account-recovery',
+  'user-list',
+  'user-update',
+  'default',
+] as const;
 export type RateLimitPolicy = (typeof RATE_LIMIT_POLICIES)[number];
 
 export const RATE_LIMIT_POLICY_METADATA = 'users-api:rate-limit-policy';
@@ -29,6 +37,11 @@ export const RATE_LIMIT_POLICY_METADATA = 'users-api:rate-limit-policy';
 export const LoginRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, 'login');
 /** `POST /api/users/register`: 5/hour per client IP. */
 export const RegisterRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, 'register');
+/**
+ * Password reset (request and confirm) and resending a verification code: 10 per 15 minutes per client IP,
+ * one budget for all three (anonymous routes that mail codes or guess them).
+ */
+export const AccountRecoveryRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, 'account-recovery');
 /** `GET /api/users`: 60/minute per user. Put it on the list handler (it needs an authenticated route). */
 export const UserListRateLimit = () => SetMetadata(RATE_LIMIT_POLICY_METADATA, 'user-list');
 /**
@@ -64,6 +77,7 @@ const byUser = (request: Record<string, unknown>) => {
 const TRACKERS: Record<RateLimitPolicy, (request: Record<string, unknown>) => string> = {
   login: byIp,
   register: byIp,
+  'account-recovery': byIp,
   'user-list': byUser,
   'user-update': byUser,
   default: byUser,
@@ -72,6 +86,7 @@ const TRACKERS: Record<RateLimitPolicy, (request: Record<string, unknown>) => st
 const SETTING: Record<RateLimitPolicy, keyof AppConfig['rateLimits']> = {
   login: 'login',
   register: 'register',
+  'account-recovery': 'accountRecovery',
   'user-list': 'userList',
   'user-update': 'userUpdate',
   default: 'default',

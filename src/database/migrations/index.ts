@@ -9,6 +9,7 @@ import { UserWriteLease1795650000000 } from './1795650000000-UserWriteLease.js';
 import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
 import { ChangeNotifications1795660000000 } from './1795660000000-ChangeNotifications.js';
 import { Organizations1795670000000 } from './1795670000000-Organizations.js';
+import { PendingEmail1795671000000 } from './1795671000000-PendingEmail.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -26,4 +27,5 @@ export const MIGRATIONS = [
   OidcLoginBot1795651000000,
   ChangeNotifications1795660000000,
   Organizations1795670000000,
+  PendingEmail1795671000000,
 ];

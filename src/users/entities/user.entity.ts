@@ -31,6 +31,8 @@ export const LISTABLE_STATUSES = ['active', 'suspended', 'inactive', 'pending_ve
 @Index('users_username_lower_key', { synchronize: false })
 // lower(email) over all rows, deleted ones included (login tells a deleted account from an unknown one).
 @Index('users_email_lower_idx', { synchronize: false })
+// lower(pending_email) among users that still exist: one pending change per address.
+@Index('users_pending_email_lower_key', { synchronize: false })
 // Case-insensitive substring search over search_text inside an organization: GIN over org_id (btree_gin)
 // and the trigrams of search_text (pg_trgm).
 @Index('users_org_search_text_idx', { synchronize: false })
@@ -59,6 +61,13 @@ export class User {
 
   @Column({ type: 'text' })
   email!: string;
+
+  /**
+   * A new address waiting for its code (PUT /api/users/me/email). Zitadel already holds it, unverified;
+   * here `email` stays the old, confirmed one until the code is verified.
+   */
+  @Column({ name: 'pending_email', type: 'text', nullable: true })
+  pendingEmail!: string | null;
 
   @Column({ name: 'display_name', type: 'text', nullable: true })
   displayName!: string | null;
