@@ -17,6 +17,7 @@ import { SessionTokenService } from '../session-token.service.js';
 import { SessionTokenStrategy } from './session-token.strategy.js';
 import { newStrategyNames } from './strategy-names.js';
 import { ZitadelAccessTokenStrategy } from './zitadel-access-token.strategy.js';
+import { ZitadelOpaqueTokenStrategy } from './zitadel-opaque-token.strategy.js';
 
 const config = {
   get: () => ({ issuer: 'users-api', audience: 'users-api', rolePermissions: {} }),
@@ -41,6 +42,14 @@ describe('the session-token strategy behind the global guard', () => {
       { projectId: 'p' } as ZitadelConnection,
       {} as UsersService,
       permissions,
+      names,
+    );
+    new ZitadelOpaqueTokenStrategy(
+      { issuer: 'http://idp.invalid' } as ZitadelClient,
+      { projectId: 'p' } as ZitadelConnection,
+      {} as UsersService,
+      permissions,
+      { get: () => ({ introspectionCacheSeconds: 30 }) } as unknown as ConfigService<AppConfig, true>,
       names,
     );
     const guard = new (accessGuard(names))({

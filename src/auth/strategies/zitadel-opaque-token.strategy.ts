@@ -7,7 +7,7 @@ import { ApiError } from '../../common/errors/api-error.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { UsersService } from '../../users/users.service.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../../zitadel/zitadel-connection.js';
-import { ZitadelClient } from '../../zitadel/zitadel.client.js';
+import { ZitadelClient, ZitadelError } from '../../zitadel/zitadel.client.js';
 import type { ZitadelTokenClaims } from '../../zitadel/zitadel.types.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
@@ -18,6 +18,13 @@ import { zitadelPrincipal } from './zitadel-access-token.strategy.js';
 const NOT_OPAQUE = new NotThisStrategy('a JWT, for the other strategies');
 const INACTIVE = new NotThisStrategy('Zitadel says the token is not active');
 const NOT_FOR_US = new NotThisStrategy('the token is not for this project');
+const MALFORMED = new NotThisStrategy('not shaped like a Zitadel opaque token');
+
+/**
+ * Zitadel's opaque tokens are a few hundred URL-safe characters; anything longer or with other characters
+ * is refused without asking Zitadel (so junk costs no introspection call and never reaches its limits).
+ */
+const OPAQUE_TOKEN = /^[A-Za-z0-9\-_.~+/]{16,1024}=*$/;
 
 /** Active tokens remembered at once; each entry lives at most the configured seconds, never past its exp. */
 const CACHE_SIZE = 10_000;
@@ -64,10 +71,19 @@ export class ZitadelOpaqueTokenStrategy extends passport.Strategy implements OnM
       this.fail(NOT_OPAQUE, 401);
       return;
     }
+    if (!OPAQUE_TOKEN.test(token)) {
+      this.fail(MALFORMED, 401);
+      return;
+    }
     this.principal(token).then(
       (principal) =>
         principal instanceof NotThisStrategy ? this.fail(principal, 401) : this.success(principal),
-      (error: unknown) => (error instanceof ApiError ? this.fail(error, 503) : this.error(error as Error)),
+      (error: unknown) => {
+        // An outage is a 503 (the guard prefers it to a 401); Zitadel refusing the request is a 401.
+        if (error instanceof ApiError) this.fail(error, 503);
+        else if (error instanceof ZitadelError) this.fail(new NotThisStrategy(error.message), 401);
+        else this.error(error);
+      },
     );
   }
 
