@@ -110,4 +110,16 @@ describe('internal service calls with Zitadel tokens of either kind', () => {
     expectProblem(await get('/api/users/me', idToken), 401, 'unauthorized');
     expect((await get('/api/users/me', accessToken)).statusCode).toBe(200);
   });
+
+  it('refuses a bearer no Zitadel could have issued (huge, or not b64token) without asking Zitadel', async () => {
+    const before = await introspections();
+    for (const token of ['x'.repeat(60_000), 'short', 'has spaces and "quotes"', '%00'.repeat(20)]) {
+      expectProblem(
+        await t.http({ method: 'GET', url: '/api/users/me', headers: { authorization: `Bearer ${token}` } }),
+        401,
+        'unauthorized',
+      );
+    }
+    expect(await introspections()).toBe(before);
+  });
 });

@@ -20,7 +20,12 @@ import { ZitadelAccessTokenStrategy } from './zitadel-access-token.strategy.js';
 import { ZitadelOpaqueTokenStrategy } from './zitadel-opaque-token.strategy.js';
 
 const config = {
-  get: () => ({ issuer: 'users-api', audience: 'users-api', rolePermissions: {} }),
+  get: () => ({
+    issuer: 'users-api',
+    audience: 'users-api',
+    rolePermissions: {},
+    introspectionCacheSeconds: 0,
+  }),
 } as unknown as ConfigService<AppConfig, true>;
 
 describe('the session-token strategy behind the global guard', () => {
@@ -49,7 +54,7 @@ describe('the session-token strategy behind the global guard', () => {
       { projectId: 'p' } as ZitadelConnection,
       {} as UsersService,
       permissions,
-      { get: () => ({ introspectionCacheSeconds: 30 }) } as unknown as ConfigService<AppConfig, true>,
+      config,
       names,
     );
     const guard = new (accessGuard(names))({

@@ -1,10 +1,11 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
   InjectThrottlerOptions,
   InjectThrottlerStorage,
   ThrottlerGuard,
   type ThrottlerModuleOptions,
+  type ThrottlerOptions,
   type ThrottlerRequest,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
@@ -12,6 +13,7 @@ import type { FastifyReply } from 'fastify';
 import { Counter } from 'prom-client';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { ApiError } from '../errors/api-error.js';
+import { policyOf } from './rate-limit.policies.js';
 
 /**
  * @nestjs/throttler's guard (named throttlers, trackers, storage) with this API's responses: the IETF
@@ -36,6 +38,45 @@ export class RateLimitGuard extends ThrottlerGuard {
       labelNames: ['policy'] as const,
       registers: [metrics.registry],
     });
+  }
+
+  /** The one policy of each route (see rate-limit.policies.ts), resolved on its first request. */
+  private readonly policies = new WeakMap<object, Map<object, ThrottlerOptions | null>>();
+
+  /**
+   * The library's canActivate asks the reflector six times for each of the five named throttlers on every
+   * request (skip, limit, ttl, block duration, tracker, key generator) to find the one that applies. A
+   * route's policy is fixed at start-up, so it is looked up once per route and kept; the library's
+   * per-route overrides (@Throttle, @SkipThrottle) are not used here (SkipRateLimit and the policy
+   * decorators are).
+   */
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const throttler = this.policyFor(context);
+    if (!throttler) return true;
+    const ttl = throttler.ttl as number;
+    return this.handleRequest({
+      context,
+      limit: throttler.limit as number,
+      ttl,
+      throttler,
+      blockDuration: (throttler.blockDuration as number | undefined) ?? ttl,
+      getTracker: throttler.getTracker!,
+      generateKey: throttler.generateKey!,
+    });
+  }
+
+  private policyFor(context: ExecutionContext): ThrottlerOptions | null {
+    const classRef = context.getClass();
+    const handler = context.getHandler();
+    let byHandler = this.policies.get(classRef);
+    if (!byHandler) this.policies.set(classRef, (byHandler = new Map<object, ThrottlerOptions | null>()));
+    let throttler = byHandler.get(handler);
+    if (throttler === undefined) {
+      const policy = policyOf(context);
+      throttler = policy === 'none' ? null : (this.throttlers.find((t) => t.name === policy) ?? null);
+      byHandler.set(handler, throttler);
+    }
+    return throttler;
   }
 
   protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
