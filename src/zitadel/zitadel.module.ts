@@ -27,7 +27,7 @@ export interface RunningDevIdentityProvider {
   lastEmailCode(userId: string): Promise<string | undefined>;
   /** Where its signed Actions v2 user events go (the zitadel-sync module sets it once we listen). */
   setEventTarget(target: { url: string; signingKey: string } | null): void;
-  /** Its login policy, as `GET /v2/settings/login` answers it (tests simulate a forced MFA with it). */
+  /** Its login policy, as settings v2 `GetLoginSettings` answers it (tests simulate a forced MFA with it). */
   setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
   /** A machine user of another service (tests call the service with its tokens). */
   addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
