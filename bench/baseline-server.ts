@@ -59,6 +59,7 @@ interface UserRow {
 interface Session {
   user_id: string;
   roles: string[];
+  org_id: string;
 }
 
 async function authenticate(authorization: string | undefined): Promise<Session | null> {
@@ -75,7 +76,7 @@ async function authenticate(authorization: string | undefined): Promise<Session 
     return null;
   }
   const { rows } = await pool.query<Session>(
-    `SELECT s.id AS session_id, s.last_activity, u.id AS user_id, u.zitadel_id, u.roles
+    `SELECT s.id AS session_id, s.last_activity, s.bot_id, u.id AS user_id, u.zitadel_id, u.roles, u.org_id
      FROM sessions s INNER JOIN users u ON u.id = s.user_id
      WHERE s.id = $1 AND s.user_id = $2 AND s.status = 'active' AND s.expires_at > now() AND u.status = 'active'`,
     [claims.sid, claims.sub],
@@ -115,6 +116,8 @@ app.get('/api/users', async (request, reply) => {
   const offset = Number(q.offset ?? 0);
   const where = [q.status ? `u.status = $1` : `u.status <> 'deleted' AND $1::text IS NULL`];
   const params: unknown[] = [q.status ?? null];
+  // As the service: an organization admin lists their own organization.
+  where.push(`u.org_id = $${params.push(session.org_id)}`);
   if (q.role) where.push(`u.roles @> ARRAY[$${params.push(q.role)}]::text[]`);
   if (q.search) where.push(`${SEARCH} LIKE $${params.push(`%${q.search.toLowerCase()}%`)}`);
   const sort = q.sort ?? 'created_at';
@@ -139,8 +142,8 @@ app.get('/api/users', async (request, reply) => {
       )
     : pool.query<{ total: number }>(
         `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
-         WHERE role = $1 AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
-        [q.role ?? '*', q.status ?? null],
+         WHERE org_id = $3 AND role = $1 AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
+        [q.role ?? '*', q.status ?? null, session.org_id],
       );
   const [count, page] = await Promise.all([
     counted,

@@ -104,11 +104,20 @@ async function main(): Promise<void> {
   const userToken = await tokenFor(client, userId, signingKey);
   const adminToken = await tokenFor(client, adminId, signingKey);
 
-  // A cursor 90% of the way through the default order, and the same depth as an offset.
-  const depth = Math.min(Math.floor(USERS * 0.9), 1_000_000);
+  // The admin administers one organization and lists only its users (issue 19): a cursor 90% of the way
+  // through that organization's default order, and the same depth as an offset.
+  const {
+    rows: [{ org_id: orgId, n: orgUsers }],
+  } = await client.query<{ org_id: string; n: number }>(
+    `SELECT org_id, (SELECT count(*)::int FROM users o WHERE o.org_id = u.org_id AND o.status <> 'deleted') AS n
+     FROM users u WHERE id = $1`,
+    [adminId],
+  );
+  const depth = Math.floor(orgUsers * 0.9);
   const { rows: deep } = await client.query<{ value: string; id: string }>(
-    `SELECT created_at::text AS value, id FROM users WHERE status <> 'deleted' ORDER BY created_at, id OFFSET $1 LIMIT 1`,
-    [depth],
+    `SELECT created_at::text AS value, id FROM users WHERE org_id = $2 AND status <> 'deleted'
+     ORDER BY created_at, id OFFSET $1 LIMIT 1`,
+    [depth, orgId],
   );
   // Signed as the service signs it (the cursor key derives from the session signing key).
   const cursor = (

@@ -6,7 +6,10 @@ import type pg from 'pg';
  * version changes whenever what the seed writes changes, so a database seeded by an older version is
  * reseeded instead of reused.
  */
-export const SEED_PREFIX = 'bench-v2-';
+export const SEED_PREFIX = 'bench-v3-';
+/** Seeded users belong to this many organizations, ids BENCH_ORG_BASE + 1 … + BENCH_ORGS (issue 19). */
+export const BENCH_ORGS = 1_000;
+const BENCH_ORG_BASE = 900_000_000_000_000_000n;
 /** Every version's rows: all of them go before a reseed. */
 export const ANY_SEED_PREFIX = 'bench-';
 
@@ -64,7 +67,8 @@ const LAST_NAMES = [
 /**
  * Seeds `total` users with multi-row INSERT … SELECT over generate_series, in batches (each its own
  * statement, so the progress bar moves and no transaction grows huge). Names, statuses and roles are
- * spread the way a real organisation's would be: mostly active users, some managers, few admins.
+ * spread the way a real organisation's would be: mostly active users, some managers, few admins. The
+ * users are spread over BENCH_ORGS organizations (a platform hosting many customers), also by md5(i).
  * Names, status and roles are picked by bytes of md5(i), not by i modulo something: creation time
  * already follows i, and picking by i modulo would tie them to it (the oldest users would all share
  * three first names), which no real directory does and which skews every query ordered by date.
@@ -78,8 +82,9 @@ export async function seedUsers(client: pg.Client, total: number, batchSize = 25
   for (let start = 1; start <= total; start += batchSize) {
     const end = Math.min(total, start + batchSize - 1);
     await client.query(
-      `INSERT INTO users (zitadel_id, username, email, display_name, status, roles, created_at, last_login)
+      `INSERT INTO users (zitadel_id, org_id, username, email, display_name, status, roles, created_at, last_login)
        SELECT $3 || i,
+              ($6::numeric + 1 + (get_byte(b, 0) * 256 + get_byte(b, 1)) % $7)::text,
               'user' || i || '_' || substr(h, 1, 6),
               'user' || i || '_' || substr(h, 1, 6) || '@example.com',
               ($4::text[])[1 + get_byte(b, 8) % cardinality($4::text[])] || ' ' ||
@@ -92,7 +97,7 @@ export async function seedUsers(client: pg.Client, total: number, batchSize = 25
               now() - (i % 30) * interval '1 day'
        FROM generate_series($1::int, $2::int) AS i,
             LATERAL (SELECT md5(i::text) AS h, decode(md5(i::text), 'hex') AS b) AS hashed`,
-      [start, end, SEED_PREFIX, FIRST_NAMES, LAST_NAMES],
+      [start, end, SEED_PREFIX, FIRST_NAMES, LAST_NAMES, BENCH_ORG_BASE.toString(), BENCH_ORGS],
     );
     bar.update(end);
   }
@@ -100,4 +105,6 @@ export async function seedUsers(client: pg.Client, total: number, batchSize = 25
   // A freshly loaded table has an empty visibility map and no hint bits: without a vacuum the first
   // minutes of any benchmark would measure autovacuum's backlog instead of the service.
   await client.query('VACUUM ANALYZE users');
+  // The counters took one update per batch and organization: clear their dead versions too.
+  await client.query('VACUUM ANALYZE user_counts');
 }

@@ -136,6 +136,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/{id}/bots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user’s roles per bot
+         * @description The bots in which the user holds roles of their own. In any other bot, the user’s organization roles apply.
+         *
+         *     The user themself, or a caller with the `admin:users` permission.
+         */
+        get: operations["listBots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/{id}/bots/{bot_id}/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the user’s roles in a bot
+         * @description Replaces the user’s roles in this bot; sessions of that bot see them in `GET /api/users/me/variables` from their next request. Audited (`user.bot_roles_changed`). Bot roles grant no API permission.
+         *
+         *     Requires the `admin:users` permission.
+         */
+        put: operations["setBotRoles"];
+        post?: never;
+        /**
+         * Remove the user’s roles in a bot
+         * @description The user’s organization roles apply in this bot again. Audited (`user.bot_roles_changed`). 404 `not_found` when the user holds no roles in the bot.
+         *
+         *     Requires the `admin:users` permission.
+         */
+        delete: operations["removeBotRoles"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/{id}/sessions": {
         parameters: {
             query?: never;
@@ -245,7 +295,7 @@ export interface paths {
         };
         /**
          * A user’s BASIC variables
-         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). One indexed read; the identity provider is not asked.
+         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). In a bot (a session opened with `bot_id`, or `?bot_id=`), `role` and `roles` are the user’s roles in that bot where set (`PUT /api/users/:id/bots/:bot_id/roles`), else the organization roles. One indexed read; the identity provider is not asked.
          *
          *     The user themself, or a caller with the `admin:users` permission.
          */
@@ -351,7 +401,7 @@ export interface paths {
         };
         /**
          * The caller’s BASIC variables
-         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). One indexed read; the identity provider is not asked.
+         * @description The variables of the bot platform’s BASIC runtime, with the contract’s names: `user_name` (display name, else username), `user_email`, `role` (the highest of `roles`: admin > manager > user), and the `language` and `timezone` preferences (their defaults when never set). In a bot (a session opened with `bot_id`, or `?bot_id=`), `role` and `roles` are the user’s roles in that bot where set (`PUT /api/users/:id/bots/:bot_id/roles`), else the organization roles. One indexed read; the identity provider is not asked.
          *
          *     Any authenticated user.
          */
@@ -504,7 +554,7 @@ export interface components {
         };
         AuditEventDto: {
             /** @enum {string} */
-            action: "user.created" | "user.updated" | "user.roles_changed" | "user.suspended" | "user.activated" | "user.deleted" | "session.terminated" | "sessions.terminated_all";
+            action: "user.created" | "user.updated" | "user.roles_changed" | "user.bot_roles_changed" | "user.suspended" | "user.activated" | "user.deleted" | "session.terminated" | "sessions.terminated_all";
             /**
              * Format: uuid
              * @description Local id of the caller
@@ -560,6 +610,54 @@ export interface components {
             /** Format: uuid */
             user_id: string;
         };
+        BotRolesDto: {
+            /** @example support-bot */
+            bot_id: string;
+            /**
+             * @description Sorted, never empty. Sorted alphabetically
+             * @example [
+             *       "manager"
+             *     ]
+             */
+            roles: string[];
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            updated_at: string;
+        };
+        BotRolesRemovedDto: {
+            /** @example support-bot */
+            bot_id: string;
+            /** @enum {string} */
+            status: "removed";
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+        };
+        BotRolesSetDto: {
+            /** @example support-bot */
+            bot_id: string;
+            /**
+             * @description Sorted, never empty. Sorted alphabetically
+             * @example [
+             *       "manager"
+             *     ]
+             */
+            roles: string[];
+            /**
+             * Format: date-time
+             * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
+             */
+            updated_at: string;
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+        };
         ChangedSettingsDto: {
             default_bot?: string | null;
             /** @example en */
@@ -579,6 +677,11 @@ export interface components {
              * @example newuser@example.com
              */
             email: string;
+            /**
+             * @description The Zitadel organization to create the user in. Left out: the caller’s own. Another one needs `iam:users` (403 otherwise).
+             * @example 300000000000000001
+             */
+            org_id?: string;
             /**
              * @description Left out: Zitadel sends the user an invitation to set one
              * @example SecurePassword123!
@@ -834,6 +937,15 @@ export interface components {
             /** @enum {string} */
             status: "terminated";
         };
+        SetBotRolesDto: {
+            /**
+             * @description The user’s roles in this bot, replacing any it had there (1-20 role keys: letters, digits, `_.:-`). Any key is accepted: bot roles are read by the bot’s scripts, they grant no API permission.
+             * @example [
+             *       "manager"
+             *     ]
+             */
+            roles: string[];
+        };
         SettingsDto: {
             /** @example support-bot */
             default_bot: string | null;
@@ -938,6 +1050,15 @@ export interface components {
              */
             user_id: string;
         };
+        UserBotsDto: {
+            /** @description The bots where the user holds roles, by bot id (the first 1000) */
+            bots: components["schemas"]["BotRolesDto"][];
+            /**
+             * Format: uuid
+             * @description A UUID
+             */
+            user_id: string;
+        };
         UserDeletedDto: {
             /**
              * Format: date-time
@@ -972,6 +1093,11 @@ export interface components {
              * @description ISO 8601 in UTC, with milliseconds (2026-11-25T14:48:07.505Z)
              */
             last_login: string | null;
+            /**
+             * @description Admins only: the Zitadel organization the user belongs to
+             * @example 300000000000000001
+             */
+            org_id?: string;
             /**
              * @description Sorted alphabetically
              * @example [
@@ -1163,11 +1289,15 @@ export interface operations {
     listUsers: {
         parameters: {
             query?: {
+                /** @description With `role`: users holding that role in this bot (their roles in the bot where set, else their organization roles). Without `role`: users holding roles in this bot. Such a list counts its `total` as a search does. A slug such as `support-bot` or a lower-case UUID: 1-64 characters, a lower-case letter or digit, then lower-case letters, digits, `-` or `_`. */
+                bot_id?: string;
                 /** @description Keyset pagination: `next_cursor` of the previous page (same filters and sort; no offset) */
                 cursor?: string;
                 limit?: number;
                 /** @description Rows to skip, at most 10000; page deeper with `cursor` where the route has one */
                 offset?: number;
+                /** @description Only users of this Zitadel organization. For callers with `iam:users` (who otherwise see every organization); any other caller always lists their own organization, and naming another one answers 403. */
+                org_id?: string;
                 /** @description Users holding this role */
                 role?: string;
                 /** @description Case-insensitive substring of username, display name or email (1-100 characters) */
@@ -3413,6 +3543,683 @@ export interface operations {
             };
         };
     };
+    listBots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user’s bot roles */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserBotsDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    setBotRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID */
+                bot_id: string;
+                /** @description A UUID */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetBotRolesDto"];
+            };
+        };
+        responses: {
+            /** @description The roles now held in the bot */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotRolesSetDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    removeBotRoles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A UUID */
+                bot_id: string;
+                /** @description A UUID */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            200: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BotRolesRemovedDto"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Malformed request: limit must be an integer",
+                     *       "error": "invalid_request",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Malformed request: limit must be an integer",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 400,
+                     *       "title": "Bad Request",
+                     *       "type": "urn:users-api:problem:invalid_request"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Authentication required",
+                     *       "error": "unauthorized",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Authentication required",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 401,
+                     *       "title": "Unauthorized",
+                     *       "type": "urn:users-api:problem:unauthorized"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "You do not have permission to perform this action",
+                     *       "error": "forbidden",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "You do not have permission to perform this action",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 403,
+                     *       "title": "Forbidden",
+                     *       "type": "urn:users-api:problem:forbidden"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "error": "user_not_found",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "User not found",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 404,
+                     *       "title": "Not Found",
+                     *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds until the limit resets */
+                    "Retry-After"?: number;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "error": "rate_limited",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Too many requests: at most 10 per minute; retry in 42 s",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 429,
+                     *       "title": "Too Many Requests",
+                     *       "type": "urn:users-api:problem:rate_limited"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Internal server error",
+                     *       "error": "internal_error",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "Internal server error",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 500,
+                     *       "title": "Internal Server Error",
+                     *       "type": "urn:users-api:problem:internal_error"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "The identity provider is unavailable; try again shortly",
+                     *       "error": "upstream_unavailable",
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/bots/{bot_id}/roles",
+                     *       "message": "The identity provider is unavailable; try again shortly",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 503,
+                     *       "title": "Service Unavailable",
+                     *       "type": "urn:users-api:problem:upstream_unavailable"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
     listSessions: {
         parameters: {
             query?: {
@@ -4892,7 +5699,10 @@ export interface operations {
     };
     getUserVariables: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Resolve `role` and `roles` as in this bot. A slug such as `support-bot` or a lower-case UUID: 1-64 characters, a lower-case letter or digit, then lower-case letters, digits, `-` or `_`. */
+                bot_id?: string;
+            };
             header?: never;
             path: {
                 /** @description A UUID */
@@ -5020,6 +5830,39 @@ export interface operations {
                      *       "status": 404,
                      *       "title": "Not Found",
                      *       "type": "urn:users-api:problem:user_not_found"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    /** @description The remaining quota of the policy that applies, e.g. `"login";r=9;t=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    RateLimit?: string;
+                    /** @description The policy: its name, quota and window in seconds, e.g. `"login";q=10;w=60` */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request id, echoed when the caller sent a well-formed one */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid value for: email",
+                     *       "error": "validation_error",
+                     *       "errors": [
+                     *         {
+                     *           "field": "email",
+                     *           "message": "email must be an email"
+                     *         }
+                     *       ],
+                     *       "instance": "/api/users/0b7c1f9e-3f7a-4c8e-9d1a-5e2f4a6b8c0d/variables",
+                     *       "message": "Invalid value for: email",
+                     *       "request_id": "7f0c2a4e-3a8f-4b7e-9a51-2f1f6f3a9c11",
+                     *       "status": 422,
+                     *       "title": "Unprocessable Entity",
+                     *       "type": "urn:users-api:problem:validation_error"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["ProblemDto"];

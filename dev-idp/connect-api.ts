@@ -16,6 +16,7 @@ import {
   type AuthorizationJson,
 } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
+import { OrganizationService } from '@zitadel/proto/zitadel/org/v2/org_service_pb.js';
 import { SessionService } from '@zitadel/proto/zitadel/session/v2/session_service_pb.js';
 import { SettingsService } from '@zitadel/proto/zitadel/settings/v2/settings_service_pb.js';
 import { UserService } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
@@ -83,6 +84,10 @@ export function registerConnectServices(app: FastifyInstance, ctx: IdpContext): 
             orgId === undefined ? '' : `?${new URLSearchParams({ 'ctx.orgId': orgId }).toString()}`;
           return gateway.call(c, 'GET', `/v2/settings/login${query}`);
         },
+      });
+      router.service(OrganizationService, {
+        addOrganization: (req, c) => gateway.call(c, 'POST', '/v2/organizations', req),
+        listOrganizations: (req, c) => gateway.call(c, 'POST', '/v2/organizations/_search', req),
       });
       router.service(AuthorizationService, authorizationService(ctx));
     },
@@ -232,14 +237,15 @@ function authorizationService(ctx: IdpContext): ServiceImpl<typeof Authorization
     },
     async createAuthorization(req) {
       if (req.projectId !== ctx.projectId) throw connectErrorOf(notFound('AUTHZ-Bp0lf', 'Project not found'));
-      if (req.organizationId !== undefined && req.organizationId !== ctx.orgId)
+      const user = await store.getUser(store.pool, req.userId);
+      if (!user) throw connectErrorOf(notFound('QUERY-Dfbg2', 'User could not be found'));
+      // An authorization belongs to its user's organization (project grants to others do not exist here).
+      if (req.organizationId !== undefined && req.organizationId !== user.org_id)
         throw connectErrorOf(notFound('AUTHZ-Org404', 'Organization not found'));
-      if (!(await store.getUser(store.pool, req.userId)))
-        throw connectErrorOf(notFound('QUERY-Dfbg2', 'User could not be found'));
       const grant = await store.insertGrant(store.pool, {
         userId: req.userId,
         projectId: req.projectId,
-        orgId: ctx.orgId,
+        orgId: user.org_id,
         roleKeys: [...new Set(req.roleKeys)],
       });
       if (!grant) throw connectErrorOf(alreadyExists('COMMAND-2N9ds', 'User grant already exists'));

@@ -63,7 +63,12 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
   app.post('/management/v1/users/grants/_search', async (request) => {
     const body = parseInput(listUserGrantRequest, request.body, 'ListUserGrantRequest');
     const params = new Params();
-    const where = (body.queries ?? []).map((q) => {
+    // The management API acts in the organization of the x-zitadel-orgid header: grants belong to the
+    // organization of their user. Without the header, every organization's (a simplification).
+    const orgHeader = request.headers['x-zitadel-orgid'];
+    const orgCondition =
+      typeof orgHeader === 'string' && orgHeader ? [`g.org_id = ${params.add(orgHeader)}`] : [];
+    const queried = (body.queries ?? []).map((q) => {
       if (q.userIdQuery) return `g.user_id = ${params.add(q.userIdQuery.userId)}`;
       if (q.projectIdQuery) return `g.project_id = ${params.add(q.projectIdQuery.projectId)}`;
       if (q.roleKeyQuery) {
@@ -76,6 +81,7 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
       // Project grants to other organisations do not exist here, so "with granted" changes nothing.
       return 'TRUE';
     });
+    const where = [...orgCondition, ...queried];
     const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
     const from = 'FROM dev_idp.user_grants g JOIN dev_idp.users u ON u.id = g.user_id';
     const countValues = [...params.values];
@@ -105,12 +111,13 @@ export function registerGrantRoutes(app: FastifyInstance, ctx: IdpContext): void
     const body = parseInput(addUserGrantRequest, request.body, 'AddUserGrantRequest');
     if (body.projectId !== ctx.projectId) throw failedPrecondition('PROJECT-Bp0lf', 'Project not found');
     if (body.projectGrantId) throw failedPrecondition('PROJECT-0ogcb', 'Project grant not found');
-    if (!(await store.getUser(store.pool, userId)))
-      throw failedPrecondition('COMMAND-2M9fs', 'User not found');
+    const user = await store.getUser(store.pool, userId);
+    if (!user) throw failedPrecondition('COMMAND-2M9fs', 'User not found');
     const grant = await store.insertGrant(store.pool, {
       userId,
       projectId: body.projectId,
-      orgId: ctx.orgId,
+      // A user grant belongs to the user's organization.
+      orgId: user.org_id,
       roleKeys: body.roleKeys ?? [],
     });
     if (!grant) throw alreadyExists('COMMAND-2N9ds', 'User grant already exists');

@@ -17,6 +17,7 @@ import { registerConnectServices } from './connect-api.js';
 import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { registerGrantRoutes } from './grants-api.js';
+import { registerOrganizationRoutes } from './orgs-api.js';
 import { TokenSigner } from './keys.js';
 import { registerMfaRoutes } from './mfa-api.js';
 import { registerOidcRoutes } from './oidc.js';
@@ -187,6 +188,7 @@ export async function startDevIdentityProvider(
   try {
     const { signer, serviceAccountToken, admin } = await store.lockedTransaction(async (client) => {
       const signer = await TokenSigner.loadOrCreate(client);
+      await store.ensureOrganization(client, config.orgId, ORG_NAME);
       let token = config.serviceAccountToken;
       if (!token) {
         token = await store.getSetting(client, PAT_SETTING);
@@ -302,6 +304,7 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     registerUserRoutes(api, ctx);
     registerSessionRoutes(api, ctx);
     registerGrantRoutes(api, ctx);
+    registerOrganizationRoutes(api, ctx);
     registerMfaRoutes(api, ctx);
     done();
   });

@@ -29,6 +29,15 @@ const SCHEMA_SQL = [
      public_jwk jsonb NOT NULL,
      created_at timestamptz NOT NULL DEFAULT now()
    )`,
+  // Organizations (tenants); the configured one is ensured at every start (ensureOrganization).
+  `CREATE TABLE IF NOT EXISTS dev_idp.organizations (
+     id text PRIMARY KEY DEFAULT dev_idp.next_id(),
+     name text NOT NULL,
+     sequence bigint NOT NULL DEFAULT 1,
+     created_at timestamptz NOT NULL DEFAULT now(),
+     changed_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  'CREATE UNIQUE INDEX IF NOT EXISTS organizations_name_key ON dev_idp.organizations (lower(name))',
   `CREATE TABLE IF NOT EXISTS dev_idp.users (
      id text PRIMARY KEY DEFAULT dev_idp.next_id(),
      org_id text NOT NULL,
@@ -128,6 +137,14 @@ const SCHEMA_SQL = [
      expires_at timestamptz NOT NULL
    )`,
 ];
+
+export interface OrganizationRow {
+  id: string;
+  name: string;
+  sequence: string;
+  created_at: Date;
+  changed_at: Date;
+}
 
 export interface MachineUserRow {
   id: string;
@@ -309,6 +326,49 @@ export class Store {
       'INSERT INTO dev_idp.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2',
       [key, value],
     );
+  }
+
+  // --- organizations ---
+
+  /** The organization with this id, created with this name when missing (a rename is not applied). */
+  async ensureOrganization(db: Queryable, id: string, name: string): Promise<void> {
+    await db.query(`INSERT INTO dev_idp.organizations (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
+      id,
+      name,
+    ]);
+  }
+
+  /** undefined when the name is taken (case-insensitive), as Zitadel refuses a second org of one name. */
+  async insertOrganization(db: Queryable, name: string, id?: string): Promise<OrganizationRow | undefined> {
+    const { rows } = await db.query<OrganizationRow>(
+      `INSERT INTO dev_idp.organizations (id, name) VALUES (coalesce($1, dev_idp.next_id()), $2)
+       ON CONFLICT DO NOTHING RETURNING *`,
+      [id ?? null, name],
+    );
+    return rows[0];
+  }
+
+  async getOrganization(db: Queryable, id: string): Promise<OrganizationRow | undefined> {
+    const { rows } = await db.query<OrganizationRow>('SELECT * FROM dev_idp.organizations WHERE id = $1', [
+      id,
+    ]);
+    return rows[0];
+  }
+
+  async listOrganizations(
+    db: Queryable,
+    page: { offset: number; limit: number; asc: boolean },
+  ): Promise<{ total: number; rows: OrganizationRow[] }> {
+    const direction = page.asc ? 'ASC' : 'DESC';
+    const [list, count] = await Promise.all([
+      db.query<OrganizationRow>(
+        `SELECT * FROM dev_idp.organizations ORDER BY created_at ${direction}, id ${direction}
+         LIMIT $1 OFFSET $2`,
+        [page.limit, page.offset],
+      ),
+      db.query<{ total: string }>('SELECT count(*)::text AS total FROM dev_idp.organizations'),
+    ]);
+    return { total: Number(count.rows[0]?.total ?? 0), rows: list.rows };
   }
 
   // --- users ---

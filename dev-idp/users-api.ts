@@ -237,7 +237,12 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
   app.post('/v2/users/human', async (request, reply) => {
     const body = parseInput(addHumanUserRequest, request.body, 'AddHumanUserRequest');
     const org = body.organization;
-    if ((org?.orgId && org.orgId !== ctx.orgId) || (org?.orgDomain && org.orgDomain !== ctx.orgDomain)) {
+    // Any existing organization by id; by domain, only the configured one (other orgs have no domain here).
+    const orgId = org?.orgId ?? ctx.orgId;
+    if (
+      (org?.orgDomain && (org.orgDomain !== ctx.orgDomain || orgId !== ctx.orgId)) ||
+      !(await store.getOrganization(store.pool, orgId))
+    ) {
       throw notFound('QUERY-iTTGJ', 'Organisation not found');
     }
     if (body.hashedPassword !== undefined) {
@@ -249,7 +254,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: IdpContext): void 
     const result = await store.transaction(async (db) => {
       const user = await store.insertUser(
         db,
-        ctx.orgId,
+        orgId,
         {
           username: body.username ?? email.email,
           email: email.email,

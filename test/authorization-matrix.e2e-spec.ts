@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
 import { SessionsService } from '../src/sessions/sessions.service.js';
 import {
   bearer,
+  createOrganization,
   newSession,
   setLocalStatus,
   signedInUser,
@@ -23,6 +25,9 @@ type Actor =
   | 'self'
   | 'other user'
   | 'admin'
+  | 'instance admin'
+  | 'admin of another organization'
+  | 'user of another organization'
   | 'suspended user'
   | 'deleted user'
   | 'terminated session'
@@ -33,6 +38,9 @@ const ACTORS: Actor[] = [
   'self',
   'other user',
   'admin',
+  'instance admin',
+  'admin of another organization',
+  'user of another organization',
   'suspended user',
   'deleted user',
   'terminated session',
@@ -54,8 +62,27 @@ interface Route {
   };
   /** Routes that change the target's state get a new target for every case. */
   freshTarget?: 'active' | 'suspended';
-  expect: Record<Actor, number>;
+  /** What the target needs before the request (e.g. bot roles to remove). */
+  prepare?: (t: TestApp, target: Target) => Promise<void>;
+  /**
+   * The organization callers: an `iam:users` admin answers as an admin; for the two callers of another
+   * organization, a route naming a user (`:id`) answers 404 (that user does not exist for them), any
+   * other route as for an admin or a user of the target's organization.
+   */
+  expect: Record<Exclude<Actor, OrganizationActor>, number>;
 }
+
+type OrganizationActor = 'instance admin' | 'admin of another organization' | 'user of another organization';
+
+function expectedStatus(route: Route, actor: Actor): number {
+  const namesUser = route.name.includes(':id');
+  if (actor === 'instance admin') return route.expect.admin;
+  if (actor === 'admin of another organization') return namesUser ? 404 : route.expect.admin;
+  if (actor === 'user of another organization') return namesUser ? 404 : route.expect['other user'];
+  return route.expect[actor];
+}
+
+const BOT = 'matrix-bot';
 
 /** Whatever the route, these callers never get past authentication. */
 const denied = {
@@ -181,6 +208,34 @@ const ROUTES: Route[] = [
     expect: selfOrAdmin(200),
   },
   {
+    name: 'GET /api/users/:id/bots',
+    request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/bots` }),
+    expect: selfOrAdmin(200),
+  },
+  {
+    name: 'PUT /api/users/:id/bots/:bot_id/roles',
+    request: (t) => ({
+      method: 'PUT',
+      url: `/api/users/${t.userId}/bots/${BOT}/roles`,
+      payload: { roles: ['manager'] },
+    }),
+    expect: adminOnly(200),
+  },
+  {
+    name: 'DELETE /api/users/:id/bots/:bot_id/roles',
+    request: (t) => ({ method: 'DELETE', url: `/api/users/${t.userId}/bots/${BOT}/roles` }),
+    freshTarget: 'active',
+    prepare: async (t, target) => {
+      await t.app
+        .get(DataSource)
+        .query(`INSERT INTO user_bot_roles (user_id, bot_id, roles) VALUES ($1, $2, ARRAY['manager'])`, [
+          target.userId,
+          BOT,
+        ]);
+    },
+    expect: adminOnly(200),
+  },
+  {
     // Avatars are shown to everyone in a chat: any authenticated user may fetch one (the target has one).
     name: 'GET /api/users/:id/avatar',
     request: (t) => ({ method: 'GET', url: `/api/users/${t.userId}/avatar` }),
@@ -203,15 +258,22 @@ describe('authorization matrix', () => {
   let target: SignedInUser;
   let other: SignedInUser;
   let admin: SignedInUser;
+  let instanceAdmin: SignedInUser;
+  let foreignAdmin: SignedInUser;
+  let foreignUser: SignedInUser;
   let suspended: SignedInUser;
   let deleted: SignedInUser;
 
   beforeAll(async () => {
     t = await startTestApp();
-    [target, other, admin, suspended, deleted] = await Promise.all([
+    const otherOrg = await createOrganization(t);
+    [target, other, admin, instanceAdmin, foreignAdmin, foreignUser, suspended, deleted] = await Promise.all([
       signedInUser(t),
       signedInUser(t),
       signedInUser(t, { roles: ['admin'] }),
+      signedInUser(t, { roles: ['iam_admin'] }),
+      signedInUser(t, { roles: ['admin'], orgId: otherOrg }),
+      signedInUser(t, { orgId: otherOrg }),
       signedInUser(t),
       signedInUser(t),
     ]);
@@ -246,6 +308,12 @@ describe('authorization matrix', () => {
         return bearer((await newSession(t, other.userId)).token);
       case 'admin':
         return bearer((await newSession(t, admin.userId)).token);
+      case 'instance admin':
+        return bearer((await newSession(t, instanceAdmin.userId)).token);
+      case 'admin of another organization':
+        return bearer((await newSession(t, foreignAdmin.userId)).token);
+      case 'user of another organization':
+        return bearer((await newSession(t, foreignUser.userId)).token);
       case 'suspended user':
         return bearer((await newSession(t, suspended.userId)).token);
       case 'deleted user':
@@ -266,10 +334,14 @@ describe('authorization matrix', () => {
     const subject = await targetFor(route);
     const headers = await headersFor(actor, subject);
     const victimSession = await newSession(t, subject.userId);
-    const request = route.request({ userId: subject.userId, sessionId: victimSession.sessionId });
+    const target = { userId: subject.userId, sessionId: victimSession.sessionId };
+    await route.prepare?.(t, target);
+    const request = route.request(target);
     const res = await t.http({ ...request, headers: { ...request.headers, ...headers } });
-    expect({ actor, status: res.statusCode }).toEqual({ actor, status: route.expect[actor] });
+    expect({ actor, status: res.statusCode }).toEqual({ actor, status: expectedStatus(route, actor) });
     if (res.statusCode >= 400) expect(res.headers['content-type']).toContain('application/problem+json');
+    // Another organization's user does not exist: the same answer as for an unknown id.
+    if (res.statusCode === 404) expect(res.json()).toMatchObject({ error: 'user_not_found' });
   });
 
   it('covers every authenticated route the application has', () => {

@@ -45,7 +45,7 @@ describe('schema and migrations', () => {
   it('keeps email and username unique regardless of case, among users that are not deleted', async () => {
     const insert = (zitadelId: string, username: string, email: string) =>
       dataSource.query<{ id: string }[]>(
-        `INSERT INTO users (zitadel_id, username, email) VALUES ($1, $2, $3) RETURNING id`,
+        `INSERT INTO users (zitadel_id, org_id, username, email) VALUES ($1, '1', $2, $3) RETURNING id`,
         [zitadelId, username, email],
       );
     const suffix = `${Date.now()}${Math.floor(Math.random() * 1e6)}`;
@@ -67,7 +67,7 @@ describe('schema and migrations', () => {
   it('rejects an unknown status', async () => {
     await expect(
       dataSource.query(
-        `INSERT INTO users (zitadel_id, username, email, status) VALUES ('zx', 'ux', 'ex', 'weird')`,
+        `INSERT INTO users (zitadel_id, org_id, username, email, status) VALUES ('zx', '1', 'ux', 'ex', 'weird')`,
       ),
     ).rejects.toThrow(/users_status_check/);
   });
@@ -84,6 +84,22 @@ describe('schema and migrations', () => {
     expect(
       await plan(`SELECT id FROM sessions WHERE user_id = gen_random_uuid() AND status = 'active'`),
     ).toBe(true);
+    // Inside one organization, each sort order by an index that leads with org_id.
+    const uses = async (index: string, sql: string) =>
+      JSON.stringify(await dataSource.query(`EXPLAIN (FORMAT JSON) ${sql}`)).includes(`"${index}"`);
+    for (const [index, order] of [
+      ['users_org_created_idx', 'created_at DESC, id DESC'],
+      ['users_org_username_idx', 'username, id'],
+      ['users_org_email_idx', 'email, id'],
+    ]) {
+      expect({
+        order,
+        indexed: await uses(
+          index,
+          `SELECT id FROM users WHERE org_id = '7' AND status <> 'deleted' ORDER BY ${order} LIMIT 50`,
+        ),
+      }).toEqual({ order, indexed: true });
+    }
     await dataSource.query('RESET enable_seqscan');
   });
 

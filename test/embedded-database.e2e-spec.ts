@@ -133,9 +133,10 @@ describe('embedded database', () => {
       expect(third.output).toMatch(/WARNING: ADMIN_PASSWORD is not this admin's password/);
       expect(await third.stop('SIGTERM')).toBe(0);
       expect(third.output).not.toMatch(/"level":50/);
-      // Generous bounds for two loaded cores; docs/operations.md gives the measured figures.
-      expect(firstReadyMs).toBeLessThan(30_000);
-      expect(laterReadyMs).toBeLessThan(20_000);
+      // Hang detectors, not speed claims: a first start took 30.6 s on two cores shared with three other
+      // test runs. The measured figures are in docs/operations.md.
+      expect(firstReadyMs).toBeLessThan(60_000);
+      expect(laterReadyMs).toBeLessThan(40_000);
     }, 180_000);
   });
 });

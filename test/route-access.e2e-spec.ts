@@ -34,6 +34,9 @@ const EXPECTED: Record<string, Access | undefined> = {
   'PUT /api/users/:id/settings': { selfOr: 'admin:users' },
   'GET /api/users/:id/avatar': 'authenticated',
   'PUT /api/users/:id/avatar': { selfOr: 'admin:users' },
+  'GET /api/users/:id/bots': { selfOr: 'admin:users' },
+  'PUT /api/users/:id/bots/:bot_id/roles': { permission: 'admin:users' },
+  'DELETE /api/users/:id/bots/:bot_id/roles': { permission: 'admin:users' },
   'POST /api/zitadel/events': 'public',
 };
 

@@ -27,10 +27,15 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
   let admin: SignedInUser;
   const tag = uniqueName('list').replace(/[^a-z0-9]/g, '');
   let seeded: Seeded[];
+  /** The admin's organization: an organization admin lists only its users. */
+  let orgId: string;
 
   beforeAll(async () => {
     t = await startTestApp();
     admin = await signedInUser(t, { roles: ['admin'] });
+    [{ org_id: orgId }] = await t.app
+      .get(DataSource)
+      .query<{ org_id: string }[]>('SELECT org_id FROM users WHERE id = $1', [admin.userId]);
     // 30 users: statuses, role sets and search fields spread across them; deleted ones must never show.
     // created_at repeats in threes, so ties are broken by id. Lower-case alphanumerics keep the expected
     // order the same under any collation.
@@ -47,14 +52,14 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
       };
     });
     seeded = await t.app.get(DataSource).query<Seeded[]>(
-      `INSERT INTO users (zitadel_id, username, email, display_name, status, roles, created_at, deleted_at)
-       SELECT 'seed-' || gen_random_uuid(), r.username, r.email, r.display_name, r.status, r.roles, r.created_at,
+      `INSERT INTO users (zitadel_id, org_id, username, email, display_name, status, roles, created_at, deleted_at)
+       SELECT 'seed-' || gen_random_uuid(), $2, r.username, r.email, r.display_name, r.status, r.roles, r.created_at,
               CASE WHEN r.status = 'deleted' THEN now() END
        FROM jsonb_to_recordset($1::jsonb)
          AS r(username text, email text, display_name text, status text, roles text[], created_at timestamptz)
        RETURNING id, username, email, display_name, status, roles,
                  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at`,
-      [JSON.stringify(rows)],
+      [JSON.stringify(rows), orgId],
     );
   });
   afterAll(() => t.close());
@@ -138,14 +143,16 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
     const db = t.app.get(DataSource);
     const role = `c${tag}`;
     const inserted = await db.query<{ id: string }[]>(
-      `INSERT INTO users (zitadel_id, username, email, status, roles)
-       SELECT 'seed-' || gen_random_uuid(), $1 || i, $1 || i || '@example.test',
+      `INSERT INTO users (zitadel_id, org_id, username, email, status, roles)
+       SELECT 'seed-' || gen_random_uuid(), $3, $1 || i, $1 || i || '@example.test',
               (ARRAY['active', 'suspended', 'inactive'])[1 + i % 3], ARRAY[$2, 'user']
        FROM generate_series(1, 9) AS i RETURNING id`,
-      [`${tag}cnt`, role],
+      [`${tag}cnt`, role, orgId],
     );
     const ids = inserted.map((r) => r.id);
     await db.query(`UPDATE users SET status = 'suspended' WHERE id = ANY($1)`, [ids.slice(0, 3)]);
+    // Moved to another organization: counted there, no longer in the admin's.
+    await db.query(`UPDATE users SET org_id = '9' || $2 WHERE id = $1`, [ids[7], orgId]);
     await db.query(`UPDATE users SET roles = ARRAY['manager'] WHERE id = ANY($1)`, [ids.slice(3, 5)]);
     await db.query(`UPDATE users SET last_login = now() WHERE id = ANY($1)`, [ids]);
     await db.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = $1`, [ids[5]]);
@@ -153,16 +160,21 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
     // One statement, one snapshot: counters and rows must agree for every status and role, '*' included.
     const [{ mismatches }] = await db.query<{ mismatches: unknown[] | null }[]>(
       `SELECT json_agg(x) AS mismatches FROM (
-         SELECT coalesce(c.status, r.status) AS status, coalesce(c.role, r.role) AS role, c.n AS counted, r.n AS actual
+         SELECT coalesce(c.org_id, r.org_id) AS org_id, coalesce(c.status, r.status) AS status,
+                coalesce(c.role, r.role) AS role, c.n AS counted, r.n AS actual
          FROM user_counts c
-         FULL JOIN (SELECT u.status, x.role, count(*) AS n FROM users u
+         FULL JOIN (SELECT u.org_id, u.status, x.role, count(*) AS n FROM users u
                     CROSS JOIN LATERAL unnest(array_append(u.roles, '*')) AS x(role)
-                    GROUP BY u.status, x.role) r ON r.status = c.status AND r.role = c.role
+                    GROUP BY u.org_id, u.status, x.role) r
+           ON r.org_id = c.org_id AND r.status = c.status AND r.role = c.role
          WHERE coalesce(c.n, 0) <> coalesce(r.n, 0)) x`,
     );
     expect(mismatches).toBeNull();
     const res = await list({ role, status: 'suspended' });
     expect(res.json()).toMatchObject({ total: 3 });
+    // The one inactive row left holding the role moved to another organization: not counted here.
+    expect((await list({ role, status: 'inactive' })).json()).toMatchObject({ total: 0 });
+    expect((await list({ role })).json()).toMatchObject({ total: 4 });
     await db.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = ANY($1)`, [ids]);
   });
 
@@ -266,9 +278,9 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
     const cursor = first.json<{ next_cursor: string }>().next_cursor;
     const db = t.app.get(DataSource);
     const [{ id }] = await db.query<{ id: string }[]>(
-      `INSERT INTO users (zitadel_id, username, email, created_at)
-       VALUES ('seed-' || gen_random_uuid(), $1, $2, '2019-01-01') RETURNING id`,
-      [`${tag}early`, `${tag}early@example.test`],
+      `INSERT INTO users (zitadel_id, org_id, username, email, created_at)
+       VALUES ('seed-' || gen_random_uuid(), $3, $1, $2, '2019-01-01') RETURNING id`,
+      [`${tag}early`, `${tag}early@example.test`, orgId],
     );
     try {
       const rest = await list({ search: tag, limit: 100, cursor });

@@ -3,24 +3,37 @@ import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { ACCESS_METADATA, type Access } from '../common/access.js';
 import { ApiError } from '../common/errors/api-error.js';
-import type { AuthenticatedRequest, Principal } from './principal.js';
+import { isInstanceWide, type AuthenticatedRequest, type Principal } from './principal.js';
 import { bearerToken } from './strategies/bearer.js';
 import type { StrategyNames } from './strategies/strategy-names.js';
+
+/** The organization of a user (deleted ones included); null when there is no such user. */
+export type OrganizationOfUser = (userId: string) => Promise<string | null>;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The one global guard: an AuthGuard over this application's strategies (this service's session tokens
  * first, then Zitadel's JWT access tokens, then Zitadel's opaque access tokens by introspection; see
  * strategy-names.ts for why the names are per application), plus the permission check. Every route declares its access (see common/access.ts); public
  * routes skip authentication, and a route without a declaration is refused, so forgetting one fails closed.
+ *
+ * Organizations: on every authenticated route whose `:id` names a user, a user of another organization
+ * does not exist for the caller (404 `user_not_found`, before any permission check, so that nothing tells
+ * it apart from an unknown id) unless the caller holds `iam:users`. One check here rather than one per
+ * route, so a new `:id` route is scoped without anyone remembering to.
  */
 export function accessGuard(
   names: StrategyNames,
-): Type<CanActivate> & (new (reflector: Reflector) => CanActivate) {
+): Type<CanActivate> & (new (reflector: Reflector, organizationOf?: OrganizationOfUser) => CanActivate) {
   @Injectable()
   class AccessGuard extends AuthGuard([names.session, names.zitadel, names.introspection]) {
     private readonly logger = new Logger(AccessGuard.name);
 
-    constructor(private readonly reflector: Reflector) {
+    constructor(
+      private readonly reflector: Reflector,
+      private readonly organizationOf?: OrganizationOfUser,
+    ) {
       super();
     }
 
@@ -43,6 +56,7 @@ export function accessGuard(
       await super.canActivate(context);
       const principal = request.user!;
 
+      await this.assertSameOrganization(request, principal);
       if (access === 'authenticated') return true;
       const permission = 'permission' in access ? access.permission : access.selfOr;
       if (principal.permissions.has(permission)) return true;
@@ -58,6 +72,16 @@ export function accessGuard(
           ? `Only the user themself or a caller with ${permission} may do this`
           : `Requires the ${permission} permission`,
       );
+    }
+
+    /** 404 when `:id` names a user of another organization and the caller is not instance-wide. */
+    private async assertSameOrganization(request: AuthenticatedRequest, principal: Principal): Promise<void> {
+      const id = request.params?.['id' as never] as unknown;
+      // A malformed id is left to the route's own validation (422).
+      if (typeof id !== 'string' || id === principal.userId || !UUID.test(id) || !this.organizationOf) return;
+      if (isInstanceWide(principal)) return;
+      const orgId = await this.organizationOf(id);
+      if (orgId !== null && orgId !== principal.orgId) throw ApiError.userNotFound();
     }
 
     /**

@@ -7,6 +7,7 @@ import { LoginFailureThrottle } from '../common/rate-limit/login-failures.js';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { UsersService } from '../users/users.service.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
 import { accessGuard } from './access.guard.js';
 import { AuthController } from './auth.controller.js';
@@ -55,12 +56,14 @@ import { ZitadelOpaqueTokenStrategy } from './strategies/zitadel-opaque-token.st
       inject: [
         Reflector,
         STRATEGY_NAMES,
+        UsersService,
         SessionTokenStrategy,
         ZitadelAccessTokenStrategy,
         ZitadelOpaqueTokenStrategy,
       ],
       // The strategies are injected only so that they are registered before the guard runs.
-      useFactory: (reflector: Reflector, names: StrategyNames) => new (accessGuard(names))(reflector),
+      useFactory: (reflector: Reflector, names: StrategyNames, users: UsersService) =>
+        new (accessGuard(names))(reflector, (id) => users.orgOf(id)),
     },
   ],
 })

@@ -314,10 +314,9 @@ export class AuthService {
 
   /** Zitadel is the source of truth for profile, state and project roles: copy them before deciding. */
   private async refreshUser(zitadelUserId: string): Promise<User> {
-    const [remote, roles] = await Promise.all([
-      this.zitadel.getUser(zitadelUserId),
-      this.zitadel.getUserRoles(zitadelUserId),
-    ]);
+    // Role grants belong to the user's organization, which the user's own record names.
+    const remote = await this.zitadel.getUser(zitadelUserId);
+    const roles = remote ? await this.zitadel.getUserRoles(zitadelUserId, remote.orgId || undefined) : [];
     if (!remote) {
       const local = await this.users.findByZitadelId(zitadelUserId);
       if (local) await this.users.markDeleted(local);

@@ -10,9 +10,19 @@ export interface Principal {
   /** The session behind a session token; null for Zitadel-issued access tokens. */
   sessionId: string | null;
   roles: string[];
+  /**
+   * The caller's Zitadel organization: `admin:*` permissions apply to its users only. For a service
+   * account without a local profile, its token's resource owner claim (else the configured organization).
+   */
+  orgId: string;
+  /** The bot a session was opened for (session tokens only); its bot roles apply to the BASIC variables. */
+  botId: string | null;
   permissions: ReadonlySet<Permission>;
   tokenKind: 'session' | 'zitadel';
 }
+
+/** Whether the caller may act on users of every organization (`iam:users`). */
+export const isInstanceWide = (principal: Principal): boolean => principal.permissions.has('iam:users');
 
 export type AuthenticatedRequest = FastifyRequest & { user?: Principal };
 

@@ -127,8 +127,13 @@ const envSchema = z.object({
   ZITADEL_RECONCILE_PAGE_DELAY_MS: int(250, 0, 60_000),
 });
 
-/** Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. */
+/**
+ * Every permission the platform knows; roles map onto these through ROLE_PERMISSIONS. `admin:*` apply
+ * within the caller's own organization; `iam:users` spans every organization (instance-wide) and counts
+ * only for callers of the configured organization (ZITADEL_ORG_ID), see PermissionsService.
+ */
 export const PERMISSIONS = [
+  'iam:users',
   'admin:users',
   'admin:groups',
   'admin:bots',
@@ -138,8 +143,12 @@ export const PERMISSIONS = [
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
+/** Instance-wide permissions: only roles that name them explicitly hold them. */
+export const INSTANCE_PERMISSIONS: readonly Permission[] = ['iam:users'];
+
 const DEFAULT_ROLE_PERMISSIONS: Record<string, Permission[]> = {
-  admin: [...PERMISSIONS],
+  iam_admin: [...PERMISSIONS],
+  admin: PERMISSIONS.filter((p) => !INSTANCE_PERMISSIONS.includes(p)),
   manager: ['admin:monitor'],
   user: [],
 };

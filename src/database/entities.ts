@@ -3,6 +3,7 @@ import { OidcLoginState } from '../auth/entities/oidc-login-state.entity.js';
 import { Session } from '../sessions/entities/session.entity.js';
 import { UserSetting } from '../settings/entities/user-setting.entity.js';
 import { UserAvatar } from '../users/avatars/entities/user-avatar.entity.js';
+import { UserBotRole } from '../users/entities/user-bot-role.entity.js';
 import { User } from '../users/entities/user.entity.js';
 import { ZitadelEventCursor } from '../zitadel-sync/entities/zitadel-event-cursor.entity.js';
 
@@ -15,4 +16,5 @@ export const ENTITIES = [
   AuditEvent,
   UserAvatar,
   ZitadelEventCursor,
+  UserBotRole,
 ];

@@ -16,6 +16,10 @@ export interface ActiveSession {
   userId: string;
   zitadelId: string;
   roles: string[];
+  /** The user's organization. */
+  orgId: string;
+  /** The bot the session was opened for, if any. */
+  botId: string | null;
 }
 
 interface AuthenticateRow {
@@ -25,6 +29,8 @@ interface AuthenticateRow {
   user_id: string;
   zitadel_id: string;
   roles: string[];
+  org_id: string;
+  bot_id: string | null;
 }
 
 /** A live session as cached between token checks (see SessionsService.authenticate). */
@@ -38,7 +44,8 @@ interface CachedSession extends ActiveSession {
  * by a query builder per call. The primary key finds the session; the join reads its user by primary key.
  */
 const AUTHENTICATE_SQL = `
-  SELECT s.id AS session_id, s.expires_at, s.last_activity, u.id AS user_id, u.zitadel_id, u.roles
+  SELECT s.id AS session_id, s.expires_at, s.last_activity, s.bot_id, u.id AS user_id, u.zitadel_id,
+         u.roles, u.org_id
   FROM sessions s INNER JOIN users u ON u.id = s.user_id
   WHERE s.id = $1 AND s.user_id = $2 AND s.status = 'active' AND s.expires_at > now() AND u.status = 'active'`;
 
@@ -110,6 +117,8 @@ export class SessionsService {
             userId: row.user_id,
             zitadelId: row.zitadel_id,
             roles: row.roles,
+            orgId: row.org_id,
+            botId: row.bot_id,
             expiresAt: row.expires_at.getTime(),
             lastActivity: row.last_activity.getTime(),
           }
@@ -127,6 +136,8 @@ export class SessionsService {
       userId: session.userId,
       zitadelId: session.zitadelId,
       roles: session.roles,
+      orgId: session.orgId,
+      botId: session.botId,
     };
   }
 

@@ -7,7 +7,7 @@ import type { AuditAction, AuditChanges } from '../audit/entities/audit-event.en
 import type { Actor } from '../common/actor.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { assertIfMatch } from '../common/http/etag.js';
-import type { AppConfig } from '../config/app-config.js';
+import { INSTANCE_PERMISSIONS, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { namesFromDisplayName, ZitadelClient, ZitadelError } from '../zitadel/zitadel.client.js';
 import {
@@ -24,6 +24,10 @@ export interface Caller {
   actor: Actor;
   /** Holds `admin:users`: may change status and roles, and other users. */
   isAdmin: boolean;
+  /** Holds `iam:users`: may act in every organization, and grant roles that carry instance permissions. */
+  instanceWide: boolean;
+  /** The caller's organization, where users they create go unless they are instance-wide. */
+  orgId: string;
 }
 
 /** How long a write may wait on Zitadel before its lease on the user runs out (retries and backoff included). */
@@ -54,6 +58,8 @@ interface PlannedWrite<T> {
 export class UserAdminService {
   private readonly logger = new Logger(UserAdminService.name);
   private readonly knownRoles: ReadonlySet<string>;
+  /** Roles whose holders get an instance-wide permission: only an instance-wide caller grants them. */
+  private readonly instanceRoles: ReadonlySet<string>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -63,13 +69,29 @@ export class UserAdminService {
     private readonly sessions: SessionsService,
     config: ConfigService<AppConfig, true>,
   ) {
-    this.knownRoles = new Set(Object.keys(config.get('auth', { infer: true }).rolePermissions));
+    const rolePermissions = config.get('auth', { infer: true }).rolePermissions;
+    this.knownRoles = new Set(Object.keys(rolePermissions));
+    this.instanceRoles = new Set(
+      Object.entries(rolePermissions)
+        .filter(([, permissions]) => permissions.some((p) => INSTANCE_PERMISSIONS.includes(p)))
+        .map(([role]) => role),
+    );
   }
 
-  async create(input: CreateUserDto, actor: Actor): Promise<User> {
-    const roles = this.checkRoles(input.roles ?? ['user']);
+  /**
+   * In the caller's organization, or with `iam:users` in the one `org_id` names. Another organization
+   * without `iam:users` is refused (403) before anything is written.
+   */
+  async create(input: CreateUserDto, caller: Caller): Promise<User> {
+    const { actor } = caller;
+    if (input.org_id !== undefined && input.org_id !== caller.orgId && !caller.instanceWide) {
+      throw ApiError.forbidden('Creating a user in another organization requires the iam:users permission');
+    }
+    const orgId = input.org_id ?? caller.orgId;
+    const roles = this.checkRoles(input.roles ?? ['user'], caller);
     await this.users.requireEmailAndUsernameFree(input.email, input.username);
     const { userId: zitadelId } = await this.zitadel.addHumanUser({
+      orgId,
       username: input.username,
       email: input.email,
       ...namesFromDisplayName(input.display_name),
@@ -79,7 +101,7 @@ export class UserAdminService {
       // proves it.
       emailVerification: input.password ? 'verified' : 'send_code',
     });
-    await this.zitadel.setUserRoles(zitadelId, roles);
+    await this.zitadel.setUserRoles(zitadelId, roles, orgId);
     const remote = await this.zitadel.getUser(zitadelId);
     if (!remote) throw ApiError.upstreamUnavailable('Zitadel did not return the user it just created');
     const user = await this.users.syncFromZitadel(remote, roles);
@@ -108,7 +130,7 @@ export class UserAdminService {
     if (!sent.length) {
       throw ApiError.validation([{ field: 'body', message: 'send at least one field to change' }]);
     }
-    if (input.roles) this.checkRoles(input.roles);
+    if (input.roles) this.checkRoles(input.roles, caller);
     if (input.status && caller.actor.userId === id) {
       throw ApiError.forbidden('You cannot change your own status');
     }
@@ -135,7 +157,7 @@ export class UserAdminService {
                 await this.zitadel.updateHumanUser(user.zitadelId, { displayName: input.display_name });
               }
               if (changes.roles)
-                await this.zitadel.setUserRoles(user.zitadelId, changes.roles.after as string[]);
+                await this.zitadel.setUserRoles(user.zitadelId, changes.roles.after as string[], user.orgId);
               if (changes.status?.after === 'suspended') await this.zitadel.deactivateUser(user.zitadelId);
               else if (changes.status?.after === 'active') await this.zitadel.reactivateUser(user.zitadelId);
             },
@@ -383,7 +405,7 @@ export class UserAdminService {
     return user;
   }
 
-  private checkRoles(roles: string[]): string[] {
+  private checkRoles(roles: string[], caller: Pick<Caller, 'instanceWide'>): string[] {
     const unknown = roles.filter((role) => !this.knownRoles.has(role));
     if (unknown.length) {
       throw ApiError.validation([
@@ -392,6 +414,11 @@ export class UserAdminService {
           message: `unknown role(s): ${unknown.join(', ')}; known: ${[...this.knownRoles].join(', ')}`,
         },
       ]);
+    }
+    // An organization admin must not be able to make anyone (themself included) instance-wide.
+    const instance = roles.filter((role) => this.instanceRoles.has(role));
+    if (instance.length && !caller.instanceWide) {
+      throw ApiError.forbidden(`Only a caller with iam:users may grant: ${instance.join(', ')}`);
     }
     return [...new Set(roles)].sort();
   }

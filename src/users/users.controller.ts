@@ -15,7 +15,7 @@ import { ApiCreatedResponse, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/s
 import type { FastifyReply } from 'fastify';
 import { AuditService } from '../audit/audit.service.js';
 import { AuditEventListDto, toAuditEventDto } from '../audit/dto/audit-event.dto.js';
-import { CurrentPrincipal, type Principal } from '../auth/principal.js';
+import { CurrentPrincipal, isInstanceWide, type Principal } from '../auth/principal.js';
 import { CurrentActor, type Actor } from '../common/actor.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { versionEtag } from '../common/http/etag.js';
@@ -36,7 +36,7 @@ import {
   UserSuspendedDto,
 } from './dto/user-writes.dto.js';
 import type { User } from './entities/user.entity.js';
-import { UserAdminService } from './user-admin.service.js';
+import { UserAdminService, type Caller } from './user-admin.service.js';
 import { UsersService } from './users.service.js';
 
 const IF_MATCH = ApiHeader({
@@ -47,6 +47,25 @@ const IF_MATCH = ApiHeader({
 const ETAG_HEADER = { ETag: { description: 'The user’s version, for If-Match', schema: { type: 'string' } } };
 
 const isAdmin = (principal: Principal) => principal.permissions.has('admin:users');
+
+const callerOf = (principal: Principal, actor: Actor): Caller => ({
+  actor,
+  isAdmin: isAdmin(principal),
+  instanceWide: isInstanceWide(principal),
+  orgId: principal.orgId,
+});
+
+/**
+ * The organization a list covers: the caller's own; with `iam:users`, the one named by `org_id`, or every
+ * organization (null) when none is named.
+ */
+function listedOrganization(principal: Principal, requested: string | undefined): string | null {
+  if (isInstanceWide(principal)) return requested ?? null;
+  if (requested !== undefined && requested !== principal.orgId) {
+    throw ApiError.forbidden('Listing another organization’s users requires the iam:users permission');
+  }
+  return principal.orgId;
+}
 
 @ApiTags('users')
 @Controller('api/users')
@@ -83,15 +102,20 @@ export class UsersController {
     errors: [422],
   })
   @ApiOkResponse({ type: UserListDto, description: 'One page of users' })
-  async listUsers(@Query() query: ListUsersQuery): Promise<UserListDto> {
+  async listUsers(
+    @Query() query: ListUsersQuery,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<UserListDto> {
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const offset = query.offset ?? 0;
     if (query.cursor && offset) {
       throw ApiError.validation([{ field: 'offset', message: 'use either offset or cursor, not both' }]);
     }
     const page = await this.users.list({
+      orgId: listedOrganization(principal, query.org_id),
       status: query.status,
       role: query.role,
+      botId: query.bot_id,
       search: query.search,
       sort: query.sort ?? 'created_at',
       limit,
@@ -117,8 +141,14 @@ export class UsersController {
     errors: [409, 422],
   })
   @ApiCreatedResponse({ type: UserDetailDto, description: 'Created' })
-  async createUser(@Body() body: CreateUserDto, @CurrentActor() actor: Actor): Promise<UserDetailDto> {
-    return toUserDetailDto(await this.admin.create(body, actor), { withAdminDetails: true });
+  async createUser(
+    @Body() body: CreateUserDto,
+    @CurrentPrincipal() principal: Principal,
+    @CurrentActor() actor: Actor,
+  ): Promise<UserDetailDto> {
+    return toUserDetailDto(await this.admin.create(body, callerOf(principal, actor)), {
+      withAdminDetails: true,
+    });
   }
 
   @Get(':id')
@@ -159,7 +189,7 @@ export class UsersController {
     @CurrentActor() actor: Actor,
     @Headers('if-match') ifMatch: string | undefined,
   ): Promise<UpdateUserResponseDto> {
-    const updated = await this.admin.update(id, body, { actor, isAdmin: isAdmin(principal) }, ifMatch);
+    const updated = await this.admin.update(id, body, callerOf(principal, actor), ifMatch);
     return { user_id: id, status: 'updated', updated_fields: updated };
   }
 

@@ -7,6 +7,9 @@ import { AuditModule } from '../audit/audit.module.js';
 import { ChangeFeedModule } from '../change-feed/change-feed.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { ZitadelModule } from '../zitadel/zitadel.module.js';
+import { BotRolesController } from './bots/bot-roles.controller.js';
+import { BotRolesService } from './bots/bot-roles.service.js';
+import { UserBotRole } from './entities/user-bot-role.entity.js';
 import { User } from './entities/user.entity.js';
 import { SuspensionExpiryJob } from './suspension-expiry.job.js';
 import { UserAdminService } from './user-admin.service.js';
@@ -19,15 +22,16 @@ import { UsersService } from './users.service.js';
   // Sessions and users need each other: suspending a user ends their sessions, and the sessions routes
   // answer 404 for an unknown user.
   imports: [
-    TypeOrmModule.forFeature([User]),
+    TypeOrmModule.forFeature([User, UserBotRole]),
     forwardRef(() => SessionsModule),
     ZitadelModule,
     AuditModule,
     ChangeFeedModule,
   ],
-  controllers: [UsersController, UserVariablesController],
+  controllers: [UsersController, UserVariablesController, BotRolesController],
   providers: [
     UsersService,
+    BotRolesService,
     UserAdminService,
     SuspensionExpiryJob,
     UserVariablesService,

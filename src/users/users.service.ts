@@ -1,14 +1,16 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
 import { CURSOR_SIGNER, type CursorSigner } from '../common/http/cursor-signer.js';
 import type { AppConfig } from '../config/app-config.js';
+import { ZITADEL_CONNECTION, type ZitadelConnection } from '../zitadel/zitadel-connection.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
 import { ChangeFeedService } from '../change-feed/change-feed.service.js';
 import { CoherentCache } from '../change-feed/coherent-cache.js';
 import type { UserSort } from './dto/list-users.dto.js';
+import { UserBotRole } from './entities/user-bot-role.entity.js';
 import { User, type UserStatus } from './entities/user.entity.js';
 import { decodeCursor, encodeCursor } from './user-cursor.js';
 
@@ -19,7 +21,7 @@ export { uploadedAvatarUrl } from './avatar-url.js';
  * are the entity's property names) instead of being built by a query builder on every request.
  */
 const FIND_BY_ID_SQL = `
-  SELECT id, zitadel_id AS "zitadelId", username, email, display_name AS "displayName",
+  SELECT id, zitadel_id AS "zitadelId", org_id AS "orgId", username, email, display_name AS "displayName",
          avatar_url AS "avatarUrl", status, roles, last_login AS "lastLogin",
          suspension_reason AS "suspensionReason", suspended_at AS "suspendedAt",
          suspended_until AS "suspendedUntil", deleted_at AS "deletedAt", created_at AS "createdAt",
@@ -41,8 +43,12 @@ const SUMMARY_COLUMNS = [
 const SORT_COLUMNS = { created_at: 'u.created_at', username: 'u.username', email: 'u.email' } as const;
 
 export interface UserListQuery {
+  /** The organization to list; null: every organization (instance-wide callers only). */
+  orgId: string | null;
   status?: UserStatus;
   role?: string;
+  /** With `role`: the role as held in this bot (its bot roles where set, else the organization roles). */
+  botId?: string;
   search?: string;
   sort: UserSort;
   limit: number;
@@ -55,8 +61,11 @@ const copyOf = (user: User): User => Object.assign(new User(), user, { roles: [.
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 @Injectable()
-export class UsersService {
+export class UsersService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(UsersService.name);
   private readonly searchCountLimit: number;
+  /** The configured organization (ZITADEL_ORG_ID): registration's, and the fallback of rows that name none. */
+  readonly defaultOrgId: string;
   /**
    * User rows for the hot reads (the caller's profile, a token's subject), by `id:<uuid>` and
    * `zitadel:<id>`, kept coherent by the change feed: any change of a user drops its entries on every
@@ -69,8 +78,10 @@ export class UsersService {
     config: ConfigService<AppConfig, true>,
     @Inject(CURSOR_SIGNER) private readonly cursors: CursorSigner,
     feed: ChangeFeedService,
+    @Inject(ZITADEL_CONNECTION) connection: ZitadelConnection,
   ) {
     this.searchCountLimit = config.get('users', { infer: true }).searchCountLimit;
+    this.defaultOrgId = connection.orgId;
     const { maxEntries, maxAgeMs } = config.get('database', { infer: true }).cache;
     this.cached = new CoherentCache<User>(feed, {
       maxEntries,
@@ -81,6 +92,35 @@ export class UsersService {
         return { where: (user) => users.has(user.id) };
       },
     });
+  }
+
+  /**
+   * Rows cached before organizations were recorded (the Organizations migration left them '') belong to
+   * the configured organization until reconciliation says otherwise. An index lookup when there are none.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const result = await this.users
+      .createQueryBuilder()
+      .update(User)
+      .set({ orgId: this.defaultOrgId })
+      .where(`org_id = ''`)
+      .execute();
+    if (result.affected)
+      this.logger.log(`${result.affected} user(s) assigned to organization ${this.defaultOrgId}`);
+  }
+
+  /**
+   * The organization of a user, deleted ones included; null when there is no such user. What the access
+   * guard compares with the caller's organization (another organization's users do not exist for it).
+   */
+  async orgOf(id: string): Promise<string | null> {
+    // Mostly a cached user; only a deleted (or unknown) one costs a query.
+    const user = await this.cached.load(`id:${id}`, () => this.findById(id));
+    if (user) return user.orgId;
+    const [row] = await this.users.query<{ org_id: string }[]>('SELECT org_id FROM users WHERE id = $1', [
+      id,
+    ]);
+    return row?.org_id ?? null;
   }
 
   /** A user that has not been deleted; deleted users are gone from every read. */
@@ -167,16 +207,28 @@ export class UsersService {
     const filtered = this.users.createQueryBuilder('u');
     if (query.status) filtered.where('u.status = :status', { status: query.status });
     else filtered.where(`u.status <> 'deleted'`);
-    if (query.role) filtered.andWhere('u.roles @> ARRAY[:role]::text[]', { role: query.role });
+    // Leads every list index (see the User entity): a list inside one organization reads only its rows.
+    if (query.orgId !== null) filtered.andWhere('u.org_id = :orgId', { orgId: query.orgId });
+    if (query.botId !== undefined) {
+      // The roles a user holds in the bot: its bot roles where set, else the organization roles.
+      filtered.leftJoin(UserBotRole, 'b', 'b.user_id = u.id AND b.bot_id = :botId', {
+        botId: query.botId,
+      });
+      if (query.role)
+        filtered.andWhere('coalesce(b.roles, u.roles) @> ARRAY[:role]::text[]', { role: query.role });
+      else filtered.andWhere('b.user_id IS NOT NULL');
+    } else if (query.role) filtered.andWhere('u.roles @> ARRAY[:role]::text[]', { role: query.role });
     if (query.search) {
       // search_text is lower-cased by PostgreSQL (see the UserSearchText migration), trigram-indexed.
       filtered.andWhere('u.search_text LIKE :pattern', {
         pattern: `%${escapeLike(query.search.toLowerCase())}%`,
       });
     }
-    const counted = query.search
-      ? this.countSearchMatches(filtered.clone())
-      : this.countByStatusAndRole(query.status, query.role);
+    // Bot roles have no counters: a bot filter is counted like a search.
+    const counted =
+      query.search || query.botId !== undefined
+        ? this.countSearchMatches(filtered.clone())
+        : this.countByStatusAndRole(query.orgId, query.status, query.role);
 
     const descending = query.sort.startsWith('-');
     const key = query.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS;
@@ -208,7 +260,7 @@ export class UsersService {
     const hasMore = rows.length > query.limit;
     const users = rows.slice(0, query.limit);
     const last = users.at(-1);
-    const totalExact = !query.search || total <= this.searchCountLimit;
+    const totalExact = (!query.search && query.botId === undefined) || total <= this.searchCountLimit;
     return {
       users,
       total: totalExact ? total : this.searchCountLimit,
@@ -218,14 +270,22 @@ export class UsersService {
   }
 
   /**
-   * The exact number of users with a status (any but deleted when none) and a role (any when none), read
-   * from the `user_counts` table that triggers keep in step with `users` (see the UserCounts migration).
+   * The exact number of users of an organization (every one when null) with a status (any but deleted
+   * when none) and a role (any when none), read from the `user_counts` table that triggers keep in step
+   * with `users` (see the UserCounts and Organizations migrations).
    */
-  private async countByStatusAndRole(status: UserStatus | undefined, role: string | undefined) {
+  private async countByStatusAndRole(
+    orgId: string | null,
+    status: UserStatus | undefined,
+    role: string | undefined,
+  ) {
+    // One organization: its counter rows by primary key. Every organization: one (role, status) summed
+    // over all of them (user_counts_role_status_idx).
     const [row] = await this.users.query<{ total: number }[]>(
       `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
-       WHERE role = $1 AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
-      [role ?? '*', status ?? null],
+       WHERE ${orgId === null ? '$3::text IS NULL' : 'org_id = $3'} AND role = $1
+         AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
+      [role ?? '*', status ?? null, orgId],
     );
     return row?.total ?? 0;
   }
@@ -255,6 +315,7 @@ export class UsersService {
   async syncFromZitadel(remote: ZitadelUser, roles: string[]): Promise<User> {
     const existing = await this.findByZitadelId(remote.userId);
     const user = existing ?? this.users.create({ zitadelId: remote.userId });
+    user.orgId = remote.orgId || existing?.orgId || this.defaultOrgId;
     user.username = remote.username;
     user.email = remote.email;
     user.displayName =
@@ -319,7 +380,7 @@ export class UsersService {
         .createQueryBuilder()
         .insert()
         .into(User)
-        .values({ zitadelId, ...snapshotFields(remote, roles, undefined) })
+        .values({ zitadelId, ...snapshotFields(remote, roles, undefined, this.defaultOrgId) })
         .orIgnore()
         .returning(['id'])
         .execute();
@@ -331,7 +392,7 @@ export class UsersService {
     const row = user!;
     const before = row.status;
     const wanted: Partial<User> = remote
-      ? snapshotFields(remote, roles, row.status)
+      ? snapshotFields(remote, roles, row.status, row.orgId)
       : { status: 'deleted', deletedAt: row.deletedAt ?? new Date() };
     if (!remote && row.status === 'deleted') return { user: row, before, changed: false };
     const changed = Object.entries(wanted).some(
@@ -377,8 +438,10 @@ function snapshotFields(
   remote: ZitadelUser,
   roles: string[],
   current: UserStatus | undefined,
-): Pick<User, 'username' | 'email' | 'displayName' | 'roles' | 'status'> & { avatarUrl?: string } {
+  knownOrgId: string,
+): Pick<User, 'orgId' | 'username' | 'email' | 'displayName' | 'roles' | 'status'> & { avatarUrl?: string } {
   return {
+    orgId: remote.orgId || knownOrgId,
     username: remote.username,
     email: remote.email,
     displayName:

@@ -39,7 +39,8 @@ export interface ReconcileOptions {
 
 /**
  * Repairs drift between Zitadel and the local cache (missed webhooks, downtime, edits behind our back):
- * reads the project's role grants, pages through Zitadel's ListUsers, applies each user as an event
+ * for every organization the service account may read, reads the project's role grants and pages through
+ * Zitadel's ListUsers, applies each user as an event
  * would, then confirms with Zitadel that local users it did not list are really gone. Paced (page size, pause between pages) so that it
  * never hammers Zitadel, and guarded by a PostgreSQL advisory lock held on one connection for the run.
  * Scheduled as a named timeout of @nestjs/schedule, re-armed when a run ends, so runs never overlap in one
@@ -131,36 +132,57 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
       }
     };
 
-    // Everyone's roles in a few paged calls rather than one call per user.
-    const roles = new Map<string, string[]>();
+    // Every organization the service account may read, each holding its own users and role grants.
+    const orgIds: string[] = [];
     for (let offset = 0; ;) {
-      const page = await this.zitadel.listProjectGrants({ offset, limit: pageSize });
-      for (const grant of page.grants)
-        roles.set(grant.userId, [...(roles.get(grant.userId) ?? []), ...grant.roles]);
-      offset += page.grants.length;
-      if (page.grants.length < pageSize || offset >= page.total) break;
+      const page = await this.zitadel.listOrganizations({ offset, limit: pageSize });
+      orgIds.push(...page.organizations.map((org) => org.id));
+      offset += page.organizations.length;
+      if (page.organizations.length < pageSize || offset >= page.total) break;
       await this.pause();
     }
 
-    for (let offset = 0; ;) {
-      const page = await this.zitadel.listUsers({ offset, limit: pageSize });
-      for (const remote of page.users) {
-        if (this.stopping.signal.aborted) return { skipped: false, checked, fixed };
-        seen.add(remote.userId);
-        const live = remote.state === 'USER_STATE_DELETED' ? null : remote;
-        const listed = roles.get(remote.userId) ?? [];
-        // The role listing is a little older than this user page: a user whose roles seem to differ from
-        // the cache is asked about once more, so a grant changed meanwhile is not undone.
-        const cached = (await this.users.findByZitadelId(remote.userId))?.roles;
-        const current =
-          live && (!cached || !sameRoles(cached, listed))
-            ? await this.zitadel.getUserRoles(remote.userId)
-            : listed;
-        count((await this.sync.apply(remote.userId, { remote: live, roles: current })).changed);
+    // Everyone's roles in a few paged calls rather than one call per user.
+    const roles = new Map<string, string[]>();
+    for (const orgId of orgIds) {
+      for (let offset = 0; ;) {
+        const page = await this.zitadel.listProjectGrants({ offset, limit: pageSize, orgId });
+        for (const grant of page.grants)
+          roles.set(grant.userId, [...(roles.get(grant.userId) ?? []), ...grant.roles]);
+        offset += page.grants.length;
+        if (page.grants.length < pageSize || offset >= page.total) break;
+        await this.pause();
       }
-      offset += page.users.length;
-      if (page.users.length < pageSize || offset >= page.total) break;
-      await this.pause();
+    }
+
+    for (const orgId of orgIds) {
+      for (let offset = 0; ;) {
+        const page = await this.zitadel.listUsers({ offset, limit: pageSize, orgId });
+        for (const remote of page.users) {
+          if (this.stopping.signal.aborted) return { skipped: false, checked, fixed };
+          seen.add(remote.userId);
+          const live = remote.state === 'USER_STATE_DELETED' ? null : remote;
+          const listed = roles.get(remote.userId) ?? [];
+          // The role listing is a little older than this user page: a user whose roles seem to differ from
+          // the cache is asked about once more, so a grant changed meanwhile is not undone.
+          const cached = (await this.users.findByZitadelId(remote.userId))?.roles;
+          const current =
+            live && (!cached || !sameRoles(cached, listed))
+              ? await this.zitadel.getUserRoles(remote.userId, remote.orgId || orgId)
+              : listed;
+          count(
+            (
+              await this.sync.apply(remote.userId, {
+                remote: live && { ...live, orgId: live.orgId || orgId },
+                roles: current,
+              })
+            ).changed,
+          );
+        }
+        offset += page.users.length;
+        if (page.users.length < pageSize || offset >= page.total) break;
+        await this.pause();
+      }
     }
 
     // Local users Zitadel did not list: deleted there while we missed the event. Only rows older than this

@@ -16,6 +16,7 @@ import { ZitadelSyncService } from './zitadel-sync.service.js';
 describe('ZitadelSyncService', () => {
   const remoteUser: ZitadelUser = {
     userId: '42',
+    orgId: '7',
     state: 'USER_STATE_INACTIVE',
     username: 'u',
     email: 'u@example.test',

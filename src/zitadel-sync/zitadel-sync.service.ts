@@ -126,7 +126,10 @@ export class ZitadelSyncService {
   /** Zitadel's current user and project roles; `remote` null when Zitadel does not know the id. */
   async fetch(zitadelId: string): Promise<ZitadelSnapshot> {
     const remote = await this.zitadel.getUser(zitadelId);
-    return { remote, roles: remote ? await this.zitadel.getUserRoles(zitadelId) : [] };
+    return {
+      remote,
+      roles: remote ? await this.zitadel.getUserRoles(zitadelId, remote.orgId || undefined) : [],
+    };
   }
 
   /**

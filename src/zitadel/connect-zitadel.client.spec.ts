@@ -366,6 +366,7 @@ describe('users', () => {
     });
     await expect(client().getUser('69629012906488334')).resolves.toEqual({
       userId: '69629012906488334',
+      orgId: ORG_ID,
       state: 'USER_STATE_ACTIVE',
       username: 'ada',
       email: 'ada@example.com',
@@ -410,6 +411,49 @@ describe('users', () => {
       query: { offset: '20', limit: 2, asc: true },
       queries: [{ organizationIdQuery: { organizationId: ORG_ID } }],
     });
+  });
+
+  it('lists the users of the organization it is asked for', async () => {
+    stub.on('POST', '/zitadel.user.v2.UserService/ListUsers', { body: { details: { totalResult: '0' } } });
+    await client().listUsers({ offset: 0, limit: 5, orgId: '555' });
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/ListUsers').json).toMatchObject({
+      queries: [{ organizationIdQuery: { organizationId: '555' } }],
+    });
+  });
+
+  it('adds a human user in the organization it is asked for', async () => {
+    stub.on('POST', '/zitadel.user.v2.UserService/AddHumanUser', { body: { userId: '9' } });
+    await client().addHumanUser({
+      orgId: '555',
+      username: 'd',
+      email: 'd@example.com',
+      givenName: 'D',
+      familyName: 'E',
+      emailVerification: 'verified',
+    });
+    expect(stub.last('POST', '/zitadel.user.v2.UserService/AddHumanUser').json).toMatchObject({
+      organization: { orgId: '555' },
+    });
+  });
+
+  it('lists the organizations the service account may read, and adds one', async () => {
+    const ORGS = '/zitadel.org.v2.OrganizationService';
+    stub.on('POST', `${ORGS}/ListOrganizations`, {
+      body: {
+        details: { totalResult: '3' },
+        result: [{ id: '11', name: 'Acme', state: 'ORGANIZATION_STATE_ACTIVE' }, { name: 'no id' }],
+      },
+    });
+    await expect(client().listOrganizations({ offset: 2, limit: 2 })).resolves.toEqual({
+      total: 3,
+      organizations: [{ id: '11', name: 'Acme' }],
+    });
+    expect(stub.last('POST', `${ORGS}/ListOrganizations`).json).toEqual({
+      query: { offset: '2', limit: 2, asc: true },
+    });
+    stub.on('POST', `${ORGS}/AddOrganization`, { body: { organizationId: '12' } });
+    await expect(client().addOrganization('Beta')).resolves.toEqual({ orgId: '12' });
+    expect(stub.last('POST', `${ORGS}/AddOrganization`).json).toEqual({ name: 'Beta' });
   });
 
   it('adds a human user in the configured organization', async () => {
@@ -789,6 +833,15 @@ describe('roles', () => {
       pagination: { limit: 100, asc: true },
       filters: [{ userId: { id: '1' } }, ...projectFilters],
     });
+    // A user of another organization: its authorizations are that organization's.
+    await client().getUserRoles('1', '555');
+    expect(stub.last('POST', list).json).toMatchObject({
+      filters: [
+        { userId: { id: '1' } },
+        { projectId: { id: PROJECT_ID } },
+        { organizationId: { id: '555' } },
+      ],
+    });
   });
 
   it("lists a page of the project's authorizations with each user's active roles", async () => {
@@ -827,6 +880,16 @@ describe('roles', () => {
       organizationId: ORG_ID,
       roleKeys: ['admin'],
     });
+    // In the user's organization when it is another one: both the lookup and the write.
+    await client().setUserRoles('1', ['admin'], '555');
+    expect(stub.last('POST', list).json).toMatchObject({
+      filters: [
+        { userId: { id: '1' } },
+        { projectId: { id: PROJECT_ID } },
+        { organizationId: { id: '555' } },
+      ],
+    });
+    expect(stub.last('POST', `${AUTHZ}/CreateAuthorization`).json).toMatchObject({ organizationId: '555' });
   });
 
   it('updates an existing authorization, and leaves an unchanged one alone', async () => {

@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { createClientFor } from '@zitadel/client';
 import {
+  createOrganizationServiceClient,
   createSessionServiceClient,
   createSettingsServiceClient,
   createUserServiceClient,
@@ -29,6 +30,7 @@ import type {
   OidcTokens,
   PasswordCheck,
   ZitadelErrorKind,
+  ZitadelOrganization,
   ZitadelTokenClaims,
   ZitadelUser,
   ZitadelUserState,
@@ -63,6 +65,7 @@ export class ConnectZitadelClient extends ZitadelClient {
   private readonly users: ReturnType<typeof createUserServiceClient>;
   private readonly sessions: ReturnType<typeof createSessionServiceClient>;
   private readonly settings: ReturnType<typeof createSettingsServiceClient>;
+  private readonly organizations: ReturnType<typeof createOrganizationServiceClient>;
   private readonly authorizations: ReturnType<typeof AuthorizationServiceClient>;
 
   constructor(
@@ -81,6 +84,7 @@ export class ConnectZitadelClient extends ZitadelClient {
     this.users = withZitadelErrors(createUserServiceClient(transport));
     this.sessions = withZitadelErrors(createSessionServiceClient(transport));
     this.settings = withZitadelErrors(createSettingsServiceClient(transport));
+    this.organizations = withZitadelErrors(createOrganizationServiceClient(transport));
     this.authorizations = withZitadelErrors(AuthorizationServiceClient(transport));
   }
 
@@ -101,7 +105,7 @@ export class ConnectZitadelClient extends ZitadelClient {
     // Not retried: a repeat after a lost answer would create the user twice or report a conflict.
     const reply = await this.users.addHumanUser({
       username: user.username,
-      organization: { org: { case: 'orgId', value: this.connection.orgId } },
+      organization: { org: { case: 'orgId', value: user.orgId ?? this.connection.orgId } },
       profile: {
         givenName: user.givenName,
         familyName: user.familyName,
@@ -130,18 +134,45 @@ export class ConnectZitadelClient extends ZitadelClient {
     }
   }
 
-  async listUsers(page: { offset: number; limit: number }): Promise<{ total: number; users: ZitadelUser[] }> {
+  async listUsers(page: {
+    offset: number;
+    limit: number;
+    orgId?: string;
+  }): Promise<{ total: number; users: ZitadelUser[] }> {
+    const organizationId = page.orgId ?? this.connection.orgId;
     const reply = await this.users.listUsers(
       {
         query: { offset: BigInt(page.offset), limit: page.limit, asc: true },
-        // A service account may see several organizations; this service manages one.
-        queries: [
-          { query: { case: 'organizationIdQuery', value: { organizationId: this.connection.orgId } } },
-        ],
+        // One organization a page: reconciliation walks them one after the other.
+        queries: [{ query: { case: 'organizationIdQuery', value: { organizationId } } }],
       },
       idempotent(),
     );
     return { total: Number(reply.details?.totalResult ?? 0n), users: reply.result.map(toZitadelUser) };
+  }
+
+  // ---- organizations (org v2) ------------------------------------------------------------------
+
+  async listOrganizations(page: {
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; organizations: ZitadelOrganization[] }> {
+    const reply = await this.organizations.listOrganizations(
+      { query: { offset: BigInt(page.offset), limit: page.limit, asc: true } },
+      idempotent(),
+    );
+    return {
+      total: Number(reply.details?.totalResult ?? 0n),
+      organizations: reply.result.filter((org) => org.id).map((org) => ({ id: org.id, name: org.name })),
+    };
+  }
+
+  async addOrganization(name: string): Promise<{ orgId: string }> {
+    // Not retried: a repeat after a lost answer would report the name as taken.
+    const reply = await this.organizations.addOrganization({ name });
+    if (!reply.organizationId)
+      throw new ZitadelError('unknown', 200, undefined, 'Zitadel did not name the organization it created');
+    return { orgId: reply.organizationId };
   }
 
   async updateHumanUser(userId: string, changes: HumanUserChanges): Promise<void> {
@@ -305,23 +336,24 @@ export class ConnectZitadelClient extends ZitadelClient {
 
   // ---- roles (AuthorizationService v2beta, in the configured organization and project) -----------
 
-  async getUserRoles(userId: string): Promise<string[]> {
-    const authorizations = await this.userAuthorizations(userId);
+  async getUserRoles(userId: string, orgId?: string): Promise<string[]> {
+    const authorizations = await this.userAuthorizations(userId, orgId ?? this.connection.orgId);
     return [...new Set(authorizations.filter(isActive).flatMap((authorization) => authorization.roles))];
   }
 
-  setUserRoles(userId: string, roles: string[]): Promise<void> {
-    return this.applyRoles(userId, [...new Set(roles)], false);
+  setUserRoles(userId: string, roles: string[], orgId?: string): Promise<void> {
+    return this.applyRoles(userId, [...new Set(roles)], false, orgId ?? this.connection.orgId);
   }
 
   async listProjectGrants(page: {
     offset: number;
     limit: number;
+    orgId?: string;
   }): Promise<{ total: number; grants: Array<{ userId: string; roles: string[] }> }> {
     const reply = await this.authorizations.listAuthorizations(
       {
         pagination: { offset: BigInt(page.offset), limit: page.limit, asc: true },
-        filters: this.projectFilters(),
+        filters: this.projectFilters(page.orgId ?? this.connection.orgId),
       },
       idempotent(),
     );
@@ -336,15 +368,21 @@ export class ConnectZitadelClient extends ZitadelClient {
     return { total: Number(reply.pagination?.totalResult ?? 0n), grants };
   }
 
-  private projectFilters(): MessageInitShape<typeof AuthorizationsSearchFilterSchema>[] {
+  /** The project's authorizations in one organization (an authorization belongs to its user's). */
+  private projectFilters(orgId: string): MessageInitShape<typeof AuthorizationsSearchFilterSchema>[] {
     return [
       { filter: { case: 'projectId', value: { id: this.connection.projectId } } },
-      { filter: { case: 'organizationId', value: { id: this.connection.orgId } } },
+      { filter: { case: 'organizationId', value: { id: orgId } } },
     ];
   }
 
-  private async applyRoles(userId: string, wanted: string[], afterConflict: boolean): Promise<void> {
-    const [authorization, ...extra] = await this.userAuthorizations(userId);
+  private async applyRoles(
+    userId: string,
+    wanted: string[],
+    afterConflict: boolean,
+    orgId: string,
+  ): Promise<void> {
+    const [authorization, ...extra] = await this.userAuthorizations(userId, orgId);
     // Zitadel keeps one authorization per user and project; should there be more, the first carries the roles.
     for (const duplicate of extra)
       await this.authorizations.deleteAuthorization({ id: duplicate.id }, idempotent());
@@ -355,7 +393,7 @@ export class ConnectZitadelClient extends ZitadelClient {
           {
             userId,
             projectId: this.connection.projectId,
-            organizationId: this.connection.orgId,
+            organizationId: orgId,
             roleKeys: wanted,
           },
           idempotent(),
@@ -363,7 +401,7 @@ export class ConnectZitadelClient extends ZitadelClient {
       } catch (error) {
         // Someone (or our own lost attempt) created it meanwhile: update that one instead.
         if (afterConflict || !(error instanceof ApiError) || error.code !== 'conflict') throw error;
-        await this.applyRoles(userId, wanted, true);
+        await this.applyRoles(userId, wanted, true, orgId);
       }
     } else if (wanted.length === 0) {
       // Deleting an unknown authorization succeeds ("the desired state is already achieved").
@@ -374,11 +412,11 @@ export class ConnectZitadelClient extends ZitadelClient {
     }
   }
 
-  private async userAuthorizations(userId: string): Promise<Authorization[]> {
+  private async userAuthorizations(userId: string, orgId: string): Promise<Authorization[]> {
     const reply = await this.authorizations.listAuthorizations(
       {
         pagination: { limit: AUTHORIZATIONS_PER_USER, asc: true },
-        filters: [{ filter: { case: 'userId', value: { id: userId } } }, ...this.projectFilters()],
+        filters: [{ filter: { case: 'userId', value: { id: userId } } }, ...this.projectFilters(orgId)],
       },
       idempotent(),
     );
@@ -448,6 +486,7 @@ function toZitadelUser(user: User): ZitadelUser {
   const profile = human?.profile;
   const mapped: ZitadelUser = {
     userId: user.userId,
+    orgId: user.details?.resourceOwner ?? '',
     state: enumName(UserStateSchema, user.state) as ZitadelUserState,
     username: user.username,
     email: human?.email?.email ?? '',

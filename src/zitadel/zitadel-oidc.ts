@@ -361,6 +361,8 @@ export function zitadelClaims(payload: jwt.JwtPayload, projectId: string): Zitad
   };
   if (typeof payload.email === 'string') claims.email = payload.email;
   if (typeof payload.nonce === 'string') claims.nonce = payload.nonce;
+  const orgId: unknown = payload['urn:zitadel:iam:user:resourceowner:id'];
+  if (typeof orgId === 'string' && orgId) claims.orgId = orgId;
   return claims;
 }
 

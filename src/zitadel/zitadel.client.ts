@@ -7,6 +7,7 @@ import type {
   OidcTokens,
   PasswordCheck,
   ZitadelErrorKind,
+  ZitadelOrganization,
   ZitadelTokenClaims,
   ZitadelUser,
 } from './zitadel.types.js';
@@ -57,10 +58,19 @@ export abstract class ZitadelClient {
   abstract addHumanUser(user: NewHumanUser): Promise<{ userId: string; emailCode?: string }>;
   /** null when Zitadel does not know the id (or the user is deleted). */
   abstract getUser(userId: string): Promise<ZitadelUser | null>;
+  /** A page of the users of one organization (the configured one when `orgId` is omitted). */
   abstract listUsers(page: {
     offset: number;
     limit: number;
+    orgId?: string;
   }): Promise<{ total: number; users: ZitadelUser[] }>;
+  /** A page of the organizations the service account may read, oldest first. */
+  abstract listOrganizations(page: {
+    offset: number;
+    limit: number;
+  }): Promise<{ total: number; organizations: ZitadelOrganization[] }>;
+  /** Creates an organization (tests and the development IdP's seeding; the service never calls it). */
+  abstract addOrganization(name: string): Promise<{ orgId: string }>;
   abstract updateHumanUser(userId: string, changes: HumanUserChanges): Promise<void>;
   /** Each of these succeeds when the user is already in the target state (they are retried safely). */
   abstract deactivateUser(userId: string): Promise<void>;
@@ -82,10 +92,13 @@ export abstract class ZitadelClient {
   abstract listAuthenticationMethodTypes(userId: string): Promise<AuthenticationMethodType[]>;
   /** The login policy in force for the configured organization. */
   abstract getLoginSettings(): Promise<LoginSettings>;
-  /** The user's role keys in the configured project. */
-  abstract getUserRoles(userId: string): Promise<string[]>;
-  /** Replaces the user's role keys in the configured project. */
-  abstract setUserRoles(userId: string, roles: string[]): Promise<void>;
+  /**
+   * The user's role keys in the configured project. Role grants belong to the user's organization:
+   * `orgId` names it (omitted: the configured organization).
+   */
+  abstract getUserRoles(userId: string, orgId?: string): Promise<string[]>;
+  /** Replaces the user's role keys in the configured project (`orgId`: the user's organization). */
+  abstract setUserRoles(userId: string, roles: string[], orgId?: string): Promise<void>;
   /**
    * A page of the configured project's role grants, oldest first: the active roles of each grant's user
    * (an inactive grant lists none). Lets reconciliation read everyone's roles without a call per user.
@@ -93,6 +106,8 @@ export abstract class ZitadelClient {
   abstract listProjectGrants(page: {
     offset: number;
     limit: number;
+    /** The organization whose grants to list; omitted: the configured one. */
+    orgId?: string;
   }): Promise<{ total: number; grants: Array<{ userId: string; roles: string[] }> }>;
 
   abstract authorizationUrl(params: {

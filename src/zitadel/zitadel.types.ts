@@ -12,6 +12,8 @@ export type ZitadelUserState =
 
 export interface ZitadelUser {
   userId: string;
+  /** The organization the user belongs to (Zitadel's resource owner, `details.resourceOwner`). */
+  orgId: string;
   state: ZitadelUserState;
   username: string;
   email: string;
@@ -24,6 +26,8 @@ export interface ZitadelUser {
 }
 
 export interface NewHumanUser {
+  /** The organization to create the user in; omitted: the configured one (ZITADEL_ORG_ID). */
+  orgId?: string;
   username: string;
   email: string;
   givenName: string;
@@ -67,6 +71,8 @@ export interface ZitadelTokenClaims {
   nonce?: string;
   /** Role keys from `urn:zitadel:iam:org:project:roles` / `urn:zitadel:iam:org:project:{id}:roles`. */
   roles: string[];
+  /** The subject's organization, `urn:zitadel:iam:user:resourceowner:id`, when the token carries it. */
+  orgId?: string;
 }
 
 /**
@@ -106,4 +112,10 @@ export interface LoginSettings {
   forceMfa: boolean;
   /** forceMfa applies only to local logins (password); an external IdP login is not asked for MFA. */
   forceMfaLocalOnly: boolean;
+}
+
+/** An organization the service account may read (org v2 `ListOrganizations`). */
+export interface ZitadelOrganization {
+  id: string;
+  name: string;
 }

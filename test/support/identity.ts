@@ -38,16 +38,25 @@ export interface IdentityUser {
   zitadelId: string;
 }
 
-/** A user created "in the Zitadel console": through the real client, in the identity provider. */
+/** A new organization (tenant) in the identity provider; its id. */
+export async function createOrganization(t: TestApp): Promise<string> {
+  return (await t.app.get(ZitadelClient).addOrganization(uniqueName('org'))).orgId;
+}
+
+/**
+ * A user created "in the Zitadel console": through the real client, in the identity provider; in the
+ * configured organization unless `orgId` names another.
+ */
 export async function createIdentityUser(
   t: TestApp,
-  options: { roles?: string[]; emailVerified?: boolean } = {},
+  options: { roles?: string[]; emailVerified?: boolean; orgId?: string } = {},
 ): Promise<IdentityUser> {
   const username = uniqueName(options.roles?.[0] ?? 'user');
   const email = `${username}@example.test`;
   const password = strongPassword();
   const zitadel = t.app.get(ZitadelClient);
   const { userId } = await zitadel.addHumanUser({
+    orgId: options.orgId,
     username,
     email,
     givenName: 'Test',
@@ -56,7 +65,7 @@ export async function createIdentityUser(
     password,
     emailVerification: options.emailVerified === false ? 'return_code' : 'verified',
   });
-  if (options.roles?.length) await zitadel.setUserRoles(userId, options.roles);
+  if (options.roles?.length) await zitadel.setUserRoles(userId, options.roles, options.orgId);
   return { email, username, password, zitadelId: userId };
 }
 
@@ -88,7 +97,10 @@ export interface SignedInUser extends IdentityUser {
 }
 
 /** A user with a live session, the way login leaves one (local profile synced, session row, token). */
-export async function signedInUser(t: TestApp, options: { roles?: string[] } = {}): Promise<SignedInUser> {
+export async function signedInUser(
+  t: TestApp,
+  options: { roles?: string[]; orgId?: string } = {},
+): Promise<SignedInUser> {
   const identity = await createIdentityUser(t, options);
   const session = await loginOverHttp(t, identity);
   return {

@@ -4,6 +4,7 @@ export const AUDIT_ACTIONS = [
   'user.created',
   'user.updated',
   'user.roles_changed',
+  'user.bot_roles_changed',
   'user.suspended',
   'user.activated',
   'user.deleted',

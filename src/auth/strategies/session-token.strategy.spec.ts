@@ -38,7 +38,14 @@ describe('the session-token strategy behind the global guard', () => {
     const sessionId = randomUUID();
     const tokens = new SessionTokenService(sessionSigningKey(randomBytes(32).toString('base64')), config);
     const authenticate = jest.fn<SessionsService['authenticate']>();
-    authenticate.mockResolvedValue({ sessionId, userId, zitadelId: 'z-1', roles: ['user'] });
+    authenticate.mockResolvedValue({
+      sessionId,
+      userId,
+      zitadelId: 'z-1',
+      roles: ['user'],
+      orgId: 'o-1',
+      botId: null,
+    });
     const permissions = new PermissionsService(config);
     const names = newStrategyNames();
     new SessionTokenStrategy(tokens, { authenticate } as unknown as SessionsService, permissions, names);

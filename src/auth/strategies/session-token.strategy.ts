@@ -100,7 +100,9 @@ export class SessionTokenStrategy extends PassportStrategy(Strategy) implements 
       zitadelId: session.zitadelId,
       sessionId: session.sessionId,
       roles: session.roles,
-      permissions: this.permissions.forRoles(session.roles),
+      orgId: session.orgId,
+      botId: session.botId,
+      permissions: this.permissions.forRoles(session.roles, session.orgId),
       tokenKind: 'session',
     };
   }

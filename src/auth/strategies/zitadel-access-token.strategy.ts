@@ -6,6 +6,7 @@ import { UsersService } from '../../users/users.service.js';
 import { zitadelClaims } from '../../zitadel/zitadel-oidc.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../../zitadel/zitadel-connection.js';
 import { ZitadelClient } from '../../zitadel/zitadel.client.js';
+import type { ZitadelTokenClaims } from '../../zitadel/zitadel.types.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
 import { asSecret, bearerToken, carriesOwnKey, jwtHeader, jwtPayload, NotThisStrategy } from './bearer.js';
@@ -97,8 +98,8 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) imple
     const { header, payload } = token;
     if (notAnAccessToken(header, payload) !== null) return null;
     if (typeof payload.exp !== 'number' || typeof payload.sub !== 'string' || !payload.sub) return null;
-    const { roles } = zitadelClaims(payload, this.connection.projectId);
-    return zitadelPrincipal(this.users, this.permissions, payload.sub, roles);
+    const claims = zitadelClaims(payload, this.connection.projectId);
+    return zitadelPrincipal(this.users, this.permissions, claims, this.connection.orgId);
   }
 }
 
@@ -110,18 +111,22 @@ export class ZitadelAccessTokenStrategy extends PassportStrategy(Strategy) imple
 export async function zitadelPrincipal(
   users: UsersService,
   permissions: PermissionsService,
-  subject: string,
-  tokenRoles: string[],
+  token: Pick<ZitadelTokenClaims, 'sub' | 'roles' | 'orgId'>,
+  defaultOrgId: string,
 ): Promise<Principal | null> {
-  const user = await users.readByZitadelId(subject);
+  const user = await users.readByZitadelId(token.sub);
   if (user && user.status !== 'active') return null;
-  const roles = user ? user.roles : tokenRoles;
+  const roles = user ? user.roles : token.roles;
+  // The profile's organization; without one, the token's resource owner, else the configured organization.
+  const orgId = user?.orgId ?? token.orgId ?? defaultOrgId;
   return {
     userId: user?.id ?? null,
-    zitadelId: subject,
+    zitadelId: token.sub,
     sessionId: null,
     roles,
-    permissions: permissions.forRoles(roles),
+    orgId,
+    botId: null,
+    permissions: permissions.forRoles(roles, orgId),
     tokenKind: 'zitadel',
   };
 }

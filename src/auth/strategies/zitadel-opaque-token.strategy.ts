@@ -99,6 +99,6 @@ export class ZitadelOpaqueTokenStrategy extends passport.Strategy implements OnM
       this.active?.delete(key);
       return INACTIVE;
     }
-    return (await zitadelPrincipal(this.users, this.permissions, claims.sub, claims.roles)) ?? INACTIVE;
+    return (await zitadelPrincipal(this.users, this.permissions, claims, this.connection.orgId)) ?? INACTIVE;
   }
 }

@@ -8,6 +8,7 @@ import { UserSearchText1795640000000 } from './1795640000000-UserSearchText.js';
 import { UserWriteLease1795650000000 } from './1795650000000-UserWriteLease.js';
 import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
 import { ChangeNotifications1795660000000 } from './1795660000000-ChangeNotifications.js';
+import { Organizations1795670000000 } from './1795670000000-Organizations.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -24,4 +25,5 @@ export const MIGRATIONS = [
   UserWriteLease1795650000000,
   OidcLoginBot1795651000000,
   ChangeNotifications1795660000000,
+  Organizations1795670000000,
 ];

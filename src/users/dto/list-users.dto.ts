@@ -2,8 +2,12 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { PageQuery } from '../../common/http/pagination.js';
+import { OptionalBotId } from '../../sessions/dto/bot-id.js';
 import { LISTABLE_STATUSES } from '../entities/user.entity.js';
 import type { UserSummary } from '../users.service.js';
+
+/** Zitadel ids (organizations among them) are numeric strings. */
+export const ORG_ID_PATTERN = /^\d{1,30}$/;
 
 export const USER_SORTS = ['created_at', '-created_at', 'username', '-username', 'email', '-email'] as const;
 export type UserSort = (typeof USER_SORTS)[number];
@@ -21,6 +25,27 @@ export class ListUsersQuery extends PageQuery {
   @IsString()
   @Matches(/^[A-Za-z0-9_.:-]{1,64}$/, { message: 'role must be 1-64 letters, digits or _.:-' })
   role?: string;
+
+  @OptionalBotId(
+    'With `role`: users holding that role in this bot (their roles in the bot where set, else their ' +
+      'organization roles). Without `role`: users holding roles in this bot. Such a list counts its ' +
+      '`total` as a search does.',
+  )
+  bot_id?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Only users of this Zitadel organization. For callers with `iam:users` (who otherwise see every ' +
+      'organization); any other caller always lists their own organization, and naming another one ' +
+      'answers 403.',
+    example: '300000000000000001',
+    pattern: ORG_ID_PATTERN.source,
+    maxLength: 30,
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(ORG_ID_PATTERN, { message: 'org_id must be a Zitadel organization id (digits)' })
+  org_id?: string;
 
   @ApiPropertyOptional({
     description: 'Case-insensitive substring of username, display name or email (1-100 characters)',

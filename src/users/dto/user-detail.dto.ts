@@ -10,6 +10,13 @@ export class UserDetailDto extends UserProfileDto {
   @ApiPropertyOptional({ description: 'Admins only: Zitadel’s id of the user', example: '69629012906488334' })
   zitadel_id?: string;
 
+  @ApiPropertyOptional({
+    description: 'Admins only: the Zitadel organization the user belongs to',
+    example: '300000000000000001',
+    maxLength: 30,
+  })
+  org_id?: string;
+
   @ApiPropertyOptional({ type: String, nullable: true, description: 'Admins only' })
   suspension_reason?: string | null;
 
@@ -36,6 +43,7 @@ export function toUserDetailDto(user: User, options: { withAdminDetails: boolean
   return {
     ...dto,
     zitadel_id: user.zitadelId,
+    org_id: user.orgId,
     suspension_reason: user.suspensionReason,
     suspended_at: iso(user.suspendedAt),
     suspended_until: iso(user.suspendedUntil),

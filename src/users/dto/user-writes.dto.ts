@@ -17,11 +17,12 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { PASSWORD_POLICY, RegisterDto } from '../../auth/dto/register.dto.js';
+import { ORG_ID_PATTERN } from './list-users.dto.js';
 
 const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 /** Like @IsOptional, but a null is validated (and refused) rather than skipped: only avatar_url may be cleared. */
 const presentOrNull = (_object: object, value: unknown) => value !== undefined;
-const ROLE_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const ROLE_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** Role keys as Zitadel project roles spell them; which ones exist is checked against ROLE_PERMISSIONS. */
 function RolesField(): PropertyDecorator {
@@ -52,6 +53,19 @@ export class CreateUserDto extends OmitType(RegisterDto, ['password'] as const) 
   @IsOptional()
   @RolesField()
   roles?: string[];
+
+  @ApiPropertyOptional({
+    description:
+      'The Zitadel organization to create the user in. Left out: the caller’s own. Another one needs ' +
+      '`iam:users` (403 otherwise).',
+    example: '300000000000000001',
+    pattern: ORG_ID_PATTERN.source,
+    maxLength: 30,
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(ORG_ID_PATTERN, { message: 'org_id must be a Zitadel organization id (digits)' })
+  org_id?: string;
 }
 
 export const SELF_EDITABLE_FIELDS = ['display_name', 'avatar_url'] as const;

@@ -31,12 +31,16 @@ export const LISTABLE_STATUSES = ['active', 'suspended', 'inactive', 'pending_ve
 @Index('users_username_lower_key', { synchronize: false })
 // lower(email) over all rows, deleted ones included (login tells a deleted account from an unknown one).
 @Index('users_email_lower_idx', { synchronize: false })
-// Case-insensitive substring search over search_text (pg_trgm GIN).
-@Index('users_search_text_trgm_idx', { synchronize: false })
-@Index('users_status_created_idx', ['status', 'createdAt', 'id'])
+// Case-insensitive substring search over search_text inside an organization: GIN over org_id (btree_gin)
+// and the trigrams of search_text (pg_trgm).
+@Index('users_org_search_text_idx', { synchronize: false })
+// Lists and searches inside one organization: every index a list uses leads with org_id (issue 19).
+@Index('users_org_status_created_idx', ['orgId', 'status', 'createdAt', 'id'])
+@Index('users_org_created_idx', ['orgId', 'createdAt', 'id'])
+@Index('users_org_username_idx', ['orgId', 'username', 'id'])
+@Index('users_org_email_idx', ['orgId', 'email', 'id'])
+// Instance-wide listings (callers with iam:users and no org_id), newest or oldest first.
 @Index('users_created_idx', ['createdAt', 'id'])
-@Index('users_username_idx', ['username', 'id'])
-@Index('users_email_idx', ['email', 'id'])
 export class User {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -45,6 +49,10 @@ export class User {
   @Index('users_zitadel_id_key', { unique: true })
   @Column({ name: 'zitadel_id', type: 'text' })
   zitadelId!: string;
+
+  /** The Zitadel organization the user belongs to (its resource owner); scopes every admin read and write. */
+  @Column({ name: 'org_id', type: 'text' })
+  orgId!: string;
 
   @Column({ type: 'text' })
   username!: string;
