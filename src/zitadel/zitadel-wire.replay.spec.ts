@@ -174,6 +174,8 @@ describe('user service v2 [user-v2]', () => {
     );
     expect(user).toEqual({
       userId: USER_ID,
+      // The user's organization: `details.resourceOwner` in Zitadel's answer.
+      orgId: ORG_ID,
       state: 'USER_STATE_ACTIVE',
       username: 'minnie-mouse',
       email: 'minnie@mouse.com',
