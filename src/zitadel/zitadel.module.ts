@@ -28,7 +28,7 @@ export interface RunningDevIdentityProvider {
   lastEmailCode(userId: string): Promise<string | undefined>;
   /** Where its signed Actions v2 user events go (the zitadel-sync module sets it once we listen). */
   setEventTarget(target: { url: string; signingKey: string } | null): void;
-  /** Its login policy, as `GET /v2/settings/login` answers it (tests simulate a forced MFA with it). */
+  /** Its login policy, as settings v2 `GetLoginSettings` answers it (tests simulate a forced MFA with it). */
   setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
   /** The pending password-reset code of a user, as the mailbox would show it (dev-idp logs it too). */
   lastPasswordCode(userId: string): Promise<string | undefined>;

@@ -89,7 +89,7 @@ export type ZitadelErrorKind =
 
 /**
  * A user's enrolled authentication methods (user v2 `ListAuthenticationMethodTypes`,
- * `GET /v2/users/{userId}/authentication_methods` → `authMethodTypes`).
+ * `authMethodTypes`), by the enum value's name.
  */
 export type AuthenticationMethodType =
   | 'AUTHENTICATION_METHOD_TYPE_UNSPECIFIED'
@@ -103,7 +103,7 @@ export type AuthenticationMethodType =
   | 'AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE';
 
 /**
- * The parts of Zitadel's login policy (settings v2 `GetLoginSettings`, `GET /v2/settings/login`) that decide
+ * The parts of Zitadel's login policy (settings v2 `GetLoginSettings`) that decide
  * whether a password alone may open a session. Zitadel's JSON leaves false booleans out: absent means false.
  */
 export interface LoginSettings {

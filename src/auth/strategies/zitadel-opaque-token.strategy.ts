@@ -7,7 +7,7 @@ import { ApiError } from '../../common/errors/api-error.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { UsersService } from '../../users/users.service.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../../zitadel/zitadel-connection.js';
-import { ZitadelClient } from '../../zitadel/zitadel.client.js';
+import { ZitadelClient, ZitadelError } from '../../zitadel/zitadel.client.js';
 import type { ZitadelTokenClaims } from '../../zitadel/zitadel.types.js';
 import { PermissionsService } from '../permissions.service.js';
 import type { Principal } from '../principal.js';
@@ -74,7 +74,12 @@ export class ZitadelOpaqueTokenStrategy extends passport.Strategy implements OnM
     this.principal(token).then(
       (principal) =>
         principal instanceof NotThisStrategy ? this.fail(principal, 401) : this.success(principal),
-      (error: unknown) => (error instanceof ApiError ? this.fail(error, 503) : this.error(error as Error)),
+      (error: unknown) => {
+        // An outage is a 503 (the guard prefers it to a 401); Zitadel refusing the request is a 401.
+        if (error instanceof ApiError) this.fail(error, 503);
+        else if (error instanceof ZitadelError) this.fail(new NotThisStrategy(error.message), 401);
+        else this.error(error);
+      },
     );
   }
 
