@@ -84,7 +84,10 @@ describe('schema and migrations', () => {
     expect(
       await plan(`SELECT id FROM sessions WHERE user_id = gen_random_uuid() AND status = 'active'`),
     ).toBe(true);
-    // Inside one organization, each sort order by an index that leads with org_id.
+    // Inside one organization, each sort order by an index that leads with org_id. Sorting is disabled for
+    // this check: on a table this small PostgreSQL 15 rightly prefers (org_id, status, …) plus a sort, and
+    // the question here is whether an index serves the order, which only matters on large organizations.
+    await dataSource.query('SET enable_sort = off');
     const uses = async (index: string, sql: string) =>
       JSON.stringify(await dataSource.query(`EXPLAIN (FORMAT JSON) ${sql}`)).includes(`"${index}"`);
     for (const [index, order] of [
@@ -100,6 +103,7 @@ describe('schema and migrations', () => {
         ),
       }).toEqual({ order, indexed: true });
     }
+    await dataSource.query('RESET enable_sort');
     await dataSource.query('RESET enable_seqscan');
   });
 
