@@ -433,6 +433,40 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
       expect(metrics.body).toMatch(/zitadel_reconcile_users_fixed_total [1-9]/);
     });
 
+    it('does not apply a listing older than a local write: a user activated after the page was read stays active', async () => {
+      const user = await signedInUser(t);
+      await settled(user.zitadelId);
+      const zitadel = t.app.get(ZitadelClient);
+      const listUsers = zitadel.listUsers.bind(zitadel);
+      // The page says inactive, as it would have if it had been read just before an activation; while it
+      // is "in flight", the user's row is written locally (here, their own profile update).
+      const spy = jest.spyOn(zitadel, 'listUsers').mockImplementation(async (query) => {
+        const page = await listUsers(query);
+        if (!page.users.some((u) => u.userId === user.zitadelId)) return page;
+        const updated = await t.http({
+          method: 'PUT',
+          url: `/api/users/${user.userId}`,
+          headers: bearer(user.token),
+          payload: { display_name: 'Written After The Listing' },
+        });
+        expect(updated.statusCode).toBe(200);
+        return {
+          ...page,
+          users: page.users.map((u) =>
+            u.userId === user.zitadelId ? { ...u, state: 'USER_STATE_INACTIVE' as const } : u,
+          ),
+        };
+      });
+      try {
+        expect((await t.app.get(ZitadelReconciler).run()).skipped).toBe(false);
+      } finally {
+        spy.mockRestore();
+      }
+      // Zitadel was asked again for this user: still active, and the session still works.
+      expect((await local(user.zitadelId)).status).toBe('active');
+      expect((await me(user.token)).statusCode).toBe(200);
+    });
+
     it('skips while another instance holds the advisory lock', async () => {
       const other = db.createQueryRunner();
       await other.connect();

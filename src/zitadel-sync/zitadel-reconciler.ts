@@ -157,6 +157,11 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
 
     for (const orgId of orgIds) {
       for (let offset = 0; ;) {
+        // The database's clock, as updated_at is written by it: rows written after this moment may hold
+        // changes the page below does not show yet (an activation after the user was listed as inactive).
+        const [{ now: listedAt }] = await this.dataSource.query<Array<{ now: Date }>>(
+          'SELECT clock_timestamp() AS now',
+        );
         const page = await this.zitadel.listUsers({ offset, limit: pageSize, orgId });
         for (const remote of page.users) {
           if (this.stopping.signal.aborted) return { skipped: false, checked, fixed };
@@ -170,14 +175,15 @@ export class ZitadelReconciler implements OnApplicationBootstrap, OnModuleDestro
             live && (!cached || !sameRoles(cached, listed))
               ? await this.zitadel.getUserRoles(remote.userId, remote.orgId || orgId)
               : listed;
-          count(
-            (
-              await this.sync.apply(remote.userId, {
-                remote: live && { ...live, orgId: live.orgId || orgId },
-                roles: current,
-              })
-            ).changed,
+          const applied = await this.sync.apply(
+            remote.userId,
+            { remote: live && { ...live, orgId: live.orgId || orgId }, roles: current },
+            undefined,
+            undefined,
+            listedAt,
           );
+          // Written locally since the listing: the page may be older than the row, so ask Zitadel again.
+          count(applied.outdated ? (await this.sync.refresh(remote.userId)).changed : applied.changed);
         }
         offset += page.users.length;
         if (page.users.length < pageSize || offset >= page.total) break;

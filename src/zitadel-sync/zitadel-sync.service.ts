@@ -123,6 +123,19 @@ export class ZitadelSyncService {
     return 'applied';
   }
 
+  /**
+   * Reads Zitadel again and applies it as an event would: the local version is read first, and if an admin
+   * write moves it before the apply, Zitadel is read once more. Reconciliation uses it for a user whose row
+   * was written after the listing it came from.
+   */
+  async refresh(zitadelId: string): Promise<{ changed: boolean }> {
+    for (let attempt = 1; ; attempt++) {
+      const seenVersion = attempt < 3 ? await this.localVersion(zitadelId) : undefined;
+      const result = await this.apply(zitadelId, await this.fetch(zitadelId), undefined, seenVersion);
+      if (!result.outdated) return { changed: result.changed };
+    }
+  }
+
   /** Zitadel's current user and project roles; `remote` null when Zitadel does not know the id. */
   async fetch(zitadelId: string): Promise<ZitadelSnapshot> {
     const remote = await this.zitadel.getUser(zitadelId);
@@ -143,6 +156,8 @@ export class ZitadelSyncService {
     snapshot: ZitadelSnapshot,
     cursor?: Cursor,
     seenVersion?: number | null,
+    /** Reconciliation: when the snapshot was listed; a row written locally since then is outdated. */
+    listedAt?: Date,
   ): Promise<{
     stale: boolean;
     outdated?: boolean;
@@ -152,11 +167,14 @@ export class ZitadelSyncService {
   }> {
     return this.dataSource.transaction(async (manager) => {
       // The user's row first, then the cursor: the order every writer of both takes them in (no deadlock).
-      const rows: Array<{ version?: number }> = await manager.query(
-        'SELECT version FROM users WHERE zitadel_id = $1 FOR UPDATE',
+      const rows: Array<{ version?: number; updated_at?: Date }> = await manager.query(
+        'SELECT version, updated_at FROM users WHERE zitadel_id = $1 FOR UPDATE',
         [zitadelId],
       );
-      if (seenVersion !== undefined && (rows[0]?.version ?? null) !== seenVersion) {
+      if (
+        (seenVersion !== undefined && (rows[0]?.version ?? null) !== seenVersion) ||
+        (listedAt !== undefined && rows[0]?.updated_at !== undefined && rows[0].updated_at > listedAt)
+      ) {
         return { stale: false, outdated: true, changed: false, status: null, terminated: 0 };
       }
       if (cursor && !(await this.claim(manager, cursor))) {
