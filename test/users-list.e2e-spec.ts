@@ -299,6 +299,58 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
     }
   });
 
+  it('writes each user exactly as the JSON of its DTO: nulls, escapes, microseconds, content type', async () => {
+    // PostgreSQL writes the users' JSON (users/user-list.sql.ts): what a JavaScript serialization of
+    // the row would have given, including created_at cut to milliseconds as Date#toISOString does.
+    const db = t.app.get(DataSource);
+    const odd = `Zoë "quoted" \\ back\u0001slash \u{1F600} </script>`;
+    const inserted = await db.query<{ id: string }[]>(
+      `INSERT INTO users (zitadel_id, org_id, username, email, display_name, roles, created_at)
+       VALUES ('seed-' || gen_random_uuid(), $1, $2, $3, $4, ARRAY['user', 'r"q'], '1999-12-31 23:59:59.999999+00'),
+              ('seed-' || gen_random_uuid(), $1, $5, $6, NULL, ARRAY[]::text[], '2021-06-01 12:00:00.0005+02')
+       RETURNING id`,
+      [orgId, `${tag}json1`, `${tag}json1@example.test`, odd, `${tag}json2`, `${tag}json2@example.test`],
+    );
+    try {
+      const res = await list({ search: `${tag}json`, sort: 'username' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.json()).toEqual({
+        users: [
+          {
+            user_id: inserted[0].id,
+            username: `${tag}json1`,
+            email: `${tag}json1@example.test`,
+            display_name: odd,
+            status: 'active',
+            roles: ['user', 'r"q'],
+            created_at: '1999-12-31T23:59:59.999Z',
+          },
+          {
+            user_id: inserted[1].id,
+            username: `${tag}json2`,
+            email: `${tag}json2@example.test`,
+            display_name: null,
+            status: 'active',
+            roles: [],
+            created_at: new Date('2021-06-01T10:00:00.000Z').toISOString(),
+          },
+        ],
+        total: 2,
+        total_exact: true,
+        limit: 50,
+        offset: 0,
+        next_cursor: null,
+      });
+      // Key order and spacing as JSON.stringify writes them.
+      expect(res.body).toBe(JSON.stringify(res.json()));
+    } finally {
+      await db.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = ANY($1)`, [
+        inserted.map((row) => row.id),
+      ]);
+    }
+  });
+
   it('treats % and _ in the search as literal characters', async () => {
     expect((await list({ search: `${tag}%` })).json()).toMatchObject({ total: 0, users: [] });
     expect((await list({ search: `${tag}_` })).json()).toMatchObject({ total: 0, users: [] });
