@@ -144,6 +144,20 @@ export class UsersService implements OnApplicationBootstrap {
     return user && copyOf(user);
   }
 
+  /**
+   * In the caller's transaction: whether the user exists and is not deleted, taking (when it does) the
+   * transaction-level advisory lock `<lockName>:<id>` in the same statement. What a write to rows that
+   * belong to a user (its settings) does first: one round trip for the check and the serialization.
+   */
+  async lockIfExists(manager: EntityManager, id: string, lockName: string): Promise<boolean> {
+    const rows = await manager.query<unknown[]>(
+      `SELECT pg_advisory_xact_lock(hashtextextended($2 || ':' || id::text, 0))
+       FROM users WHERE id = $1 AND status <> 'deleted'`,
+      [id, lockName],
+    );
+    return rows.length > 0;
+  }
+
   /** Deleted users too: their audit trail stays readable. */
   existsIncludingDeleted(id: string): Promise<boolean> {
     return this.users.existsBy({ id });
