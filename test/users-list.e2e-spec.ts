@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { signedInUser, uniqueName, type SignedInUser } from './support/identity.js';
-import { startTestApp, type TestApp } from './support/test-app.js';
+import { isolatedDatabase, startTestApp, type TestApp } from './support/test-app.js';
 import { expectProblem } from './support/problem.js';
 
 const STATUSES = ['active', 'suspended', 'inactive', 'pending_verification'] as const;
@@ -19,8 +19,9 @@ interface Seeded {
 }
 
 /**
- * List and search against a seeded set. Every query carries a search term unique to this run, since
- * other spec files add users to the same database at the same time.
+ * List and search against a seeded set, in a database of this spec's own: the seeded rows have no
+ * Zitadel account, so a reconciliation pass of another spec file on the shared database would mark them
+ * deleted mid-test. Every query still carries a search term unique to this run.
  */
 describe('GET /api/users: filters, search, sorting and pagination', () => {
   let t: TestApp;
@@ -30,8 +31,11 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
   /** The admin's organization: an organization admin lists only its users. */
   let orgId: string;
 
+  let database: Awaited<ReturnType<typeof isolatedDatabase>>;
+
   beforeAll(async () => {
-    t = await startTestApp();
+    database = await isolatedDatabase('list');
+    t = await startTestApp({ DATABASE_URL: database.url, DB_MIGRATIONS_RUN: 'true' });
     admin = await signedInUser(t, { roles: ['admin'] });
     [{ org_id: orgId }] = await t.app
       .get(DataSource)
@@ -62,7 +66,10 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
       [JSON.stringify(rows), orgId],
     );
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t?.close();
+    await database?.drop();
+  });
 
   const list = (query: Record<string, string | number | undefined>) => {
     const search = new URLSearchParams(
@@ -202,7 +209,7 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
   });
 
   it('counts a search only up to USER_SEARCH_COUNT_LIMIT, says so, and still pages through every match', async () => {
-    const capped = await startTestApp({ USER_SEARCH_COUNT_LIMIT: '5' });
+    const capped = await startTestApp({ DATABASE_URL: database.url, USER_SEARCH_COUNT_LIMIT: '5' });
     try {
       const get = async (query: string) => {
         const res = await capped.http({
