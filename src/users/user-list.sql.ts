@@ -5,7 +5,7 @@ import type { UserSort } from './dto/list-users.dto.js';
  * every request (a handful of combinations are ever used: a Map holds each one's text). Each page row
  * comes back as the JSON of its UserSummaryDto, written by PostgreSQL (`row_to_json`), so a page of 100
  * users is neither parsed into objects (a Date and a text[] per row) nor serialized again: the controller
- * splices the rows' JSON into the answer. That halved the list's CPU per request in the service (docs/proof.md).
+ * splices the rows' JSON into the answer. Figures in docs/proof.md.
  */
 
 /** What decides the text of the statements; the values travel as parameters. */
@@ -20,19 +20,17 @@ export interface UserListShape {
 }
 
 export interface UserListStatements {
-  /** Rows `{ summary: <UserSummaryDto as JSON text>, id, cursor_value }`, limit + 1 of them. */
-  page: string;
   /**
-   * One row `{ total }`: the matches counted up to one past the count limit (searches and bot filters;
-   * other lists read `user_counts`). An exact count of a common term costs a pass over every match (at
-   * 1,000,000 users, `ann` matches 166,667 rows: about 300 ms of database CPU per request); stopping after
-   * the limit bounds it to about 10 ms however many match, and a caller paging through results needs
-   * `next_cursor`, not the exact size of a huge result.
+   * The page, limit + 1 rows `{ summary: <UserSummaryDto as JSON text>, id, cursor_value, total }`: the
+   * total rides along on every row (PostgreSQL computes it once, as an InitPlan), so a page costs one
+   * round trip.
    */
-  count: string;
-  /** The named values of `page`, in parameter order. */
+  page: string;
+  /** One row `{ total }`, for an empty page, which has no row to carry it. */
+  total: string;
+  /** The named values of each statement, in parameter order. */
   pageParameters: (keyof UserListValues)[];
-  countParameters: (keyof UserListValues)[];
+  totalParameters: (keyof UserListValues)[];
 }
 
 export interface UserListValues {
@@ -75,7 +73,11 @@ export function userListStatements(shape: UserListShape): UserListStatements {
 
 function build(shape: UserListShape): UserListStatements {
   const names: (keyof UserListValues)[] = [];
-  const parameter = (name: keyof UserListValues) => `$${names.push(name)}`;
+  // A value used twice (a filter and its counter) is one parameter.
+  const parameter = (name: keyof UserListValues) => {
+    const index = names.indexOf(name);
+    return `$${index >= 0 ? index + 1 : names.push(name)}`;
+  };
 
   const from = shape.bot
     ? `users u LEFT JOIN user_bot_roles b ON b.user_id = u.id AND b.bot_id = ${parameter('botId')}`
@@ -93,12 +95,24 @@ function build(shape: UserListShape): UserListStatements {
   } else if (shape.role) where.push(`u.roles @> ARRAY[${parameter('role')}]::text[]`);
   // search_text is lower-cased by PostgreSQL (see the UserSearchText migration), trigram-indexed.
   if (shape.search) where.push(`u.search_text LIKE ${parameter('pattern')}`);
-  const filtered = [...names];
-  const count = `SELECT count(*)::int AS total FROM (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')}
-    LIMIT ${parameter('countLimit')}) AS matches`;
-  const countParameters = [...names];
 
-  names.splice(0, names.length, ...filtered);
+  // Searches and bot filters (bot roles have no counters) count their matches, up to one past the limit.
+  // An exact count of a common term costs a pass over every match (at 1,000,000 users, `ann` matches
+  // 166,667 rows: about 300 ms of database CPU per request); stopping after the limit bounds it to about
+  // 10 ms however many match, and a caller paging through results needs `next_cursor`, not the exact size
+  // of a huge result. Other lists read the counters that triggers keep in `user_counts` (migrations
+  // UserCounts and Organizations): one organization's rows by primary key, or one (role, status) summed
+  // over every organization (user_counts_role_status_idx).
+  const total =
+    shape.search || shape.bot
+      ? `(SELECT count(*)::int FROM (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')}
+          LIMIT ${parameter('countLimit')}) AS matches)`
+      : `(SELECT coalesce(sum(n), 0)::int FROM user_counts
+          WHERE ${shape.org ? `org_id = ${parameter('orgId')}` : 'true'}
+            AND role = ${shape.role ? parameter('role') : `'*'`}
+            AND ${shape.status ? `status = ${parameter('status')}` : `status <> 'deleted'`})`;
+  const totalParameters = [...names];
+
   const descending = shape.sort.startsWith('-');
   const column = SORT_COLUMNS[shape.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS];
   const direction = descending ? 'DESC' : 'ASC';
@@ -108,11 +122,11 @@ function build(shape: UserListShape): UserListStatements {
     );
   }
   // The sort value as text keeps created_at's microseconds, which the cursor needs and JSON drops.
-  const page = `SELECT ${SUMMARY_JSON} AS summary, u.id, ${column}::text AS cursor_value
+  const page = `SELECT ${SUMMARY_JSON} AS summary, u.id, ${column}::text AS cursor_value, ${total} AS total
     FROM ${from} WHERE ${where.join(' AND ')}
     ORDER BY ${column} ${direction}, u.id ${direction}
     OFFSET ${parameter('offset')} LIMIT ${parameter('limit')}`;
-  return { page, count, pageParameters: names, countParameters };
+  return { page, total: `SELECT ${total} AS total`, pageParameters: names, totalParameters };
 }
 
 export function parametersOf(names: (keyof UserListValues)[], values: UserListValues): unknown[] {

@@ -238,18 +238,13 @@ export class UsersService implements OnApplicationBootstrap {
       limit: query.limit + 1,
       countLimit: this.searchCountLimit + 1,
     };
-    const [rows, total] = await Promise.all([
-      this.users.query<{ summary: string; id: string; cursor_value: string }[]>(
-        sql.page,
-        parametersOf(sql.pageParameters, values),
-      ),
-      // Bot roles have no counters: a bot filter is counted like a search.
-      counted
-        ? this.users
-            .query<{ total: number }[]>(sql.count, parametersOf(sql.countParameters, values))
-            .then(([row]) => row?.total ?? 0)
-        : this.countByStatusAndRole(query.orgId, query.status, query.role),
-    ]);
+    const rows = await this.users.query<
+      { summary: string; id: string; cursor_value: string; total: number }[]
+    >(sql.page, parametersOf(sql.pageParameters, values));
+    const total =
+      rows[0]?.total ??
+      (await this.users.query<{ total: number }[]>(sql.total, parametersOf(sql.totalParameters, values)))[0]
+        .total;
     const hasMore = rows.length > query.limit;
     if (hasMore) rows.length = query.limit;
     const last = rows.at(-1);
@@ -260,27 +255,6 @@ export class UsersService implements OnApplicationBootstrap {
       totalExact,
       nextCursor: hasMore && last ? encodeCursor(this.cursors, query.sort, last.cursor_value, last.id) : null,
     };
-  }
-
-  /**
-   * The exact number of users of an organization (every one when null) with a status (any but deleted
-   * when none) and a role (any when none), read from the `user_counts` table that triggers keep in step
-   * with `users` (see the UserCounts and Organizations migrations).
-   */
-  private async countByStatusAndRole(
-    orgId: string | null,
-    status: UserStatus | undefined,
-    role: string | undefined,
-  ) {
-    // One organization: its counter rows by primary key. Every organization: one (role, status) summed
-    // over all of them (user_counts_role_status_idx).
-    const [row] = await this.users.query<{ total: number }[]>(
-      `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
-       WHERE ${orgId === null ? '$3::text IS NULL' : 'org_id = $3'} AND role = $1
-         AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
-      [role ?? '*', status ?? null, orgId],
-    );
-    return row?.total ?? 0;
   }
 
   /**
