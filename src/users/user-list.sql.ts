@@ -52,12 +52,11 @@ export interface UserListValues {
 const SORT_COLUMNS = { created_at: 'u.created_at', username: 'u.username', email: 'u.email' } as const;
 
 /**
- * UserSummaryDto, field for field. created_at is printed as JavaScript's toISOString does (UTC, three
- * fractional digits, `Z`), the format every other timestamp of the API has.
+ * UserSummaryDto, field for field, of a page row `p`. created_at is printed as JavaScript's toISOString
+ * does (UTC, three fractional digits, `Z`), the format every other timestamp of the API has.
  */
-const SUMMARY_JSON = `(SELECT row_to_json(s)::text FROM (SELECT u.id AS user_id, u.username, u.email,
-  u.display_name, u.status, u.roles,
-  to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at) AS s)`;
+const SUMMARY_JSON = `(SELECT row_to_json(s)::text FROM (SELECT p.user_id, p.username, p.email, p.display_name,
+  p.status, p.roles, to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at) AS s)`;
 
 const statements = new Map<string, UserListStatements>();
 
@@ -121,11 +120,16 @@ function build(shape: UserListShape): UserListStatements {
       `(${column}, u.id) ${descending ? '<' : '>'} (${parameter('afterValue')}, ${parameter('afterId')})`,
     );
   }
-  // The sort value as text keeps created_at's microseconds, which the cursor needs and JSON drops.
-  const page = `SELECT ${SUMMARY_JSON} AS summary, u.id, ${column}::text AS cursor_value, ${total} AS total
-    FROM ${from} WHERE ${where.join(' AND ')}
-    ORDER BY ${column} ${direction}, u.id ${direction}
-    OFFSET ${parameter('offset')} LIMIT ${parameter('limit')}`;
+  // The JSON is written outside the LIMIT, for the page's rows only: inside, a deep offset would write it
+  // for every row it skips. The sort value as text keeps created_at's microseconds, which the cursor needs
+  // and JSON drops.
+  const page = `SELECT ${SUMMARY_JSON} AS summary, p.user_id AS id, p.cursor_value, ${total} AS total
+    FROM (SELECT u.id AS user_id, u.username, u.email, u.display_name, u.status, u.roles, u.created_at,
+            ${column}::text AS cursor_value
+          FROM ${from} WHERE ${where.join(' AND ')}
+          ORDER BY ${column} ${direction}, u.id ${direction}
+          OFFSET ${parameter('offset')} LIMIT ${parameter('limit')}) AS p
+    ORDER BY ${column.replace('u.', 'p.')} ${direction}, p.user_id ${direction}`;
   return { page, total: `SELECT ${total} AS total`, pageParameters: names, totalParameters };
 }
 
