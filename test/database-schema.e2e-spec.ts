@@ -104,6 +104,17 @@ describe('schema and migrations', () => {
       }).toEqual({ order, indexed: true });
     }
     await dataSource.query('RESET enable_sort');
+    // A search's count (user-list.sql.ts) can read one organization's entries without the heap.
+    await dataSource.query('SET enable_bitmapscan = off');
+    const count = JSON.stringify(
+      await dataSource.query(
+        `EXPLAIN (FORMAT JSON) SELECT count(*) FROM (SELECT 1 FROM users u WHERE u.status <> 'deleted'
+         AND u.org_id = '7' AND u.search_text LIKE '%ann%' LIMIT 1001) AS matches`,
+      ),
+    );
+    expect(count).toContain('"Index Only Scan"');
+    expect(count).toContain('"users_org_search_text_count_idx"');
+    await dataSource.query('RESET enable_bitmapscan');
     await dataSource.query('RESET enable_seqscan');
   });
 

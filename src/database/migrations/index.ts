@@ -10,6 +10,7 @@ import { OidcLoginBot1795651000000 } from './1795651000000-OidcLoginBot.js';
 import { ChangeNotifications1795660000000 } from './1795660000000-ChangeNotifications.js';
 import { Organizations1795670000000 } from './1795670000000-Organizations.js';
 import { PendingEmail1795671000000 } from './1795671000000-PendingEmail.js';
+import { SearchCountIndex1795680000000 } from './1795680000000-SearchCountIndex.js';
 
 /**
  * Every migration, in order. `npm run migration:generate -- src/database/migrations/Name` writes a new
@@ -28,4 +29,5 @@ export const MIGRATIONS = [
   ChangeNotifications1795660000000,
   Organizations1795670000000,
   PendingEmail1795671000000,
+  SearchCountIndex1795680000000,
 ];

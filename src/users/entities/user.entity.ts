@@ -36,6 +36,9 @@ export const LISTABLE_STATUSES = ['active', 'suspended', 'inactive', 'pending_ve
 // Case-insensitive substring search over search_text inside an organization: GIN over org_id (btree_gin)
 // and the trigrams of search_text (pg_trgm).
 @Index('users_org_search_text_idx', { synchronize: false })
+// A search's count: an index-only scan of one organization's (search_text, status), see migration
+// SearchCountIndex. TypeORM cannot describe INCLUDE.
+@Index('users_org_search_text_count_idx', { synchronize: false })
 // Lists and searches inside one organization: every index a list uses leads with org_id (issue 19).
 @Index('users_org_status_created_idx', ['orgId', 'status', 'createdAt', 'id'])
 @Index('users_org_created_idx', ['orgId', 'createdAt', 'id'])
