@@ -1,6 +1,7 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
-import { GrpcCode, ZitadelError, failedPrecondition, invalidArgument } from './errors.js';
+import { Code } from '@connectrpc/connect';
+import { ZitadelError, failedPrecondition, invalidArgument } from './errors.js';
 import type { EventDispatcher } from './events.js';
 import type { Queryable, Store, UserRow } from './store.js';
 
@@ -76,7 +77,7 @@ export function generatePassword(): string {
 }
 
 /**
- * The password check of Zitadel's session service, shared by POST /v2/sessions and the login page so both
+ * The password check of Zitadel's session service, shared by CreateSession and the login page so both
  * fail identically: locked and password-less users are refused before the hash is compared, wrong guesses
  * are counted and lock the user at the limit.
  */
@@ -101,13 +102,17 @@ export async function checkUserPassword(
     throw failedPrecondition('COMMAND-SFA3t', 'User is locked');
   }
   // Zitadel reports wrong passwords with a CredentialsCheckError that counts the failed attempts.
-  throw new ZitadelError(GrpcCode.InvalidArgument, 'COMMAND-3M0fs', 'Password is invalid', {
-    type: 'type.googleapis.com/zitadel.v1.CredentialsCheckError',
-    fields: { failedAttempts: attempts },
-  });
+  throw new ZitadelError(Code.InvalidArgument, 'COMMAND-3M0fs', 'Password is invalid', attempts);
 }
 
 /** A deactivated user may not start a session at all, whatever the password. */
 export function assertUserCanSignIn(user: UserRow): void {
   if (user.state === 'USER_STATE_INACTIVE') throw failedPrecondition('COMMAND-vgDIu', 'User is not active');
+}
+
+/** Compares secrets (tokens, hashes) in constant time. */
+export function sameSecret(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }

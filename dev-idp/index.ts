@@ -1,16 +1,15 @@
 /**
  * DEVELOPMENT AND TEST STAND-IN FOR ZITADEL. NEVER USE IT IN PRODUCTION.
  *
- * When no real Zitadel is configured, users-api starts this embedded identity provider. It answers on
- * Zitadel's own paths with Zitadel's JSON shapes and error ids (user and session services v2, management v1
- * user grants, OIDC with PKCE), so the service's real HTTP client runs unchanged against it. It has one
- * organisation, one project, TOTP as the only second factor, no federation, no password reset flow, and it hands out the service
- * account token to whoever starts it. See README.md beside this file.
+ * When no real Zitadel is configured, users-api starts this embedded identity provider. It serves Zitadel's
+ * services over Connect from Zitadel's own descriptors (user, session, settings and organization v2,
+ * authorization v2beta) with Zitadel's error ids, and OIDC with PKCE, so the service's real client runs
+ * unchanged against it. Several organisations, one project, TOTP as the only second factor, no federation,
+ * and it hands out the service account token to whoever starts it. See README.md beside this file.
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
 import {
   checkPasswordPolicy,
@@ -21,16 +20,11 @@ import {
   type PasswordComplexity,
 } from './credentials.js';
 import { registerConnectServices } from './connect-api.js';
-import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
+import { type ZitadelError, invalidArgument, useOAuthErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
-import { registerGrantRoutes } from './grants-api.js';
-import { registerOrganizationRoutes } from './orgs-api.js';
 import { TokenSigner } from './keys.js';
-import { registerMfaRoutes } from './mfa-api.js';
 import { registerOidcRoutes } from './oidc.js';
-import { registerSessionRoutes } from './sessions-api.js';
 import { type Queryable, Store } from './store.js';
-import { registerUserRoutes } from './users-api.js';
 
 export interface DevIdentityProviderOptions {
   /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
@@ -312,24 +306,11 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     void reply.header('X-Dev-Identity-Provider', 'not-for-production');
   });
 
-  // Unknown paths answer as grpc-gateway does.
-  useZitadelErrors(app, ctx.logger);
+  // Unknown paths answer as Zitadel's gateway does.
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ code: 5, message: 'Not Found', details: [] }),
   );
 
-  // Two encapsulated scopes: Zitadel's APIs (token-protected, gRPC-gateway errors) and OIDC (OAuth errors).
-  void app.register((api, _options, done) => {
-    useGatewayJson(api);
-    useZitadelErrors(api, ctx.logger);
-    requireServiceAccount(api, ctx);
-    registerUserRoutes(api, ctx);
-    registerSessionRoutes(api, ctx);
-    registerGrantRoutes(api, ctx);
-    registerOrganizationRoutes(api, ctx);
-    registerMfaRoutes(api, ctx);
-    done();
-  });
   void app.register((oidc, _options, done) => {
     useGatewayJson(oidc);
     useOAuthErrors(oidc, ctx.logger);
