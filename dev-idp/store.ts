@@ -633,14 +633,6 @@ export class Store {
     return rows[0];
   }
 
-  async getGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>(
-      'SELECT * FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2',
-      [grantId, userId],
-    );
-    return rows[0];
-  }
-
   async updateGrant(
     db: Queryable,
     userId: string,
