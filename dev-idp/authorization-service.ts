@@ -83,7 +83,11 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
             const inner = textCondition('r.key', filter.value.key, filter.value.method, params);
             return `EXISTS (SELECT 1 FROM unnest(g.role_keys) AS r(key) WHERE ${inner})`;
           }
-          default:
+          case 'projectGrantId':
+          case 'projectName':
+          case 'userDisplayName':
+          case 'userPreferredLoginName':
+          case undefined:
             throw failedPrecondition(
               'DEVIDP-FILTER',
               `filter ${filter.case} is not supported by the development IdP`,

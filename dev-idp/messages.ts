@@ -53,7 +53,7 @@ export function textCondition(column: string, value: string, method: number, par
   const col = ignoreCase ? `lower(${column})` : column;
   const escaped = value.replace(/[\\%_]/g, (c) => `\\${c}`);
   const like = (pattern: string) => `${col} LIKE ${wrap(params.add(pattern), ignoreCase)} ESCAPE '\\'`;
-  switch (method) {
+  switch (method as TextQueryMethod) {
     case TextQueryMethod.STARTS_WITH:
     case TextQueryMethod.STARTS_WITH_IGNORE_CASE:
       return like(`${escaped}%`);
@@ -63,6 +63,8 @@ export function textCondition(column: string, value: string, method: number, par
     case TextQueryMethod.ENDS_WITH:
     case TextQueryMethod.ENDS_WITH_IGNORE_CASE:
       return like(`%${escaped}`);
+    case TextQueryMethod.EQUALS:
+    case TextQueryMethod.EQUALS_IGNORE_CASE:
     default:
       return `${col} = ${wrap(params.add(value), ignoreCase)}`;
   }

@@ -74,7 +74,7 @@ export interface RpcResult {
   /** Connect's code; 0 for success. */
   code: Code | 0;
   /** The answer as protojson (implicit fields included, as Zitadel's gateway writes them). */
-  body: Record<string, any>;
+  body: Record<string, unknown>;
   /** Zitadel's error detail (ErrorDetail, or CredentialsCheckError for a wrong password), and the text. */
   error?: { id: string; message: string; failedAttempts?: number; rawMessage: string };
 }

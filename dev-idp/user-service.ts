@@ -6,7 +6,10 @@ import { NotificationType, type Password } from '@zitadel/proto/zitadel/user/v2/
 import type { SetHumanEmail } from '@zitadel/proto/zitadel/user/v2/email_pb.js';
 import { type SearchQuery, Type, UserFieldName } from '@zitadel/proto/zitadel/user/v2/query_pb.js';
 import { UserSchema, UserState } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
-import { AuthenticationMethodType, UserService } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
+import {
+  AuthenticationMethodType,
+  type UserService,
+} from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
 import { Secret, TOTP } from 'otpauth';
 import type { IdpContext } from './context.js';
 import { checkPasswordPolicy, hashPassword, passwordMatches } from './credentials.js';

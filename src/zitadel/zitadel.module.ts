@@ -32,7 +32,7 @@ export interface RunningDevIdentityProvider {
   setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
   /** The pending password-reset code of a user, as the mailbox would show it (dev-idp logs it too). */
   lastPasswordCode(userId: string): Promise<string | undefined>;
-  /** Its password complexity policy, as `GET /v2/settings/password/complexity` answers it. */
+  /** Its password complexity policy, as settings v2 `GetPasswordComplexitySettings` answers it. */
   setPasswordComplexity(settings: {
     minLength?: number;
     requiresUppercase?: boolean;
