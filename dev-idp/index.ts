@@ -26,46 +26,18 @@ import { TokenSigner } from './keys.js';
 import { registerOidcRoutes } from './oidc.js';
 import { type Queryable, Store } from './store.js';
 
-export interface DevIdentityProviderOptions {
-  /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
-  databaseUrl: string;
-  /** Default '127.0.0.1'. Only loopback addresses are accepted. */
-  host?: string;
-  /** Default 0: the OS picks a free port. */
-  port?: number;
-  /** The issuer; default `http://${host}:${actualPort}`. */
-  publicUrl?: string;
-  orgId?: string;
-  projectId?: string;
-  /** The OIDC applications. */
-  clients: Array<{
-    clientId: string;
-    clientSecret?: string;
-    redirectUris: string[];
-    postLogoutRedirectUris?: string[];
-  }>;
-  /**
-   * API apps (Zitadel's "API" application type, client secret): they may introspect tokens
-   * (`/oauth/v2/introspect`, RFC 7662), and have no redirect URIs.
-   */
-  apiApps?: Array<{ clientId: string; clientSecret: string }>;
-  /**
-   * The first administrator: created (with project role 'admin') only when no user has that email yet.
-   * With `resetPassword`, an existing admin's password is replaced by `password`.
-   */
-  admin?: { email: string; password?: string; username?: string; resetPassword?: boolean };
-  /** The PAT the v2 / management API demands; default: generated once and kept in dev_idp. */
-  serviceAccountToken?: string;
+/** The options: those the schema below validates (`optionsSchema`), and the callbacks and policies. */
+export type DevIdentityProviderOptions = z.input<typeof optionsSchema> & {
   /** Receives each email verification code that Zitadel would have emailed. */
   emailCodeSink?: (userId: string, email: string, code: string) => void;
   /** Receives every password-reset code "mailed" (default: logged). */
   passwordCodeSink?: (userId: string, email: string, code: string) => void;
-  logger?: { log(msg: string): void; warn(msg: string): void };
+  logger?: Logger;
   /** Where to send Actions v2 webhook events (signed with `signingKey`); also settable later. */
   eventTarget?: EventTarget;
   /** The login policy (default: password logins allowed, MFA not forced); also settable later. */
   loginSettings?: Partial<LoginSettings>;
-}
+};
 
 export interface DevIdentityProvider {
   url: string;
@@ -121,9 +93,13 @@ const absoluteUrl = z
   .refine((u) => !u.includes('#'), 'must not contain a fragment');
 
 const optionsSchema = z.object({
+  /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  /** Only loopback addresses are accepted. */
   host: z.string().min(1).default('127.0.0.1'),
+  /** 0: the OS picks a free port. */
   port: z.number().int().min(0).max(65535).default(0),
+  /** The issuer; default `http://${host}:${actualPort}`. */
   publicUrl: absoluteUrl.optional(),
   orgId: z
     .string()
@@ -133,6 +109,7 @@ const optionsSchema = z.object({
     .string()
     .regex(/^\d{1,30}$/, 'must be a numeric string')
     .default(DEFAULT_PROJECT_ID),
+  /** The OIDC applications. */
   clients: z
     .array(
       z.object({
@@ -146,9 +123,14 @@ const optionsSchema = z.object({
       (clients) => new Set(clients.map((c) => c.clientId)).size === clients.length,
       'clientIds must be unique',
     ),
+  /** API apps (Zitadel's "API" application type, client secret): they may introspect tokens, no redirects. */
   apiApps: z
     .array(z.object({ clientId: z.string().min(1).max(200), clientSecret: z.string().min(16).max(500) }))
     .default([]),
+  /**
+   * The first administrator: created (with project role 'admin') only when no user has that email yet.
+   * With `resetPassword`, an existing admin's password is replaced by `password`.
+   */
   admin: z
     .object({
       email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
@@ -157,6 +139,7 @@ const optionsSchema = z.object({
       resetPassword: z.boolean().optional(),
     })
     .optional(),
+  /** The PAT Zitadel's APIs demand; default: generated once and kept in dev_idp. */
   serviceAccountToken: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
@@ -269,12 +252,12 @@ export async function startDevIdentityProvider(
           .then(() => store.close());
         return closing;
       },
-      lastEmailCode: async (userId) => (await store.getEmailCode(store.pool, userId))?.code,
+      lastEmailCode: async (userId) => (await store.getCode(store.pool, 'email', userId))?.code,
       setEventTarget: (target) => ctx.events.setTarget(target),
       setLoginSettings: (settings) => {
         ctx.loginSettings = { ...ctx.loginSettings, ...settings };
       },
-      lastPasswordCode: async (userId) => (await store.getPasswordCode(store.pool, userId))?.code,
+      lastPasswordCode: async (userId) => (await store.getCode(store.pool, 'password', userId))?.code,
       setPasswordComplexity: (settings) => {
         ctx.passwordComplexity = { ...ctx.passwordComplexity, ...settings };
       },

@@ -15,14 +15,13 @@ import type { IdpContext } from './context.js';
 import { checkPasswordPolicy, hashPassword, passwordMatches } from './credentials.js';
 import { failedPrecondition, invalidArgument, invalidRequest, notFound } from './errors.js';
 import { EMAIL, Params, details, listDetails, page, text, textCondition } from './messages.js';
-import type { Queryable, UserFields, UserRow } from './store.js';
+import type { CodeKind, Queryable, UserFields, UserRow } from './store.js';
 
 /** Zitadel's default email code: six characters, upper-case letters and digits, valid for an hour. */
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 const CODE_LIFETIME_SECONDS = 3600;
 /** Wrong guesses after which a pending email or password-reset code is deleted: a new one must be sent. */
-export const EMAIL_CODE_MAX_ATTEMPTS = 5;
-export const PASSWORD_CODE_MAX_ATTEMPTS = 5;
+const CODE_MAX_ATTEMPTS: Record<CodeKind, number> = { email: 5, password: 5 };
 /** Zitadel's TOTP parameters (its otpauth URIs: SHA1, 6 digits, 30 s), one step of drift either side. */
 const TOTP_PERIOD_SECONDS = 30;
 const TOTP_WINDOW = 1;
@@ -112,7 +111,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
   /** Stores a fresh email code; returns it, and what "mails" it (nothing when the caller wants it returned). */
   const issueEmailCode = async (db: Queryable, user: UserRow, returnCode: boolean) => {
     const code = newCode();
-    await store.putEmailCode(db, user.id, code, CODE_LIFETIME_SECONDS);
+    await store.putCode(db, 'email', user.id, code, CODE_LIFETIME_SECONDS);
     return {
       code,
       send: () => returnCode || deliver(ctx.emailCodeSink, 'email verification code', user, code),
@@ -132,7 +131,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     const updated = await store.updateUser(db, user.id, { email, email_verified: verified });
     if (!updated) throw userNotFound();
     if (verified) {
-      await store.deleteEmailCode(db, user.id);
+      await store.deleteCode(db, 'email', user.id);
       return { user: updated, code: undefined, send: undefined };
     }
     return { user: updated, ...(await issueEmailCode(db, updated, verification.case === 'returnCode')) };
@@ -156,17 +155,24 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
   };
 
   /**
-   * SetPassword's `verification`: the current password, or a password-reset code. A wrong code counts toward
-   * PASSWORD_CODE_MAX_ATTEMPTS (committed although the request fails: the caller returns 'wrong_code').
+   * Uses up the user's pending code of this kind if `given` is it. A wrong guess counts toward the kind's
+   * limit, and is committed although the request fails (the caller returns 'wrong_code' from its
+   * transaction, then throws), as Zitadel's code checks are.
    */
+  const useCode = async (db: Queryable, kind: CodeKind, userId: string, given: string) => {
+    const stored = await store.getCode(db, kind, userId);
+    if (!stored || stored.expired || stored.code !== given.trim()) {
+      if (stored) await store.recordCodeFailure(db, kind, userId, CODE_MAX_ATTEMPTS[kind]);
+      return false;
+    }
+    await store.deleteCode(db, kind, userId);
+    return true;
+  };
+
+  /** SetPassword's `verification`: the current password, or a password-reset code. */
   const verify = async (db: Queryable, user: UserRow, verification: { case?: string; value?: string }) => {
     if (verification.case === 'verificationCode') {
-      const stored = await store.getPasswordCode(db, user.id);
-      if (!stored || stored.expired || stored.code !== verification.value?.trim()) {
-        if (stored) await store.recordPasswordCodeFailure(db, user.id, PASSWORD_CODE_MAX_ATTEMPTS);
-        return 'wrong_code';
-      }
-      await store.deletePasswordCode(db, user.id);
+      if (!(await useCode(db, 'password', user.id, verification.value ?? ''))) return 'wrong_code';
     } else if (verification.case === 'currentPassword') {
       if (!user.password_hash || !(await passwordMatches(user.password_hash, verification.value ?? '')))
         throw invalidArgument('COMMAND-3M0fs', 'Password is invalid');
@@ -393,7 +399,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
       const code = newCode();
       const user = await store.transaction(async (db) => {
         const current = await lockRow(db, req.userId);
-        await store.putPasswordCode(db, req.userId, code, CODE_LIFETIME_SECONDS);
+        await store.putCode(db, 'password', req.userId, code, CODE_LIFETIME_SECONDS);
         return current;
       });
       const returnCode = req.medium.case === 'returnCode';
@@ -435,13 +441,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
       const code = text('VerifyEmailRequest', 'verificationCode', req.verificationCode);
       const user = await store.transaction(async (db) => {
         await lockRow(db, req.userId);
-        const stored = await store.getEmailCode(db, req.userId);
-        if (!stored || stored.expired || stored.code !== code) {
-          // Counted and committed before the error: a code dies after EMAIL_CODE_MAX_ATTEMPTS wrong guesses.
-          if (stored) await store.recordEmailCodeFailure(db, req.userId, EMAIL_CODE_MAX_ATTEMPTS);
-          return 'wrong_code' as const;
-        }
-        await store.deleteEmailCode(db, req.userId);
+        if (!(await useCode(db, 'email', req.userId, code))) return 'wrong_code' as const;
         return store.updateUser(db, req.userId, { email_verified: true });
       });
       if (user === 'wrong_code') throw wrongCode();
