@@ -11,7 +11,7 @@ import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { type Resilience, TransientFailure } from './resilience.js';
 import type { ServiceAccountToken } from './service-account-token.js';
-import { ZitadelError } from './zitadel.client.js';
+import { ZitadelError } from './zitadel.errors.js';
 import type { ZitadelErrorKind } from './zitadel.types.js';
 
 /**

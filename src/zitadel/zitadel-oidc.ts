@@ -5,7 +5,7 @@ import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { ApiError } from '../common/errors/api-error.js';
 import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
-import { ZitadelError } from './zitadel.client.js';
+import { ZitadelError } from './zitadel.errors.js';
 import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
 
 /** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner (rate-limited). */

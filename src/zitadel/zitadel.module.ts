@@ -8,7 +8,6 @@ import { DatabaseModule, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES } from '../d
 import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../database/embedded-postgres.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import { PasswordPolicyService } from './password-policy.service.js';
 import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
@@ -165,7 +164,7 @@ async function devIdpDatabaseUrl(
       provide: ZitadelClient,
       inject: [ZITADEL_CONNECTION, MetricsService],
       useFactory: (connection: ZitadelConnection, metrics: MetricsService) => {
-        const client = new ConnectZitadelClient(connection, new Logger('Zitadel'));
+        const client = new ZitadelClient(connection, new Logger('Zitadel'));
         return instrumentZitadelClient(client, metrics, () => client.circuitState);
       },
     },

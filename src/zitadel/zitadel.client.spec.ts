@@ -9,9 +9,8 @@ import { exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK, type JWTPaylo
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
-import { InvalidCredentialsError, UserBlockedError, ZitadelError } from './zitadel.client.js';
+import { InvalidCredentialsError, UserBlockedError, ZitadelClient, ZitadelError } from './zitadel.client.js';
 
 // ---- a tiny Zitadel stand-in ---------------------------------------------------------------------
 
@@ -165,7 +164,7 @@ function client(
   overrides: Partial<ZitadelConnection> = {},
   logger = { warn: jest.fn<(msg: string) => void>() },
 ) {
-  return new ConnectZitadelClient(connection(overrides), logger);
+  return new ZitadelClient(connection(overrides), logger);
 }
 
 function apiUser(id: string, state = 'USER_STATE_ACTIVE') {
