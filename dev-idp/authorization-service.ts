@@ -40,7 +40,7 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
   const setState = async (id: string, state: GrantRow['state'], event: string) => {
     const grant = await byId(id);
     if (grant.state === state) return { changeDate: timestampFromDate(grant.changed_at) };
-    const updated = (await store.updateGrant(store.pool, grant.user_id, id, { state })) ?? grant;
+    const updated = (await store.updateGrant(store.pool, id, { state })) ?? grant;
     ctx.events.grantEvent(event, updated);
     return { changeDate: timestampFromDate(updated.changed_at) };
   };
@@ -135,7 +135,7 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
     async updateAuthorization(req) {
       const keys = roleKeys('UpdateAuthorizationRequest', req.roleKeys);
       const grant = await byId(req.id);
-      const updated = await store.updateGrant(store.pool, grant.user_id, grant.id, { roleKeys: keys });
+      const updated = await store.updateGrant(store.pool, grant.id, { roleKeys: keys });
       if (!updated) throw notFound('AUTHZ-5Zqc0', 'Authorization not found');
       ctx.events.grantEvent('user.grant.changed', updated);
       return { changeDate: timestampFromDate(updated.changed_at) };
@@ -143,7 +143,7 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
     async deleteAuthorization(req) {
       const grant = await store.getGrantById(store.pool, req.id);
       // "In case the authorization is not found, the request will return a successful response."
-      const deleted = grant && (await store.deleteGrant(store.pool, grant.user_id, grant.id));
+      const deleted = grant && (await store.deleteGrant(store.pool, grant.id));
       if (deleted)
         ctx.events.grantEvent('user.grant.removed', {
           ...deleted,

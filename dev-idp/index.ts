@@ -20,7 +20,7 @@ import {
   type PasswordComplexity,
 } from './credentials.js';
 import { registerConnectServices } from './connect-api.js';
-import { type ZitadelError, invalidArgument, useOAuthErrors } from './errors.js';
+import { type ZitadelError, useOAuthErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
 import { TokenSigner } from './keys.js';
 import { registerOidcRoutes } from './oidc.js';
@@ -295,7 +295,6 @@ function buildServer(ctx: IdpContext): FastifyInstance {
   );
 
   void app.register((oidc, _options, done) => {
-    useGatewayJson(oidc);
     useOAuthErrors(oidc, ctx.logger);
     registerOidcRoutes(oidc, ctx);
     done();
@@ -303,20 +302,6 @@ function buildServer(ctx: IdpContext): FastifyInstance {
   // Zitadel's services over Connect, from its own descriptors (a scope of their own, with Connect's parsers).
   registerConnectServices(app, ctx);
   return app;
-}
-
-/** grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument. */
-function useGatewayJson(scope: FastifyInstance): void {
-  scope.removeContentTypeParser('application/json');
-  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
-    }
-  });
 }
 
 /**

@@ -605,26 +605,24 @@ export class Store {
 
   async updateGrant(
     db: Queryable,
-    userId: string,
     grantId: string,
     patch: { roleKeys?: string[]; state?: GrantRow['state'] },
-  ): Promise<GrantRow | undefined> {
+  ) {
     const { rows } = await db.query<GrantRow>(
       `UPDATE dev_idp.user_grants
-          SET role_keys = coalesce($3, role_keys), state = coalesce($4, state),
+          SET role_keys = coalesce($2, role_keys), state = coalesce($3, state),
               sequence = sequence + 1, changed_at = now()
-        WHERE id = $1 AND user_id = $2
+        WHERE id = $1
         RETURNING *`,
-      [grantId, userId, patch.roleKeys ?? null, patch.state ?? null],
+      [grantId, patch.roleKeys ?? null, patch.state ?? null],
     );
     return rows[0];
   }
 
-  async deleteGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>(
-      'DELETE FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2 RETURNING *',
-      [grantId, userId],
-    );
+  async deleteGrant(db: Queryable, grantId: string): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>('DELETE FROM dev_idp.user_grants WHERE id = $1 RETURNING *', [
+      grantId,
+    ]);
     return rows[0];
   }
 

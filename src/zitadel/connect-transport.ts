@@ -51,16 +51,6 @@ const KIND: Partial<Record<Code, ZitadelErrorKind>> = {
   [Code.Unauthenticated]: 'unauthenticated',
 };
 
-/** The HTTP status Zitadel's REST gateway gives each code (kept on ZitadelError for logs). */
-const HTTP_STATUS: Partial<Record<Code, number>> = {
-  [Code.InvalidArgument]: 400,
-  [Code.NotFound]: 404,
-  [Code.AlreadyExists]: 409,
-  [Code.PermissionDenied]: 403,
-  [Code.FailedPrecondition]: 400,
-  [Code.Unauthenticated]: 401,
-};
-
 export function zitadelTransport(options: {
   baseUrl: string;
   token: ServiceAccountToken;
@@ -124,7 +114,6 @@ export function fromConnectError(error: unknown): unknown {
   const errorId = detail?.id || /\(([A-Z]+-[A-Za-z0-9]+)\)\s*$/.exec(error.rawMessage)?.[1];
   return new ZitadelError(
     KIND[error.code] ?? 'unknown',
-    HTTP_STATUS[error.code] ?? 500,
     errorId,
     `Zitadel answered ${Code[error.code]}: ${error.rawMessage}`,
   );

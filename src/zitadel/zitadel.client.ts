@@ -191,7 +191,7 @@ export class ZitadelClient {
     // Not retried: a repeat after a lost answer would report the name as taken.
     const reply = await this.organizations.addOrganization({ name });
     if (!reply.organizationId)
-      throw new ZitadelError('unknown', 200, undefined, 'Zitadel did not name the organization it created');
+      throw new ZitadelError('unknown', undefined, 'Zitadel did not name the organization it created');
     return { orgId: reply.organizationId };
   }
 
@@ -205,7 +205,7 @@ export class ZitadelClient {
       } else {
         // Zitadel's profile update requires both names, so the unchanged ones come from Zitadel itself.
         const current = await this.getUser(userId);
-        if (!current) throw new ZitadelError('not_found', 404, undefined, `Zitadel user ${userId} not found`);
+        if (!current) throw new ZitadelError('not_found', undefined, `Zitadel user ${userId} not found`);
         profile = {
           givenName: givenName ?? current.givenName,
           familyName: familyName ?? current.familyName,
@@ -385,8 +385,7 @@ export class ZitadelClient {
     const { sessionId, sessionToken } = created;
     const { session } = await this.sessions.getSession({ sessionId, sessionToken }, idempotent());
     const userId = session?.factors?.user?.id;
-    if (!userId)
-      throw new ZitadelError('unknown', 200, undefined, `Zitadel session ${sessionId} names no user`);
+    if (!userId) throw new ZitadelError('unknown', undefined, `Zitadel session ${sessionId} names no user`);
     return { sessionId, sessionToken, userId };
   }
 
@@ -416,7 +415,7 @@ export class ZitadelClient {
       idempotent(),
     );
     if (!settings)
-      throw new ZitadelError('unknown', 200, undefined, 'Zitadel login settings answer holds no settings');
+      throw new ZitadelError('unknown', undefined, 'Zitadel login settings answer holds no settings');
     return {
       allowUsernamePassword: settings.allowUsernamePassword,
       allowExternalIdp: settings.allowExternalIdp,
@@ -432,7 +431,7 @@ export class ZitadelClient {
       idempotent(),
     );
     if (!settings)
-      throw new ZitadelError('unknown', 200, undefined, 'Zitadel password settings answer holds no settings');
+      throw new ZitadelError('unknown', undefined, 'Zitadel password settings answer holds no settings');
     const minLength = Number(settings.minLength);
     return {
       minLength: Number.isSafeInteger(minLength) && minLength > 0 ? minLength : 0,

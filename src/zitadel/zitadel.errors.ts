@@ -5,7 +5,6 @@ export class ZitadelError extends Error {
   override readonly name = 'ZitadelError';
   constructor(
     readonly kind: ZitadelErrorKind,
-    readonly httpStatus: number,
     readonly errorId: string | undefined,
     message: string,
   ) {
