@@ -1,6 +1,7 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import { Code } from '@connectrpc/connect';
+import type { PasswordComplexitySettings } from '@zitadel/proto/zitadel/settings/v2/password_settings_pb.js';
 import { ZitadelError, failedPrecondition, invalidArgument } from './errors.js';
 import type { EventDispatcher } from './events.js';
 import type { Queryable, Store, UserRow } from './store.js';
@@ -11,14 +12,11 @@ import type { Queryable, Store, UserRow } from './store.js';
  */
 export const MAX_PASSWORD_ATTEMPTS = 10;
 
-/** Zitadel's password complexity policy (settings v2 PasswordComplexitySettings). */
-export interface PasswordComplexity {
-  minLength: number;
-  requiresUppercase: boolean;
-  requiresLowercase: boolean;
-  requiresNumber: boolean;
-  requiresSymbol: boolean;
-}
+/** Zitadel's password complexity policy (settings v2 PasswordComplexitySettings), `minLength` as a number. */
+export type PasswordComplexity = Pick<
+  PasswordComplexitySettings,
+  'requiresUppercase' | 'requiresLowercase' | 'requiresNumber' | 'requiresSymbol'
+> & { minLength: number };
 
 /** Zitadel's default policy: 8 characters with a lower and an upper case letter, a number and a symbol. */
 export const DEFAULT_PASSWORD_COMPLEXITY: PasswordComplexity = {
