@@ -388,30 +388,15 @@ export class Store {
   // --- users ---
 
   async insertUser(db: Queryable, orgId: string, fields: UserFields, id?: string): Promise<UserRow> {
+    const values = [id ?? null, orgId, ...USER_FIELD_COLUMNS.map((column) => fields[column])];
+    const params = USER_FIELD_COLUMNS.map((_column, i) => `$${i + 3}`).join(', ');
     try {
       const { rows } = await db.query<UserRow>(
-        `INSERT INTO dev_idp.users (id, org_id, username, email, email_verified, given_name, family_name,
-           nick_name, display_name, preferred_language, state, password_hash, password_change_required,
-           password_changed_at, failed_password_attempts)
-         VALUES (coalesce($1, dev_idp.next_id()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-           CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, $14)
+        `INSERT INTO dev_idp.users (id, org_id, ${USER_FIELD_COLUMNS.join(', ')}, password_changed_at)
+         VALUES (coalesce($1, dev_idp.next_id()), $2, ${params},
+           CASE WHEN $${USER_FIELD_COLUMNS.indexOf('password_hash') + 3}::text IS NULL THEN NULL ELSE now() END)
          RETURNING *`,
-        [
-          id ?? null,
-          orgId,
-          fields.username,
-          fields.email,
-          fields.email_verified,
-          fields.given_name,
-          fields.family_name,
-          fields.nick_name,
-          fields.display_name,
-          fields.preferred_language,
-          fields.state,
-          fields.password_hash,
-          fields.password_change_required,
-          fields.failed_password_attempts,
-        ],
+        values,
       );
       return rows[0];
     } catch (error) {
