@@ -408,12 +408,10 @@ export class UserAdminService {
   }
 
   private async lockedUser(manager: EntityManager, id: string, includeDeleted = false): Promise<User> {
-    const user = await manager
-      .getRepository(User)
-      .findOne({
-        where: includeDeleted ? { id } : { id, status: Not('deleted') },
-        lock: { mode: 'pessimistic_write' },
-      });
+    const user = await manager.getRepository(User).findOne({
+      where: includeDeleted ? { id } : { id, status: Not('deleted') },
+      lock: { mode: 'pessimistic_write' },
+    });
     if (!user) throw ApiError.userNotFound();
     return user;
   }
