@@ -53,7 +53,8 @@ interface Scenario {
   method: 'GET' | 'PUT';
   path: string;
   token: string;
-  body?: string;
+  /** Several bodies are sent in turn (each connection cycles through them). */
+  bodies?: string[];
 }
 
 interface Measured {
@@ -73,9 +74,9 @@ async function drive(port: number, scenario: Scenario, duration = DURATION): Pro
     duration,
     headers: {
       authorization: `Bearer ${scenario.token}`,
-      ...(scenario.body ? { 'content-type': 'application/json' } : {}),
+      ...(scenario.bodies ? { 'content-type': 'application/json' } : {}),
     },
-    body: scenario.body,
+    requests: scenario.bodies?.map((body) => ({ body })),
   });
   return {
     rps: Math.round(result.requests.average),
@@ -87,14 +88,42 @@ async function drive(port: number, scenario: Scenario, duration = DURATION): Pro
   };
 }
 
+/** bench/results/<name>-<time>.json, with the machine it ran on. */
+async function writeResults(name: string, results: Record<string, unknown>): Promise<void> {
+  const machine = { cpus: cpus().length, node: process.version };
+  await mkdir('bench/results', { recursive: true });
+  const out = `bench/results/${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  await writeFile(out, JSON.stringify({ ...results, machine }, null, 2));
+  console.log(`written to ${out}`);
+}
+
+/** The size on disk of the users table and of each of its indexes, in MB (issue 18 §4). */
+async function storageOf(client: pg.Client) {
+  const { rows } = await client.query<{ name: string; mb: number }>(
+    `SELECT indexrelid::regclass::text AS name, round(pg_relation_size(indexrelid) / 1048576.0)::int AS mb
+     FROM pg_index WHERE indrelid = 'users'::regclass ORDER BY 2 DESC`,
+  );
+  const {
+    rows: [table],
+  } = await client.query<{ mb: number }>(`SELECT round(pg_table_size('users') / 1048576.0)::int AS mb`);
+  return {
+    table_mb: table.mb,
+    indexes_mb: rows.reduce((sum, row) => sum + row.mb, 0),
+    index_mb: Object.fromEntries(rows.map((row) => [row.name, row.mb])),
+  };
+}
+
 async function main(): Promise<void> {
   const url = args.database;
   await ensureDatabase(url);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  await ensureSeeded(client, USERS);
+  const seeded = await ensureSeeded(client, USERS);
+  const storage = await storageOf(client);
+  console.log(`users: table ${storage.table_mb} MB, indexes ${storage.indexes_mb} MB`);
   if (args['seed-only']) {
     await client.end();
+    if (seeded) await writeResults(`seed-${USERS}`, { users: USERS, seeded, storage });
     return;
   }
 
@@ -150,7 +179,12 @@ async function main(): Promise<void> {
       method: 'PUT',
       path: `/api/users/${userId}/settings`,
       token: userToken,
-      body: JSON.stringify({ theme: 'dark', language: 'en' }),
+      // Alternating values, so that every request changes what is stored (an unchanged value is not
+      // written again by the service, which would make a constant body measure a read).
+      bodies: [
+        JSON.stringify({ theme: 'dark', language: 'en' }),
+        JSON.stringify({ theme: 'light', language: 'de' }),
+      ],
     },
 
     {
@@ -225,18 +259,14 @@ async function main(): Promise<void> {
       `\nusers-api vs bare baseline: ${USERS} users, ${CONNECTIONS} connections, ${DURATION} s per run`,
     );
     console.table(rows);
-    const machine = { cpus: cpus().length, node: process.version };
-    await mkdir('bench/results', { recursive: true });
-    const out = `bench/results/${USERS}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-    await writeFile(
-      out,
-      JSON.stringify(
-        { users: USERS, connections: CONNECTIONS, duration: DURATION, machine, servicePeakMb, rows },
-        null,
-        2,
-      ),
-    );
-    console.log(`written to ${out}`);
+    await writeResults(String(USERS), {
+      users: USERS,
+      connections: CONNECTIONS,
+      duration: DURATION,
+      storage,
+      servicePeakMb,
+      rows,
+    });
   } finally {
     service.kill('SIGTERM');
     baseline.kill('SIGTERM');

@@ -73,13 +73,18 @@ const LAST_NAMES = [
  * already follows i, and picking by i modulo would tie them to it (the oldest users would all share
  * three first names), which no real directory does and which skews every query ordered by date.
  */
-export async function seedUsers(client: pg.Client, total: number, batchSize = 25_000): Promise<void> {
+export async function seedUsers(
+  client: pg.Client,
+  total: number,
+  from = 1,
+  batchSize = 25_000,
+): Promise<void> {
   const bar = new cliProgress.SingleBar(
     { format: 'seeding users [{bar}] {value}/{total} ({eta}s left)', hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0);
-  for (let start = 1; start <= total; start += batchSize) {
+  bar.start(total, from - 1);
+  for (let start = from; start <= total; start += batchSize) {
     const end = Math.min(total, start + batchSize - 1);
     await client.query(
       `INSERT INTO users (zitadel_id, org_id, username, email, display_name, status, roles, created_at, last_login)

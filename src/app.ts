@@ -10,12 +10,14 @@ import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AppModule } from './app.module.js';
 import { ChangeFeedService } from './change-feed/change-feed.service.js';
+import { CHANGE_BARRIER_CONFIG } from './change-feed/writes-no-cached-rows.decorator.js';
 import { ERROR_STATUS, type ErrorCode } from './common/errors/error-code.js';
 import { buildProblem, PROBLEM_CONTENT_TYPE } from './common/errors/problem-document.js';
 import { AppLogger, createRootLogger, logAccess, withRequestContext } from './common/http/access-log.js';
 import { ProblemFilter } from './common/errors/problem.filter.js';
 import { useJsonBodyParser } from './common/http/json-body.js';
 import { requestIdFor } from './common/http/request-id.js';
+import { routeConfigOf } from './common/http/route-config.js';
 import { applySecurityHeaders, securityHeaders } from './common/http/security-headers.js';
 import { AppValidationPipe } from './common/http/validation.pipe.js';
 import { createOpenApiDocument } from './common/openapi/openapi.js';
@@ -80,10 +82,16 @@ export async function createApp(
   app.useLogger(new AppLogger(app.get(Logger)));
   // Read-your-writes on this instance: a write's answer leaves only after the change notices of what it
   // committed have reached this instance's caches (see ChangeFeedService.barrier). A failed write
-  // changed nothing cached, and reads change nothing.
+  // changed nothing cached, reads change nothing, and routes marked WritesNoCachedRows write other tables.
   const feed = app.get(ChangeFeedService);
   fastify.addHook('onSend', async (request, reply) => {
-    if (!SAFE_METHODS.has(request.method) && reply.statusCode < 400) await feed.barrier();
+    if (
+      !SAFE_METHODS.has(request.method) &&
+      reply.statusCode < 400 &&
+      routeConfigOf(request)[CHANGE_BARRIER_CONFIG] !== false
+    ) {
+      await feed.barrier();
+    }
   });
   useJsonBodyParser(app, config.http.jsonBodyLimitBytes);
 

@@ -117,6 +117,44 @@ describe('in-process caches kept coherent by LISTEN/NOTIFY', () => {
     expectProblem(await me(user), 401, 'unauthorized');
   });
 
+  it('waits for the barrier after a write of users or sessions, not after one of settings (WritesNoCachedRows)', async () => {
+    const user = await signedInUser(t);
+    const barrier = jest.spyOn(feed, 'barrier');
+    try {
+      const put = (url: string, payload: object) =>
+        t.http({ method: 'PUT', url, headers: bearer(user.token), payload });
+      expect((await put(`/api/users/${user.userId}/settings`, { theme: 'dark' })).statusCode).toBe(200);
+      expect(barrier).not.toHaveBeenCalled();
+      expect((await put(`/api/users/${user.userId}`, { display_name: 'Barrier Here' })).statusCode).toBe(200);
+      expect(barrier).toHaveBeenCalledTimes(1);
+      // What makes skipping it safe: a settings write sends no change notice that a cache would need
+      // (while the profile update above did: users:<id>).
+      const notices: string[] = [];
+      const listener = (await (db.driver as unknown as { master: Pool }).master.connect()) as unknown as {
+        query: (sql: string) => Promise<unknown>;
+        on: (event: 'notification', fn: (n: { payload?: string }) => void) => void;
+        release: () => void;
+      };
+      try {
+        listener.on('notification', (n) => notices.push(n.payload ?? ''));
+        await listener.query('LISTEN users_api_changes');
+        expect((await put(`/api/users/${user.userId}/settings`, { theme: 'light' })).statusCode).toBe(200);
+        await feed.barrier();
+        // Other spec files write to the same database meanwhile: only this user's notices count.
+        expect(notices.filter((n) => n.includes(user.userId))).toEqual([]);
+        // …while a profile write does: the listener here would have seen one.
+        expect((await put(`/api/users/${user.userId}`, { display_name: 'Noticed' })).statusCode).toBe(200);
+        await feed.barrier();
+        expect(notices.filter((n) => n.includes(user.userId))).not.toEqual([]);
+      } finally {
+        await listener.query('UNLISTEN *');
+        listener.release();
+      }
+    } finally {
+      barrier.mockRestore();
+    }
+  });
+
   it('a lost listener connection bypasses the caches until it is back and flushed: no stale acceptance', async () => {
     const revoked = await signedInUser(t);
     const other = await signedInUser(t);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { signedInUser, uniqueName, type SignedInUser } from './support/identity.js';
-import { startTestApp, type TestApp } from './support/test-app.js';
+import { isolatedDatabase, startTestApp, type TestApp } from './support/test-app.js';
 import { expectProblem } from './support/problem.js';
 
 const STATUSES = ['active', 'suspended', 'inactive', 'pending_verification'] as const;
@@ -19,8 +19,9 @@ interface Seeded {
 }
 
 /**
- * List and search against a seeded set. Every query carries a search term unique to this run, since
- * other spec files add users to the same database at the same time.
+ * List and search against a seeded set, in a database of this spec's own: the seeded rows have no
+ * Zitadel account, so a reconciliation pass of another spec file on the shared database would mark them
+ * deleted mid-test. Every query still carries a search term unique to this run.
  */
 describe('GET /api/users: filters, search, sorting and pagination', () => {
   let t: TestApp;
@@ -30,8 +31,11 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
   /** The admin's organization: an organization admin lists only its users. */
   let orgId: string;
 
+  let database: Awaited<ReturnType<typeof isolatedDatabase>>;
+
   beforeAll(async () => {
-    t = await startTestApp();
+    database = await isolatedDatabase('list');
+    t = await startTestApp({ DATABASE_URL: database.url, DB_MIGRATIONS_RUN: 'true' });
     admin = await signedInUser(t, { roles: ['admin'] });
     [{ org_id: orgId }] = await t.app
       .get(DataSource)
@@ -62,7 +66,10 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
       [JSON.stringify(rows), orgId],
     );
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t?.close();
+    await database?.drop();
+  });
 
   const list = (query: Record<string, string | number | undefined>) => {
     const search = new URLSearchParams(
@@ -202,7 +209,7 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
   });
 
   it('counts a search only up to USER_SEARCH_COUNT_LIMIT, says so, and still pages through every match', async () => {
-    const capped = await startTestApp({ USER_SEARCH_COUNT_LIMIT: '5' });
+    const capped = await startTestApp({ DATABASE_URL: database.url, USER_SEARCH_COUNT_LIMIT: '5' });
     try {
       const get = async (query: string) => {
         const res = await capped.http({
@@ -296,6 +303,58 @@ describe('GET /api/users: filters, search, sorting and pagination', () => {
       );
     } finally {
       await db.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = $1`, [id]);
+    }
+  });
+
+  it('writes each user exactly as the JSON of its DTO: nulls, escapes, microseconds, content type', async () => {
+    // PostgreSQL writes the users' JSON (users/user-list.sql.ts): what a JavaScript serialization of
+    // the row would have given, including created_at cut to milliseconds as Date#toISOString does.
+    const db = t.app.get(DataSource);
+    const odd = `Zoë "quoted" \\ back\u0001slash \u{1F600} </script>`;
+    const inserted = await db.query<{ id: string }[]>(
+      `INSERT INTO users (zitadel_id, org_id, username, email, display_name, roles, created_at)
+       VALUES ('seed-' || gen_random_uuid(), $1, $2, $3, $4, ARRAY['user', 'r"q'], '1999-12-31 23:59:59.999999+00'),
+              ('seed-' || gen_random_uuid(), $1, $5, $6, NULL, ARRAY[]::text[], '2021-06-01 12:00:00.0005+02')
+       RETURNING id`,
+      [orgId, `${tag}json1`, `${tag}json1@example.test`, odd, `${tag}json2`, `${tag}json2@example.test`],
+    );
+    try {
+      const res = await list({ search: `${tag}json`, sort: 'username' });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.json()).toEqual({
+        users: [
+          {
+            user_id: inserted[0].id,
+            username: `${tag}json1`,
+            email: `${tag}json1@example.test`,
+            display_name: odd,
+            status: 'active',
+            roles: ['user', 'r"q'],
+            created_at: '1999-12-31T23:59:59.999Z',
+          },
+          {
+            user_id: inserted[1].id,
+            username: `${tag}json2`,
+            email: `${tag}json2@example.test`,
+            display_name: null,
+            status: 'active',
+            roles: [],
+            created_at: new Date('2021-06-01T10:00:00.000Z').toISOString(),
+          },
+        ],
+        total: 2,
+        total_exact: true,
+        limit: 50,
+        offset: 0,
+        next_cursor: null,
+      });
+      // Key order and spacing as JSON.stringify writes them.
+      expect(res.body).toBe(JSON.stringify(res.json()));
+    } finally {
+      await db.query(`UPDATE users SET status = 'deleted', deleted_at = now() WHERE id = ANY($1)`, [
+        inserted.map((row) => row.id),
+      ]);
     }
   });
 

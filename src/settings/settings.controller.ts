@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { WritesNoCachedRows } from '../change-feed/writes-no-cached-rows.decorator.js';
 import { uuidParam } from '../common/http/params.js';
 import { UserUpdateRateLimit } from '../common/rate-limit/rate-limit.policies.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
@@ -36,6 +37,8 @@ export class SettingsController {
 
   @Put()
   @UserUpdateRateLimit()
+  // Writes user_settings only; the caches hold users and sessions.
+  @WritesNoCachedRows()
   @Endpoint({
     summary: "Update a user's preferences",
     description:
@@ -51,7 +54,6 @@ export class SettingsController {
     @Param('id', uuidParam('user id')) id: string,
     @Body() body: UpdateSettingsDto,
   ): Promise<SettingsUpdatedDto> {
-    await this.users.requireById(id);
     return { status: 'updated', settings: toChangedSettingsDto(await this.settings.update(id, body)) };
   }
 }

@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
+import { ApiError } from '../common/errors/api-error.js';
+import { UsersService } from '../users/users.service.js';
 import type { UpdateSettingsDto } from './dto/settings.dto.js';
 import { UserSetting } from './entities/user-setting.entity.js';
 import {
@@ -19,7 +21,10 @@ import {
 export class SettingsService {
   private readonly logger = new Logger(SettingsService.name);
 
-  constructor(@InjectRepository(UserSetting) private readonly settings: Repository<UserSetting>) {}
+  constructor(
+    @InjectRepository(UserSetting) private readonly settings: Repository<UserSetting>,
+    private readonly users: UsersService,
+  ) {}
 
   /** Every preference of the user: what they chose, the default for the rest. */
   async get(userId: string): Promise<Settings> {
@@ -29,19 +34,24 @@ export class SettingsService {
   /**
    * Merges a validated patch into the stored preferences in one transaction: a given value is upserted,
    * a `null` deletes the row (back to the default), absent keys are untouched; `notifications` is merged
-   * key by key. Returns the preferences whose effective value changed, with their new values.
+   * key by key. A value equal to the stored one is not written again. Returns the preferences whose
+   * effective value changed, with their new values; 404 (nothing written) for a deleted or unknown user.
    */
   async update(userId: string, patch: UpdateSettingsDto): Promise<Partial<Settings>> {
     return this.settings.manager.transaction(async (manager) => {
-      // Serializes concurrent updates of one user: the notifications merge reads before it writes, and
-      // rows that do not exist yet cannot be locked with FOR UPDATE.
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('user_settings:' || $1, 0))`, [
-        userId,
-      ]);
-      const before = this.parse(await manager.findBy(UserSetting, { userId }));
+      // Serializes concurrent updates of one user (the notifications merge reads before it writes, and
+      // rows that do not exist yet cannot be locked with FOR UPDATE), in the statement that finds the user.
+      if (!(await this.users.lockIfExists(manager, userId, 'user_settings'))) throw ApiError.userNotFound();
+      const before = this.parse(
+        await manager.query<UserSetting[]>(
+          `SELECT setting_key AS "settingKey", setting_value AS "settingValue", user_id AS "userId"
+           FROM user_settings WHERE user_id = $1`,
+          [userId],
+        ),
+      );
       const after = applyPatch(before, patch);
       for (const key of SETTING_KEYS) {
-        if (patch[key] === undefined) continue;
+        if (patch[key] === undefined || JSON.stringify(before[key]) === JSON.stringify(after[key])) continue;
         await this.write(manager, userId, key, after[key]);
       }
       return changedSettings(effectiveSettings(before), effectiveSettings(after));

@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Header,
   Headers,
   HttpCode,
   Param,
@@ -23,7 +24,7 @@ import { DEFAULT_PAGE_SIZE, PageQuery } from '../common/http/pagination.js';
 import { uuidParam } from '../common/http/params.js';
 import { Endpoint } from '../common/openapi/api-docs.decorators.js';
 import { UserListRateLimit, UserUpdateRateLimit } from '../common/rate-limit/rate-limit.policies.js';
-import { ListUsersQuery, toUserSummaryDto, UserListDto } from './dto/list-users.dto.js';
+import { ListUsersQuery, UserListDto, userListJson } from './dto/list-users.dto.js';
 import { toUserDetailDto, UserDetailDto } from './dto/user-detail.dto.js';
 import { toUserProfileDto, UserProfileDto } from './dto/user-profile.dto.js';
 import {
@@ -102,10 +103,9 @@ export class UsersController {
     errors: [422],
   })
   @ApiOkResponse({ type: UserListDto, description: 'One page of users' })
-  async listUsers(
-    @Query() query: ListUsersQuery,
-    @CurrentPrincipal() principal: Principal,
-  ): Promise<UserListDto> {
+  // The answer is UserListDto already written as JSON (userListJson).
+  @Header('Content-Type', 'application/json; charset=utf-8')
+  async listUsers(@Query() query: ListUsersQuery, @CurrentPrincipal() principal: Principal): Promise<string> {
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
     const offset = query.offset ?? 0;
     if (query.cursor && offset) {
@@ -122,14 +122,13 @@ export class UsersController {
       offset,
       cursor: query.cursor,
     });
-    return {
-      users: page.users.map(toUserSummaryDto),
+    return userListJson(page.usersJson, {
       total: page.total,
       total_exact: page.totalExact,
       limit,
       offset,
       next_cursor: page.nextCursor,
-    };
+    });
   }
 
   @Post()

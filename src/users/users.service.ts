@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository, SelectQueryBuilder } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { ApiError } from '../common/errors/api-error.js';
 import { CURSOR_SIGNER, type CursorSigner } from '../common/http/cursor-signer.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -10,9 +10,9 @@ import type { ZitadelUser } from '../zitadel/zitadel.types.js';
 import { ChangeFeedService } from '../change-feed/change-feed.service.js';
 import { CoherentCache } from '../change-feed/coherent-cache.js';
 import type { UserSort } from './dto/list-users.dto.js';
-import { UserBotRole } from './entities/user-bot-role.entity.js';
 import { User, type UserStatus } from './entities/user.entity.js';
 import { decodeCursor, encodeCursor } from './user-cursor.js';
+import { parametersOf, userListStatements, type UserListValues } from './user-list.sql.js';
 
 export { uploadedAvatarUrl } from './avatar-url.js';
 
@@ -28,20 +28,13 @@ const FIND_BY_ID_SQL = `
          suspended_until AS "suspendedUntil", deleted_at AS "deletedAt", created_at AS "createdAt",
          updated_at AS "updatedAt", version
   FROM users WHERE id = $1 AND status <> 'deleted'`;
-/** What a list shows of each user. */
-export type UserSummary = Pick<
-  User,
-  'id' | 'username' | 'email' | 'displayName' | 'status' | 'roles' | 'createdAt'
->;
-const SUMMARY_COLUMNS = [
-  ['username', 'username'],
-  ['email', 'email'],
-  ['displayName', 'display_name'],
-  ['status', 'status'],
-  ['roles', 'roles'],
-  ['createdAt', 'created_at'],
-] as const satisfies [Exclude<keyof UserSummary, 'id'>, string][];
-const SORT_COLUMNS = { created_at: 'u.created_at', username: 'u.username', email: 'u.email' } as const;
+/** One page of `GET /api/users`: the users as a JSON array of UserSummaryDto, and what goes around it. */
+export interface UserListPage {
+  usersJson: string;
+  total: number;
+  totalExact: boolean;
+  nextCursor: string | null;
+}
 
 export interface UserListQuery {
   /** The organization to list; null: every organization (instance-wide callers only). */
@@ -151,6 +144,20 @@ export class UsersService implements OnApplicationBootstrap {
     return user && copyOf(user);
   }
 
+  /**
+   * In the caller's transaction: whether the user exists and is not deleted, taking (when it does) the
+   * transaction-level advisory lock `<lockName>:<id>` in the same statement. What a write to rows that
+   * belong to a user (its settings) does first: one round trip for the check and the serialization.
+   */
+  async lockIfExists(manager: EntityManager, id: string, lockName: string): Promise<boolean> {
+    const rows = await manager.query<unknown[]>(
+      `SELECT pg_advisory_xact_lock(hashtextextended($2 || ':' || id::text, 0))
+       FROM users WHERE id = $1 AND status <> 'deleted'`,
+      [id, lockName],
+    );
+    return rows.length > 0;
+  }
+
   /** Deleted users too: their audit trail stays readable. */
   existsIncludingDeleted(id: string): Promise<boolean> {
     return this.users.existsBy({ id });
@@ -204,113 +211,50 @@ export class UsersService implements OnApplicationBootstrap {
    * One page of users and the total. Every filter and each sort order is served by an index (see the User
    * entity); with `cursor`, the page starts after the cursor's row (keyset pagination), so a deep page
    * costs what the first one does. Without a search the total is exact and read from `user_counts`; with
-   * one it is counted, and counted only up to `searchCountLimit` (see countSearchMatches).
+   * one it is counted, and counted only up to `searchCountLimit` (see user-list.sql.ts). The users come as
+   * JSON text, UserSummaryDto written by PostgreSQL.
    */
-  async list(
-    query: UserListQuery,
-  ): Promise<{ users: UserSummary[]; total: number; totalExact: boolean; nextCursor: string | null }> {
-    const filtered = this.users.createQueryBuilder('u');
-    if (query.status) filtered.where('u.status = :status', { status: query.status });
-    else filtered.where(`u.status <> 'deleted'`);
-    // Leads every list index (see the User entity): a list inside one organization reads only its rows.
-    if (query.orgId !== null) filtered.andWhere('u.org_id = :orgId', { orgId: query.orgId });
-    if (query.botId !== undefined) {
-      // The roles a user holds in the bot: its bot roles where set, else the organization roles.
-      filtered.leftJoin(UserBotRole, 'b', 'b.user_id = u.id AND b.bot_id = :botId', {
-        botId: query.botId,
-      });
-      if (query.role)
-        filtered.andWhere('coalesce(b.roles, u.roles) @> ARRAY[:role]::text[]', { role: query.role });
-      else filtered.andWhere('b.user_id IS NOT NULL');
-    } else if (query.role) filtered.andWhere('u.roles @> ARRAY[:role]::text[]', { role: query.role });
-    if (query.search) {
-      // search_text is lower-cased by PostgreSQL (see the UserSearchText migration), trigram-indexed.
-      filtered.andWhere('u.search_text LIKE :pattern', {
-        pattern: `%${escapeLike(query.search.toLowerCase())}%`,
-      });
-    }
-    // Bot roles have no counters: a bot filter is counted like a search.
-    const counted =
-      query.search || query.botId !== undefined
-        ? this.countSearchMatches(filtered.clone())
-        : this.countByStatusAndRole(query.orgId, query.status, query.role);
-
-    const descending = query.sort.startsWith('-');
-    const key = query.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS;
-    const column = SORT_COLUMNS[key];
-    const direction = descending ? 'DESC' : 'ASC';
-    const page = filtered.clone();
-    if (query.cursor) {
-      const after = decodeCursor(this.cursors, query.cursor, query.sort);
-      page.andWhere(`(${column}, u.id) ${descending ? '<' : '>'} (:afterValue, :afterId)`, {
-        afterValue: after.value,
-        afterId: after.id,
-      });
-    }
-    // Only the columns a list shows, as plain rows: a page of 100 full entities spent more CPU in
-    // TypeORM's hydration and in parsing five unused timestamps per row than in everything else.
-    page.select('u.id', 'id');
-    for (const [property, name] of SUMMARY_COLUMNS) page.addSelect(`u.${name}`, property);
-    // The sort value as text keeps created_at's microseconds, which a JavaScript Date would drop.
-    page
-      .addSelect(`${column}::text`, 'cursor_value')
-      .orderBy(column, direction)
-      .addOrderBy('u.id', direction)
-      .offset(query.offset)
-      .limit(query.limit + 1);
-    const [rows, total] = await Promise.all([
-      page.getRawMany<UserSummary & { cursor_value: string }>(),
-      counted,
-    ]);
+  async list(query: UserListQuery): Promise<UserListPage> {
+    const counted = query.search !== undefined || query.botId !== undefined;
+    const after = query.cursor ? decodeCursor(this.cursors, query.cursor, query.sort) : undefined;
+    const sql = userListStatements({
+      status: query.status !== undefined,
+      org: query.orgId !== null,
+      bot: query.botId !== undefined,
+      role: query.role !== undefined,
+      search: query.search !== undefined,
+      cursor: after !== undefined,
+      sort: query.sort,
+    });
+    const values: UserListValues = {
+      status: query.status,
+      orgId: query.orgId ?? undefined,
+      botId: query.botId,
+      role: query.role,
+      pattern: query.search === undefined ? undefined : `%${escapeLike(query.search.toLowerCase())}%`,
+      afterValue: after?.value,
+      afterId: after?.id,
+      offset: query.offset,
+      limit: query.limit + 1,
+      countLimit: this.searchCountLimit + 1,
+    };
+    const rows = await this.users.query<
+      { summary: string; id: string; cursor_value: string; total: number }[]
+    >(sql.page, parametersOf(sql.pageParameters, values));
+    const total =
+      rows[0]?.total ??
+      (await this.users.query<{ total: number }[]>(sql.total, parametersOf(sql.totalParameters, values)))[0]
+        .total;
     const hasMore = rows.length > query.limit;
-    const users = rows.slice(0, query.limit);
-    const last = users.at(-1);
-    const totalExact = (!query.search && query.botId === undefined) || total <= this.searchCountLimit;
+    if (hasMore) rows.length = query.limit;
+    const last = rows.at(-1);
+    const totalExact = !counted || total <= this.searchCountLimit;
     return {
-      users,
+      usersJson: `[${rows.map((row) => row.summary).join(',')}]`,
       total: totalExact ? total : this.searchCountLimit,
       totalExact,
       nextCursor: hasMore && last ? encodeCursor(this.cursors, query.sort, last.cursor_value, last.id) : null,
     };
-  }
-
-  /**
-   * The exact number of users of an organization (every one when null) with a status (any but deleted
-   * when none) and a role (any when none), read from the `user_counts` table that triggers keep in step
-   * with `users` (see the UserCounts and Organizations migrations).
-   */
-  private async countByStatusAndRole(
-    orgId: string | null,
-    status: UserStatus | undefined,
-    role: string | undefined,
-  ) {
-    // One organization: its counter rows by primary key. Every organization: one (role, status) summed
-    // over all of them (user_counts_role_status_idx).
-    const [row] = await this.users.query<{ total: number }[]>(
-      `SELECT coalesce(sum(n), 0)::int AS total FROM user_counts
-       WHERE ${orgId === null ? '$3::text IS NULL' : 'org_id = $3'} AND role = $1
-         AND (status = $2 OR ($2::text IS NULL AND status <> 'deleted'))`,
-      [role ?? '*', status ?? null, orgId],
-    );
-    return row?.total ?? 0;
-  }
-
-  /**
-   * Matches of a search, counted up to one past `searchCountLimit`. An exact count of a common term costs
-   * a pass over every match (at 1,000,000 users, `ann` matches 166,667 rows: about 300 ms of database CPU
-   * per request); stopping after the limit bounds it to about 10 ms however many match, and a caller
-   * paging through results needs `next_cursor`, not the exact size of a huge result.
-   */
-  private async countSearchMatches(filtered: SelectQueryBuilder<User>): Promise<number> {
-    const [matches, parameters] = filtered
-      .select('1')
-      .limit(this.searchCountLimit + 1)
-      .getQueryAndParameters();
-    const [row] = await this.users.query<{ total: number }[]>(
-      `SELECT count(*)::int AS total FROM (${matches}) AS matches`,
-      parameters,
-    );
-    return row?.total ?? 0;
   }
 
   /**

@@ -7,8 +7,10 @@ import type { DestinationStream } from 'pino';
 import { createUsersApiClient, type UsersApiClient } from '../../client/index.js';
 import { createApp } from '../../src/app.js';
 import { parseAppConfig, type Environment } from '../../src/config/app-config.js';
+import pg from 'pg';
 import { contractViolations } from './contract.js';
 import { injectFetch } from './inject-fetch.js';
+import { databaseUrl, serverUrl, uniqueDatabaseName } from './test-database-names.js';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -81,4 +83,24 @@ export async function startTestApp(
     client: (token) => createUsersApiClient({ baseUrl: 'http://users-api.test', token, fetch }),
     close: () => app.close(),
   };
+}
+
+/**
+ * An empty database of its own on the test server, for a spec that counts every row it inserts directly
+ * (an app started on it with DB_MIGRATIONS_RUN=true migrates it). On the shared database, other spec
+ * files' reconciliation passes mark such rows deleted, rightly: no Zitadel account backs them.
+ */
+export async function isolatedDatabase(purpose: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = uniqueDatabaseName(purpose);
+  const onServer = async (sql: string) => {
+    const client = new pg.Client({ connectionString: serverUrl() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await onServer(`CREATE DATABASE "${name}"`);
+  return { url: databaseUrl(name), drop: () => onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
 }

@@ -1,5 +1,5 @@
-import { RouteConfig } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AddRouteConfig } from './route-config.js';
 import { ApiError } from '../errors/api-error.js';
 
 /**
@@ -66,7 +66,8 @@ const BODY_LIMIT_CONFIG = 'jsonBodyLimit';
  * A larger JSON body limit for one route (e.g. a webhook whose sender decides the payload): the shape
  * limits still apply.
  */
-export const JsonBodyLimit = (bytes: number): MethodDecorator => RouteConfig({ [BODY_LIMIT_CONFIG]: bytes });
+export const JsonBodyLimit = (bytes: number): MethodDecorator =>
+  AddRouteConfig({ [BODY_LIMIT_CONFIG]: bytes });
 
 /**
  * The application's JSON parser, replacing the framework's: the body is read up to `bodyLimit` bytes (a

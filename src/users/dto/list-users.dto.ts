@@ -4,7 +4,6 @@ import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class
 import { PageQuery } from '../../common/http/pagination.js';
 import { OptionalBotId } from '../../sessions/dto/bot-id.js';
 import { LISTABLE_STATUSES } from '../entities/user.entity.js';
-import type { UserSummary } from '../users.service.js';
 
 /** Zitadel ids (organizations among them) are numeric strings. */
 export const ORG_ID_PATTERN = /^\d{1,30}$/;
@@ -129,14 +128,10 @@ export class UserListDto {
   next_cursor!: string | null;
 }
 
-export function toUserSummaryDto(user: UserSummary): UserSummaryDto {
-  return {
-    user_id: user.id,
-    username: user.username,
-    email: user.email,
-    display_name: user.displayName,
-    status: user.status,
-    roles: user.roles,
-    created_at: user.createdAt.toISOString(),
-  };
+/**
+ * UserListDto as JSON text around `users`, a JSON array that PostgreSQL already wrote (see
+ * users/user-list.sql.ts). Fastify sends a string with a JSON content type as it is.
+ */
+export function userListJson(usersJson: string, rest: Omit<UserListDto, 'users'>): string {
+  return `{"users":${usersJson},${JSON.stringify(rest).slice(1)}`;
 }

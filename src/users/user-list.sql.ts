@@ -1,0 +1,138 @@
+import type { UserSort } from './dto/list-users.dto.js';
+
+/**
+ * The SQL of `GET /api/users`, written once per combination of filters instead of by a query builder on
+ * every request (a handful of combinations are ever used: a Map holds each one's text). Each page row
+ * comes back as the JSON of its UserSummaryDto, written by PostgreSQL (`row_to_json`), so a page of 100
+ * users is neither parsed into objects (a Date and a text[] per row) nor serialized again: the controller
+ * splices the rows' JSON into the answer. Figures in docs/proof.md.
+ */
+
+/** What decides the text of the statements; the values travel as parameters. */
+export interface UserListShape {
+  status: boolean;
+  org: boolean;
+  bot: boolean;
+  role: boolean;
+  search: boolean;
+  cursor: boolean;
+  sort: UserSort;
+}
+
+export interface UserListStatements {
+  /**
+   * The page, limit + 1 rows `{ summary: <UserSummaryDto as JSON text>, id, cursor_value, total }`: the
+   * total rides along on every row (PostgreSQL computes it once, as an InitPlan), so a page costs one
+   * round trip.
+   */
+  page: string;
+  /** One row `{ total }`, for an empty page, which has no row to carry it. */
+  total: string;
+  /** The named values of each statement, in parameter order. */
+  pageParameters: (keyof UserListValues)[];
+  totalParameters: (keyof UserListValues)[];
+}
+
+export interface UserListValues {
+  status?: string;
+  orgId?: string;
+  botId?: string;
+  role?: string;
+  /** A LIKE pattern, already escaped. */
+  pattern?: string;
+  afterValue?: string;
+  afterId?: string;
+  offset: number;
+  /** Rows to read: the page size plus one, to know whether there is a next page. */
+  limit: number;
+  /** Search and bot counts stop here. */
+  countLimit: number;
+}
+
+const SORT_COLUMNS = { created_at: 'u.created_at', username: 'u.username', email: 'u.email' } as const;
+
+/**
+ * UserSummaryDto, field for field, of a page row `p`. created_at is printed as JavaScript's toISOString
+ * does (UTC, three fractional digits, `Z`), the format every other timestamp of the API has.
+ */
+const SUMMARY_JSON = `(SELECT row_to_json(s)::text FROM (SELECT p.user_id, p.username, p.email, p.display_name,
+  p.status, p.roles, to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at) AS s)`;
+
+const statements = new Map<string, UserListStatements>();
+
+export function userListStatements(shape: UserListShape): UserListStatements {
+  const key = JSON.stringify(shape);
+  let built = statements.get(key);
+  if (!built) {
+    built = build(shape);
+    statements.set(key, built);
+  }
+  return built;
+}
+
+function build(shape: UserListShape): UserListStatements {
+  const names: (keyof UserListValues)[] = [];
+  // A value used twice (a filter and its counter) is one parameter.
+  const parameter = (name: keyof UserListValues) => {
+    const index = names.indexOf(name);
+    return `$${index >= 0 ? index + 1 : names.push(name)}`;
+  };
+
+  const from = shape.bot
+    ? `users u LEFT JOIN user_bot_roles b ON b.user_id = u.id AND b.bot_id = ${parameter('botId')}`
+    : 'users u';
+  const where = [shape.status ? `u.status = ${parameter('status')}` : `u.status <> 'deleted'`];
+  // Leads every list index (see the User entity): a list inside one organization reads only its rows.
+  if (shape.org) where.push(`u.org_id = ${parameter('orgId')}`);
+  if (shape.bot) {
+    // The roles a user holds in the bot: its bot roles where set, else the organization roles.
+    where.push(
+      shape.role
+        ? `coalesce(b.roles, u.roles) @> ARRAY[${parameter('role')}]::text[]`
+        : 'b.user_id IS NOT NULL',
+    );
+  } else if (shape.role) where.push(`u.roles @> ARRAY[${parameter('role')}]::text[]`);
+  // search_text is lower-cased by PostgreSQL (see the UserSearchText migration), trigram-indexed.
+  if (shape.search) where.push(`u.search_text LIKE ${parameter('pattern')}`);
+
+  // Searches and bot filters (bot roles have no counters) count their matches, up to one past the limit.
+  // An exact count of a common term costs a pass over every match (at 1,000,000 users, `ann` matches
+  // 166,667 rows: about 300 ms of database CPU per request); stopping after the limit bounds it to about
+  // 10 ms however many match, and a caller paging through results needs `next_cursor`, not the exact size
+  // of a huge result. Other lists read the counters that triggers keep in `user_counts` (migrations
+  // UserCounts and Organizations): one organization's rows by primary key, or one (role, status) summed
+  // over every organization (user_counts_role_status_idx).
+  const total =
+    shape.search || shape.bot
+      ? `(SELECT count(*)::int FROM (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')}
+          LIMIT ${parameter('countLimit')}) AS matches)`
+      : `(SELECT coalesce(sum(n), 0)::int FROM user_counts
+          WHERE ${shape.org ? `org_id = ${parameter('orgId')}` : 'true'}
+            AND role = ${shape.role ? parameter('role') : `'*'`}
+            AND ${shape.status ? `status = ${parameter('status')}` : `status <> 'deleted'`})`;
+  const totalParameters = [...names];
+
+  const descending = shape.sort.startsWith('-');
+  const column = SORT_COLUMNS[shape.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS];
+  const direction = descending ? 'DESC' : 'ASC';
+  if (shape.cursor) {
+    where.push(
+      `(${column}, u.id) ${descending ? '<' : '>'} (${parameter('afterValue')}, ${parameter('afterId')})`,
+    );
+  }
+  // The JSON is written outside the LIMIT, for the page's rows only: inside, a deep offset would write it
+  // for every row it skips. The sort value as text keeps created_at's microseconds, which the cursor needs
+  // and JSON drops.
+  const page = `SELECT ${SUMMARY_JSON} AS summary, p.user_id AS id, p.cursor_value, ${total} AS total
+    FROM (SELECT u.id AS user_id, u.username, u.email, u.display_name, u.status, u.roles, u.created_at,
+            ${column}::text AS cursor_value
+          FROM ${from} WHERE ${where.join(' AND ')}
+          ORDER BY ${column} ${direction}, u.id ${direction}
+          OFFSET ${parameter('offset')} LIMIT ${parameter('limit')}) AS p
+    ORDER BY ${column.replace('u.', 'p.')} ${direction}, p.user_id ${direction}`;
+  return { page, total: `SELECT ${total} AS total`, pageParameters: names, totalParameters };
+}
+
+export function parametersOf(names: (keyof UserListValues)[], values: UserListValues): unknown[] {
+  return names.map((name) => values[name]);
+}
