@@ -9,7 +9,7 @@ import {
 } from '@zitadel/client/v2';
 import { State } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
 import { AuthorizationService } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_service_pb.js';
-import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
+import { CredentialsCheckErrorSchema, ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { UserState } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
 import { STRONG_PASSWORD, type TestProvider, startTestProvider, uniqueEmail } from './test-support.js';
 
@@ -28,7 +28,9 @@ describe('dev-idp over Connect (Zitadel descriptors)', () => {
       useBinaryFormat: binary,
       interceptors: [NewAuthorizationBearerInterceptor(token)],
     });
-  const errorId = (error: unknown) => (error as ConnectError).findDetails(ErrorDetailSchema)[0]?.id;
+  const errorId = (error: unknown) =>
+    [ErrorDetailSchema, CredentialsCheckErrorSchema].flatMap((d) => (error as ConnectError).findDetails(d))[0]
+      ?.id;
 
   async function addUser(password?: string) {
     const email = uniqueEmail('connect');

@@ -1,3 +1,4 @@
+import type { LoginSettings as ProtoLoginSettings } from '@zitadel/proto/zitadel/settings/v2/login_settings_pb.js';
 import type { PasswordComplexity } from './credentials.js';
 import type { EventDispatcher } from './events.js';
 import type { TokenSigner } from './keys.js';
@@ -11,11 +12,10 @@ export interface ClientConfig {
 }
 
 /** The parts of Zitadel's login policy dev-idp simulates (settings v2 LoginSettings). */
-export interface LoginSettings {
-  allowUsernamePassword: boolean;
-  forceMfa: boolean;
-  forceMfaLocalOnly: boolean;
-}
+export type LoginSettings = Pick<
+  ProtoLoginSettings,
+  'allowUsernamePassword' | 'forceMfa' | 'forceMfaLocalOnly'
+>;
 
 export interface Logger {
   log(msg: string): void;

@@ -1,6 +1,8 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
-import { GrpcCode, ZitadelError, failedPrecondition, invalidArgument } from './errors.js';
+import { Code } from '@connectrpc/connect';
+import type { PasswordComplexitySettings } from '@zitadel/proto/zitadel/settings/v2/password_settings_pb.js';
+import { ZitadelError, failedPrecondition, invalidArgument } from './errors.js';
 import type { EventDispatcher } from './events.js';
 import type { Queryable, Store, UserRow } from './store.js';
 
@@ -10,14 +12,11 @@ import type { Queryable, Store, UserRow } from './store.js';
  */
 export const MAX_PASSWORD_ATTEMPTS = 10;
 
-/** Zitadel's password complexity policy (settings v2 PasswordComplexitySettings). */
-export interface PasswordComplexity {
-  minLength: number;
-  requiresUppercase: boolean;
-  requiresLowercase: boolean;
-  requiresNumber: boolean;
-  requiresSymbol: boolean;
-}
+/** Zitadel's password complexity policy (settings v2 PasswordComplexitySettings), `minLength` as a number. */
+export type PasswordComplexity = Pick<
+  PasswordComplexitySettings,
+  'requiresUppercase' | 'requiresLowercase' | 'requiresNumber' | 'requiresSymbol'
+> & { minLength: number };
 
 /** Zitadel's default policy: 8 characters with a lower and an upper case letter, a number and a symbol. */
 export const DEFAULT_PASSWORD_COMPLEXITY: PasswordComplexity = {
@@ -76,7 +75,7 @@ export function generatePassword(): string {
 }
 
 /**
- * The password check of Zitadel's session service, shared by POST /v2/sessions and the login page so both
+ * The password check of Zitadel's session service, shared by CreateSession and the login page so both
  * fail identically: locked and password-less users are refused before the hash is compared, wrong guesses
  * are counted and lock the user at the limit.
  */
@@ -101,13 +100,17 @@ export async function checkUserPassword(
     throw failedPrecondition('COMMAND-SFA3t', 'User is locked');
   }
   // Zitadel reports wrong passwords with a CredentialsCheckError that counts the failed attempts.
-  throw new ZitadelError(GrpcCode.InvalidArgument, 'COMMAND-3M0fs', 'Password is invalid', {
-    type: 'type.googleapis.com/zitadel.v1.CredentialsCheckError',
-    fields: { failedAttempts: attempts },
-  });
+  throw new ZitadelError(Code.InvalidArgument, 'COMMAND-3M0fs', 'Password is invalid', attempts);
 }
 
 /** A deactivated user may not start a session at all, whatever the password. */
 export function assertUserCanSignIn(user: UserRow): void {
   if (user.state === 'USER_STATE_INACTIVE') throw failedPrecondition('COMMAND-vgDIu', 'User is not active');
+}
+
+/** Compares secrets (tokens, hashes) in constant time. */
+export function sameSecret(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }

@@ -108,16 +108,17 @@ describe('dev-idp Actions v2 webhook events', () => {
 
   it('emits one event per change, with rising sequences, for the user lifecycle and grants', async () => {
     const user = await createUser(t.idp);
-    const steps: Array<[string, string, unknown?]> = [
-      ['PUT', `/v2/users/human/${user.userId}`, { profile: { givenName: 'New', familyName: 'Name' } }],
-      ['PUT', `/v2/users/human/${user.userId}`, { username: `${user.username}.x` }],
-      ['POST', `/v2/users/${user.userId}/deactivate`, {}],
-      ['POST', `/v2/users/${user.userId}/reactivate`, {}],
-      ['POST', `/v2/users/${user.userId}/lock`, {}],
-      ['POST', `/v2/users/${user.userId}/unlock`, {}],
-      ['DELETE', `/v2/users/${user.userId}`],
+    const { userId } = user;
+    const steps: Array<Parameters<typeof api>> = [
+      ['updateHumanUser', { userId, profile: { givenName: 'New', familyName: 'Name' } }],
+      ['updateHumanUser', { userId, username: `${user.username}.x` }],
+      ['deactivateUser', { userId }],
+      ['reactivateUser', { userId }],
+      ['lockUser', { userId }],
+      ['unlockUser', { userId }],
+      ['deleteUser', { userId }],
     ];
-    for (const [method, path, body] of steps) expect((await api(method, path, body)).status).toBe(200);
+    for (const [method, body] of steps) expect((await api(method, body)).code).toBe(0);
     // Deliveries are independent requests and may overtake one another: order by sequence, as a receiver must.
     const events = (await receiver.eventsOf(user.userId, 8)).sort(
       (a, b) => (a.body.sequence as number) - (b.body.sequence as number),
@@ -138,20 +139,22 @@ describe('dev-idp Actions v2 webhook events', () => {
 
   it('reports email verification and grant changes (the grantee in the payload)', async () => {
     const user = await createUser(t.idp);
-    const resend = await api('POST', `/v2/users/${user.userId}/email/resend`, { returnCode: {} });
-    await api('POST', `/v2/users/${user.userId}/email/verify`, {
-      verificationCode: resend.body.verificationCode,
+    const resend = await api('resendEmailCode', { userId: user.userId, returnCode: {} });
+    await api('verifyEmail', {
+      userId: user.userId,
+      verificationCode: String(resend.body.verificationCode),
     });
     const verified = await receiver.eventsOf(user.userId, 3);
     expect(verified.map((e) => e.body.event_type)).toContain('user.human.email.verified');
 
-    const added = await api('POST', `/management/v1/users/${user.userId}/grants`, {
+    const added = await api('createAuthorization', {
+      userId: user.userId,
       projectId: t.idp.projectId,
       roleKeys: ['admin'],
     });
-    const grantId = String(added.body.userGrantId);
-    await api('PUT', `/management/v1/users/${user.userId}/grants/${grantId}`, { roleKeys: ['manager'] });
-    await api('DELETE', `/management/v1/users/${user.userId}/grants/${grantId}`);
+    const grantId = String(added.body.id);
+    await api('updateAuthorization', { id: grantId, roleKeys: ['manager'] });
+    await api('deleteAuthorization', { id: grantId });
     const grantEvents = (await receiver.eventsOf(grantId, 3)).sort(
       (a, b) => (a.body.sequence as number) - (b.body.sequence as number),
     );
@@ -166,7 +169,7 @@ describe('dev-idp Actions v2 webhook events', () => {
   it('reports a lockout by wrong passwords as user.locked', async () => {
     const user = await createUser(t.idp);
     for (let i = 0; i < 10; i++) {
-      await api('POST', '/v2/sessions', {
+      await api('createSession', {
         checks: { user: { userId: user.userId }, password: { password: `${STRONG_PASSWORD}-wrong` } },
       });
     }

@@ -1,16 +1,15 @@
 /**
  * DEVELOPMENT AND TEST STAND-IN FOR ZITADEL. NEVER USE IT IN PRODUCTION.
  *
- * When no real Zitadel is configured, users-api starts this embedded identity provider. It answers on
- * Zitadel's own paths with Zitadel's JSON shapes and error ids (user and session services v2, management v1
- * user grants, OIDC with PKCE), so the service's real HTTP client runs unchanged against it. It has one
- * organisation, one project, TOTP as the only second factor, no federation, no password reset flow, and it hands out the service
- * account token to whoever starts it. See README.md beside this file.
+ * When no real Zitadel is configured, users-api starts this embedded identity provider. It serves Zitadel's
+ * services over Connect from Zitadel's own descriptors (user, session, settings and organization v2,
+ * authorization v2beta) with Zitadel's error ids, and OIDC with PKCE, so the service's real client runs
+ * unchanged against it. Several organisations, one project, TOTP as the only second factor, no federation,
+ * and it hands out the service account token to whoever starts it. See README.md beside this file.
  */
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { requireServiceAccount } from './api-auth.js';
 import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
 import {
   checkPasswordPolicy,
@@ -21,57 +20,24 @@ import {
   type PasswordComplexity,
 } from './credentials.js';
 import { registerConnectServices } from './connect-api.js';
-import { type ZitadelError, invalidArgument, useOAuthErrors, useZitadelErrors } from './errors.js';
+import { type ZitadelError, useOAuthErrors } from './errors.js';
 import { EventDispatcher, type EventTarget } from './events.js';
-import { registerGrantRoutes } from './grants-api.js';
-import { registerOrganizationRoutes } from './orgs-api.js';
 import { TokenSigner } from './keys.js';
-import { registerMfaRoutes } from './mfa-api.js';
 import { registerOidcRoutes } from './oidc.js';
-import { registerSessionRoutes } from './sessions-api.js';
 import { type Queryable, Store } from './store.js';
-import { registerUserRoutes } from './users-api.js';
 
-export interface DevIdentityProviderOptions {
-  /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
-  databaseUrl: string;
-  /** Default '127.0.0.1'. Only loopback addresses are accepted. */
-  host?: string;
-  /** Default 0: the OS picks a free port. */
-  port?: number;
-  /** The issuer; default `http://${host}:${actualPort}`. */
-  publicUrl?: string;
-  orgId?: string;
-  projectId?: string;
-  /** The OIDC applications. */
-  clients: Array<{
-    clientId: string;
-    clientSecret?: string;
-    redirectUris: string[];
-    postLogoutRedirectUris?: string[];
-  }>;
-  /**
-   * API apps (Zitadel's "API" application type, client secret): they may introspect tokens
-   * (`/oauth/v2/introspect`, RFC 7662), and have no redirect URIs.
-   */
-  apiApps?: Array<{ clientId: string; clientSecret: string }>;
-  /**
-   * The first administrator: created (with project role 'admin') only when no user has that email yet.
-   * With `resetPassword`, an existing admin's password is replaced by `password`.
-   */
-  admin?: { email: string; password?: string; username?: string; resetPassword?: boolean };
-  /** The PAT the v2 / management API demands; default: generated once and kept in dev_idp. */
-  serviceAccountToken?: string;
+/** The options: those the schema below validates (`optionsSchema`), and the callbacks and policies. */
+export type DevIdentityProviderOptions = z.input<typeof optionsSchema> & {
   /** Receives each email verification code that Zitadel would have emailed. */
   emailCodeSink?: (userId: string, email: string, code: string) => void;
   /** Receives every password-reset code "mailed" (default: logged). */
   passwordCodeSink?: (userId: string, email: string, code: string) => void;
-  logger?: { log(msg: string): void; warn(msg: string): void };
+  logger?: Logger;
   /** Where to send Actions v2 webhook events (signed with `signingKey`); also settable later. */
   eventTarget?: EventTarget;
   /** The login policy (default: password logins allowed, MFA not forced); also settable later. */
   loginSettings?: Partial<LoginSettings>;
-}
+};
 
 export interface DevIdentityProvider {
   url: string;
@@ -127,9 +93,13 @@ const absoluteUrl = z
   .refine((u) => !u.includes('#'), 'must not contain a fragment');
 
 const optionsSchema = z.object({
+  /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  /** Only loopback addresses are accepted. */
   host: z.string().min(1).default('127.0.0.1'),
+  /** 0: the OS picks a free port. */
   port: z.number().int().min(0).max(65535).default(0),
+  /** The issuer; default `http://${host}:${actualPort}`. */
   publicUrl: absoluteUrl.optional(),
   orgId: z
     .string()
@@ -139,6 +109,7 @@ const optionsSchema = z.object({
     .string()
     .regex(/^\d{1,30}$/, 'must be a numeric string')
     .default(DEFAULT_PROJECT_ID),
+  /** The OIDC applications. */
   clients: z
     .array(
       z.object({
@@ -152,9 +123,14 @@ const optionsSchema = z.object({
       (clients) => new Set(clients.map((c) => c.clientId)).size === clients.length,
       'clientIds must be unique',
     ),
+  /** API apps (Zitadel's "API" application type, client secret): they may introspect tokens, no redirects. */
   apiApps: z
     .array(z.object({ clientId: z.string().min(1).max(200), clientSecret: z.string().min(16).max(500) }))
     .default([]),
+  /**
+   * The first administrator: created (with project role 'admin') only when no user has that email yet.
+   * With `resetPassword`, an existing admin's password is replaced by `password`.
+   */
   admin: z
     .object({
       email: z.string().regex(/^[^\s@]+@[^\s@]+$/, 'must be an email address'),
@@ -163,6 +139,7 @@ const optionsSchema = z.object({
       resetPassword: z.boolean().optional(),
     })
     .optional(),
+  /** The PAT Zitadel's APIs demand; default: generated once and kept in dev_idp. */
   serviceAccountToken: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
@@ -275,12 +252,12 @@ export async function startDevIdentityProvider(
           .then(() => store.close());
         return closing;
       },
-      lastEmailCode: async (userId) => (await store.getEmailCode(store.pool, userId))?.code,
+      lastEmailCode: async (userId) => (await store.getCode(store.pool, 'email', userId))?.code,
       setEventTarget: (target) => ctx.events.setTarget(target),
       setLoginSettings: (settings) => {
         ctx.loginSettings = { ...ctx.loginSettings, ...settings };
       },
-      lastPasswordCode: async (userId) => (await store.getPasswordCode(store.pool, userId))?.code,
+      lastPasswordCode: async (userId) => (await store.getCode(store.pool, 'password', userId))?.code,
       setPasswordComplexity: (settings) => {
         ctx.passwordComplexity = { ...ctx.passwordComplexity, ...settings };
       },
@@ -312,26 +289,12 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     void reply.header('X-Dev-Identity-Provider', 'not-for-production');
   });
 
-  // Unknown paths answer as grpc-gateway does.
-  useZitadelErrors(app, ctx.logger);
+  // Unknown paths answer as Zitadel's gateway does.
   app.setNotFoundHandler((_request, reply) =>
     reply.code(404).send({ code: 5, message: 'Not Found', details: [] }),
   );
 
-  // Two encapsulated scopes: Zitadel's APIs (token-protected, gRPC-gateway errors) and OIDC (OAuth errors).
-  void app.register((api, _options, done) => {
-    useGatewayJson(api);
-    useZitadelErrors(api, ctx.logger);
-    requireServiceAccount(api, ctx);
-    registerUserRoutes(api, ctx);
-    registerSessionRoutes(api, ctx);
-    registerGrantRoutes(api, ctx);
-    registerOrganizationRoutes(api, ctx);
-    registerMfaRoutes(api, ctx);
-    done();
-  });
   void app.register((oidc, _options, done) => {
-    useGatewayJson(oidc);
     useOAuthErrors(oidc, ctx.logger);
     registerOidcRoutes(oidc, ctx);
     done();
@@ -339,20 +302,6 @@ function buildServer(ctx: IdpContext): FastifyInstance {
   // Zitadel's services over Connect, from its own descriptors (a scope of their own, with Connect's parsers).
   registerConnectServices(app, ctx);
   return app;
-}
-
-/** grpc-gateway takes an empty body as `{}`; fastify would refuse it. Bad JSON is Zitadel's InvalidArgument. */
-function useGatewayJson(scope: FastifyInstance): void {
-  scope.removeContentTypeParser('application/json');
-  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, {});
-    try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(invalidArgument('DEVIDP-JSON', 'request body is not valid JSON'), undefined);
-    }
-  });
 }
 
 /**

@@ -74,7 +74,8 @@ describe('dev-idp OIDC provider', () => {
 
   it('runs the code flow with PKCE end to end; tokens verify against the JWKS', async () => {
     const user = await createUser(t.idp, { verified: true });
-    await api('POST', `/management/v1/users/${user.userId}/grants`, {
+    await api('createAuthorization', {
+      userId: user.userId,
       projectId: t.idp.projectId,
       roleKeys: ['manager'],
     });
@@ -164,7 +165,7 @@ describe('dev-idp OIDC provider', () => {
     });
 
     // Deactivating the user ends the token's life for userinfo and introspection.
-    await api('POST', `/v2/users/${user.userId}/deactivate`, {});
+    await api('deactivateUser', { userId: user.userId });
     expect((await introspect(String(token.body.access_token))).body).toEqual({ active: false });
   });
 
@@ -247,7 +248,7 @@ describe('dev-idp OIDC provider', () => {
     expect(failed.html).toContain('Invalid login name or password.');
     expect(failed.html).toContain(`value="${user.email}"`);
 
-    await api('POST', `/v2/users/${user.userId}/lock`, {});
+    await api('lockUser', { userId: user.userId });
     const locked = await signIn(t.idp, { loginName: user.email, password: user.password });
     expect(locked.html).toContain('locked');
   });

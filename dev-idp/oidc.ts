@@ -2,14 +2,12 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { JWTPayload } from 'jose';
 import { z } from 'zod';
-import { sameSecret } from './api-auth.js';
 import type { ClientConfig, IdpContext } from './context.js';
-import { MAX_PASSWORD_ATTEMPTS, assertUserCanSignIn, checkUserPassword } from './credentials.js';
+import { MAX_PASSWORD_ATTEMPTS, assertUserCanSignIn, checkUserPassword, sameSecret } from './credentials.js';
 import { OAuthError, ZitadelError } from './errors.js';
 import { PAGE_HEADERS, loginPage, messagePage, totpPage } from './login-page.js';
-import { checkTotpCode, hasVerifiedTotp } from './mfa-api.js';
-import { profileClaims, roleClaims } from './presenters.js';
 import { sha256, type MachineUserRow, type UserRow } from './store.js';
+import { checkTotpCode } from './user-service.js';
 
 /** Zitadel's defaults: access and id tokens live 12 hours. */
 const ACCESS_TOKEN_LIFETIME_SECONDS = 12 * 3600;
@@ -353,7 +351,7 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
       token: sessionToken,
       passwordChecked: true,
     });
-    if (await hasVerifiedTotp(store, user.id)) {
+    if ((await store.getTotp(store.pool, user.id))?.verified) {
       return renderTotp(reply, authRequest, { user, sessionId: session.id, sessionToken });
     }
     if (ctx.loginSettings.forceMfa) {
@@ -724,4 +722,31 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
   };
   app.get('/oidc/v1/end_session', async (request, reply) => endSession(request.query, reply));
   app.post('/oidc/v1/end_session', async (request, reply) => endSession(request.body, reply));
+}
+
+/** The role claim value Zitadel puts in tokens: role key → { orgId: orgDomain }. */
+export function roleClaims(
+  ctx: IdpContext,
+  roles: string[],
+): Record<string, Record<string, Record<string, string>>> {
+  const value = Object.fromEntries(roles.map((role) => [role, { [ctx.orgId]: ctx.orgDomain }]));
+  return {
+    'urn:zitadel:iam:org:project:roles': value,
+    [`urn:zitadel:iam:org:project:${ctx.projectId}:roles`]: value,
+  };
+}
+
+/** Standard OIDC profile claims, shared by the id_token and userinfo. */
+export function profileClaims(user: UserRow) {
+  return {
+    email: user.email,
+    email_verified: user.email_verified,
+    preferred_username: user.username,
+    name: user.display_name,
+    given_name: user.given_name,
+    family_name: user.family_name,
+    ...(user.nick_name ? { nickname: user.nick_name } : {}),
+    ...(user.preferred_language ? { locale: user.preferred_language } : {}),
+    updated_at: Math.floor(user.changed_at.getTime() / 1000),
+  };
 }

@@ -36,8 +36,8 @@ describe('dev-idp persistence', () => {
       expect(second.idp.serviceAccountToken).toBe(first.idp.serviceAccountToken);
       expect(second.idp.issuer).toBe(first.idp.issuer);
 
-      const got = await apiClient(second.idp)('GET', `/v2/users/${user.userId}`);
-      expect(got.status).toBe(200);
+      const got = await apiClient(second.idp)('getUserByID', { userId: user.userId });
+      expect(got.code).toBe(0);
       expect(got.body.user).toMatchObject({ userId: user.userId, username: user.username });
 
       const verified = await jwtVerify(String(token.body.id_token), createLocalJWKSet(after), {
@@ -49,10 +49,10 @@ describe('dev-idp persistence', () => {
       });
       expect(info.status).toBe(200);
 
-      const session = await apiClient(second.idp)('POST', '/v2/sessions', {
+      const session = await apiClient(second.idp)('createSession', {
         checks: { user: { loginName: user.email }, password: { password: user.password } },
       });
-      expect(session.status).toBe(201);
+      expect(session.code).toBe(0);
     } finally {
       await second.idp.close();
     }

@@ -65,7 +65,7 @@ const SCHEMA_SQL = [
      code text NOT NULL,
      expires_at timestamptz NOT NULL
    )`,
-  // Wrong guesses of the pending code: at EMAIL_CODE_MAX_ATTEMPTS the code is deleted (a new one must be sent).
+  // Wrong guesses of the pending code: at the user service's limit the code is deleted (a new one must be sent).
   'ALTER TABLE dev_idp.email_codes ADD COLUMN IF NOT EXISTS failed_attempts integer NOT NULL DEFAULT 0',
   // The pending password-reset code of a user (PasswordReset), counted like email codes.
   `CREATE TABLE IF NOT EXISTS dev_idp.password_codes (
@@ -257,6 +257,13 @@ const USER_COLUMNS = new Set<string>(USER_FIELD_COLUMNS);
 
 export type Queryable = pg.Pool | pg.PoolClient;
 
+/** The kinds of one-time code a user may have pending, and their tables. */
+export type CodeKind = 'email' | 'password';
+const CODE_TABLES: Record<CodeKind, string> = {
+  email: 'dev_idp.email_codes',
+  password: 'dev_idp.password_codes',
+};
+
 /** Secrets (session tokens, authorization codes) are stored only as hashes. */
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
@@ -381,30 +388,15 @@ export class Store {
   // --- users ---
 
   async insertUser(db: Queryable, orgId: string, fields: UserFields, id?: string): Promise<UserRow> {
+    const values = [id ?? null, orgId, ...USER_FIELD_COLUMNS.map((column) => fields[column])];
+    const params = USER_FIELD_COLUMNS.map((_column, i) => `$${i + 3}`).join(', ');
     try {
       const { rows } = await db.query<UserRow>(
-        `INSERT INTO dev_idp.users (id, org_id, username, email, email_verified, given_name, family_name,
-           nick_name, display_name, preferred_language, state, password_hash, password_change_required,
-           password_changed_at, failed_password_attempts)
-         VALUES (coalesce($1, dev_idp.next_id()), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-           CASE WHEN $12::text IS NULL THEN NULL ELSE now() END, $14)
+        `INSERT INTO dev_idp.users (id, org_id, ${USER_FIELD_COLUMNS.join(', ')}, password_changed_at)
+         VALUES (coalesce($1, dev_idp.next_id()), $2, ${params},
+           CASE WHEN $${USER_FIELD_COLUMNS.indexOf('password_hash') + 3}::text IS NULL THEN NULL ELSE now() END)
          RETURNING *`,
-        [
-          id ?? null,
-          orgId,
-          fields.username,
-          fields.email,
-          fields.email_verified,
-          fields.given_name,
-          fields.family_name,
-          fields.nick_name,
-          fields.display_name,
-          fields.preferred_language,
-          fields.state,
-          fields.password_hash,
-          fields.password_change_required,
-          fields.failed_password_attempts,
-        ],
+        values,
       );
       return rows[0];
     } catch (error) {
@@ -499,11 +491,11 @@ export class Store {
     );
   }
 
-  // --- email verification codes ---
+  // --- one-time codes: email verification and password reset, one pending code of each per user ---
 
-  async putEmailCode(db: Queryable, userId: string, code: string, lifetimeSeconds: number): Promise<void> {
+  async putCode(db: Queryable, kind: CodeKind, userId: string, code: string, lifetimeSeconds: number) {
     await db.query(
-      `INSERT INTO dev_idp.email_codes (user_id, code, expires_at)
+      `INSERT INTO ${CODE_TABLES[kind]} (user_id, code, expires_at)
        VALUES ($1, $2, now() + make_interval(secs => $3))
        ON CONFLICT (user_id) DO UPDATE SET code = $2, expires_at = now() + make_interval(secs => $3),
          failed_attempts = 0`,
@@ -511,63 +503,26 @@ export class Store {
     );
   }
 
-  async getEmailCode(db: Queryable, userId: string): Promise<{ code: string; expired: boolean } | undefined> {
+  async getCode(db: Queryable, kind: CodeKind, userId: string) {
     const { rows } = await db.query<{ code: string; expired: boolean }>(
-      'SELECT code, expires_at <= now() AS expired FROM dev_idp.email_codes WHERE user_id = $1',
+      `SELECT code, expires_at <= now() AS expired FROM ${CODE_TABLES[kind]} WHERE user_id = $1`,
       [userId],
     );
     return rows[0];
   }
 
-  async deleteEmailCode(db: Queryable, userId: string): Promise<void> {
-    await db.query('DELETE FROM dev_idp.email_codes WHERE user_id = $1', [userId]);
+  async deleteCode(db: Queryable, kind: CodeKind, userId: string): Promise<void> {
+    await db.query(`DELETE FROM ${CODE_TABLES[kind]} WHERE user_id = $1`, [userId]);
   }
 
   /** Counts a wrong guess of the user's pending code; the guess that reaches `maxAttempts` deletes it. */
-  async recordEmailCodeFailure(db: Queryable, userId: string, maxAttempts: number): Promise<void> {
+  async recordCodeFailure(db: Queryable, kind: CodeKind, userId: string, maxAttempts: number) {
     const { rows } = await db.query<{ failed_attempts: number }>(
-      `UPDATE dev_idp.email_codes SET failed_attempts = failed_attempts + 1 WHERE user_id = $1
+      `UPDATE ${CODE_TABLES[kind]} SET failed_attempts = failed_attempts + 1 WHERE user_id = $1
        RETURNING failed_attempts`,
       [userId],
     );
-    if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deleteEmailCode(db, userId);
-  }
-
-  // --- password reset codes ---
-
-  async putPasswordCode(db: Queryable, userId: string, code: string, lifetimeSeconds: number): Promise<void> {
-    await db.query(
-      `INSERT INTO dev_idp.password_codes (user_id, code, expires_at)
-       VALUES ($1, $2, now() + make_interval(secs => $3))
-       ON CONFLICT (user_id) DO UPDATE SET code = $2, expires_at = now() + make_interval(secs => $3),
-         failed_attempts = 0`,
-      [userId, code, lifetimeSeconds],
-    );
-  }
-
-  async getPasswordCode(
-    db: Queryable,
-    userId: string,
-  ): Promise<{ code: string; expired: boolean } | undefined> {
-    const { rows } = await db.query<{ code: string; expired: boolean }>(
-      'SELECT code, expires_at <= now() AS expired FROM dev_idp.password_codes WHERE user_id = $1',
-      [userId],
-    );
-    return rows[0];
-  }
-
-  async deletePasswordCode(db: Queryable, userId: string): Promise<void> {
-    await db.query('DELETE FROM dev_idp.password_codes WHERE user_id = $1', [userId]);
-  }
-
-  /** Counts a wrong guess of the user's reset code; the guess that reaches `maxAttempts` deletes it. */
-  async recordPasswordCodeFailure(db: Queryable, userId: string, maxAttempts: number): Promise<void> {
-    const { rows } = await db.query<{ failed_attempts: number }>(
-      `UPDATE dev_idp.password_codes SET failed_attempts = failed_attempts + 1 WHERE user_id = $1
-       RETURNING failed_attempts`,
-      [userId],
-    );
-    if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deletePasswordCode(db, userId);
+    if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deleteCode(db, kind, userId);
   }
 
   /** Tests: makes the user's pending email and password codes expire now. */
@@ -633,36 +588,26 @@ export class Store {
     return rows[0];
   }
 
-  async getGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>(
-      'SELECT * FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2',
-      [grantId, userId],
-    );
-    return rows[0];
-  }
-
   async updateGrant(
     db: Queryable,
-    userId: string,
     grantId: string,
     patch: { roleKeys?: string[]; state?: GrantRow['state'] },
-  ): Promise<GrantRow | undefined> {
+  ) {
     const { rows } = await db.query<GrantRow>(
       `UPDATE dev_idp.user_grants
-          SET role_keys = coalesce($3, role_keys), state = coalesce($4, state),
+          SET role_keys = coalesce($2, role_keys), state = coalesce($3, state),
               sequence = sequence + 1, changed_at = now()
-        WHERE id = $1 AND user_id = $2
+        WHERE id = $1
         RETURNING *`,
-      [grantId, userId, patch.roleKeys ?? null, patch.state ?? null],
+      [grantId, patch.roleKeys ?? null, patch.state ?? null],
     );
     return rows[0];
   }
 
-  async deleteGrant(db: Queryable, userId: string, grantId: string): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>(
-      'DELETE FROM dev_idp.user_grants WHERE id = $1 AND user_id = $2 RETURNING *',
-      [grantId, userId],
-    );
+  async deleteGrant(db: Queryable, grantId: string): Promise<GrantRow | undefined> {
+    const { rows } = await db.query<GrantRow>('DELETE FROM dev_idp.user_grants WHERE id = $1 RETURNING *', [
+      grantId,
+    ]);
     return rows[0];
   }
 

@@ -1,4 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { type DescMethodUnary, type JsonObject, fromJson, toJson } from '@bufbuild/protobuf';
+import { type Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { expect } from '@jest/globals';
+import { createUserServiceClient } from '@zitadel/client/v2';
+import { AuthorizationService } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_service_pb.js';
+import { CredentialsCheckErrorSchema, ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
+import { OrganizationService } from '@zitadel/proto/zitadel/org/v2/org_service_pb.js';
+import { SessionService } from '@zitadel/proto/zitadel/session/v2/session_service_pb.js';
+import { SettingsService } from '@zitadel/proto/zitadel/settings/v2/settings_service_pb.js';
+import { UserService } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
 import {
   type DevIdentityProvider,
   type DevIdentityProviderOptions,
@@ -51,33 +62,74 @@ export async function startTestProvider(
   return { idp, sentCodes, logs };
 }
 
-export interface JsonResponse {
-  status: number;
-  headers: Headers;
-  /** Parsed JSON, or the raw text when the body is not JSON. */
-  body: Record<string, unknown> & { [key: string]: unknown };
+/** The Zitadel services dev-idp implements, by method name (the names are unique across them). */
+const SERVICES = [UserService, SessionService, SettingsService, OrganizationService, AuthorizationService];
+type Method = keyof (typeof UserService.method &
+  typeof SessionService.method &
+  typeof SettingsService.method &
+  typeof OrganizationService.method &
+  typeof AuthorizationService.method);
+
+export interface RpcResult {
+  /** Connect's code; 0 for success. */
+  code: Code | 0;
+  /** The answer as protojson (implicit fields included, as Zitadel's gateway writes them). */
+  body: Record<string, unknown>;
+  /** Zitadel's error detail (ErrorDetail, or CredentialsCheckError for a wrong password), and the text. */
+  error?: { id: string; message: string; failedAttempts?: number; rawMessage: string };
 }
 
-/** A client for Zitadel's JSON APIs, authenticated with the provider's service account token. */
-export function apiClient(idp: DevIdentityProvider, token: string | null = idp.serviceAccountToken) {
-  return async (method: string, path: string, body?: unknown): Promise<JsonResponse> => {
-    const headers: Record<string, string> = {};
-    if (token !== null) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const response = await fetch(`${idp.url}${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = { text };
-    }
-    return { status: response.status, headers: response.headers, body: parsed as JsonResponse['body'] };
+/** A transport to dev-idp's Connect API with the service account's token (null: none). */
+export function transportOf(idp: DevIdentityProvider, token: string | null = idp.serviceAccountToken) {
+  const bearer: Interceptor = (next) => (request) => {
+    if (token !== null) request.header.set('authorization', `Bearer ${token}`);
+    return next(request);
   };
+  return createConnectTransport({ baseUrl: idp.url, httpVersion: '1.1', interceptors: [bearer] });
+}
+
+/**
+ * Calls one of Zitadel's RPCs with a request in protojson (what Zitadel's docs show), over the Connect
+ * protocol; the answer comes back as protojson, an error as its code and Zitadel's detail.
+ */
+export function apiClient(idp: DevIdentityProvider, token: string | null = idp.serviceAccountToken) {
+  const transport = transportOf(idp, token);
+  return async (name: Method, json: object = {}): Promise<RpcResult> => {
+    const method = SERVICES.map((s) => (s.method as Record<string, DescMethodUnary>)[name]).find(Boolean)!;
+    try {
+      const input = fromJson(method.input, json as JsonObject);
+      const { message } = await transport.unary(method, undefined, undefined, undefined, input);
+      return { code: 0, body: toJson(method.output, message, { alwaysEmitImplicit: true }) as JsonObject };
+    } catch (thrown) {
+      const error = ConnectError.from(thrown);
+      const [detail] = [
+        ...error.findDetails(ErrorDetailSchema),
+        ...error.findDetails(CredentialsCheckErrorSchema),
+      ];
+      return {
+        code: error.code,
+        body: {},
+        error: detail && { ...detail, rawMessage: error.rawMessage },
+      };
+    }
+  };
+}
+
+/** Asserts a Zitadel error: the code, a detail whose id (if given) matches, and the text "<message> (<id>)". */
+export function expectZitadelError(result: RpcResult, code: Code, id?: string): void {
+  expect({ code: result.code, id: result.error?.id }).toEqual({ code, id: id ?? expect.any(String) });
+  expect(result.error?.rawMessage).toBe(`${result.error?.message} (${result.error?.id})`);
+}
+
+/** A raw Connect JSON request (for bodies no typed client would send): the HTTP status and Connect's code. */
+export async function rawConnect(idp: DevIdentityProvider, path: string, body: string) {
+  const response = await fetch(`${idp.url}/${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${idp.serviceAccountToken}`, 'content-type': 'application/json' },
+    body,
+  });
+  const json = (await response.json()) as { code?: string };
+  return { status: response.status, code: json.code };
 }
 
 export async function createUser(
@@ -86,21 +138,20 @@ export async function createUser(
 ): Promise<{ userId: string; email: string; username: string; password: string }> {
   const email = options.email ?? uniqueEmail('user');
   const password = options.password === undefined ? STRONG_PASSWORD : options.password;
-  const response = await apiClient(idp)('POST', '/v2/users/human', {
+  const { userId } = await createUserServiceClient(transportOf(idp)).addHumanUser({
     username: options.username,
-    organization: { orgId: idp.orgId },
+    organization: { org: { case: 'orgId', value: idp.orgId } },
     profile: { givenName: 'Test', familyName: 'User' },
-    email: { email, ...(options.verified ? { isVerified: true } : {}) },
-    ...(password === null ? {} : { password: { password, changeRequired: false } }),
+    email: {
+      email,
+      verification: options.verified ? { case: 'isVerified', value: true } : { case: undefined },
+    },
+    passwordType:
+      password === null
+        ? { case: undefined }
+        : { case: 'password', value: { password, changeRequired: false } },
   });
-  if (response.status !== 201)
-    throw new Error(`createUser failed: ${response.status} ${JSON.stringify(response.body)}`);
-  return {
-    userId: String(response.body.userId),
-    email,
-    username: options.username ?? email,
-    password: password ?? '',
-  };
+  return { userId, email, username: options.username ?? email, password: password ?? '' };
 }
 
 export function pkce(): { verifier: string; challenge: string } {

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
 import { getStorageToken } from '@nestjs/throttler';
+import { NewAuthorizationBearerInterceptor } from '@zitadel/client';
+import { createUserServiceClient } from '@zitadel/client/v2';
 import type { Response } from 'light-my-request';
 import { Secret, TOTP } from 'otpauth';
 import type { FailoverThrottlerStorage } from '../src/common/rate-limit/failover-throttler.storage.js';
@@ -21,31 +25,33 @@ import {
 import { expectProblem } from './support/problem.js';
 import { startTestApp, type TestApp } from './support/test-app.js';
 
-/** A call to the identity provider's Zitadel API, as the service account. */
-async function zitadelApi(
-  idp: RunningDevIdentityProvider,
-  method: string,
-  path: string,
-  body?: object,
-): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(new URL(path, idp.url), {
-    method,
-    headers: { authorization: `Bearer ${idp.serviceAccountToken}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+/** Zitadel's user service of the identity provider, through Zitadel's client, as the service account. */
+function zitadelUsers(idp: RunningDevIdentityProvider) {
+  return createUserServiceClient(
+    createConnectTransport({
+      baseUrl: idp.url,
+      httpVersion: '1.1',
+      interceptors: [NewAuthorizationBearerInterceptor(idp.serviceAccountToken)],
+    }),
+  );
 }
+
+/** The Connect code a call fails with (undefined: it succeeded). */
+const failure = (call: Promise<unknown>) =>
+  call.then(
+    () => undefined,
+    (error: unknown) => ConnectError.from(error).code,
+  );
 
 /** Enrols a TOTP generator for the user the way Zitadel's API does (register, then verify a code). */
 async function enrolTotp(idp: RunningDevIdentityProvider, zitadelId: string): Promise<TOTP> {
-  const registered = await zitadelApi(idp, 'POST', `/v2/users/${zitadelId}/totp`, {});
-  expect(registered.status).toBe(200);
-  expect(registered.json.uri).toMatch(/^otpauth:\/\/totp\//);
-  const totp = new TOTP({ secret: Secret.fromBase32(registered.json.secret as string) });
+  const users = zitadelUsers(idp);
+  const registered = await users.registerTOTP({ userId: zitadelId });
+  expect(registered.uri).toMatch(/^otpauth:\/\/totp\//);
+  const totp = new TOTP({ secret: Secret.fromBase32(registered.secret) });
   // A code from the step before: the login below then uses the current step's code, which is still unused.
   const code = totp.generate({ timestamp: Date.now() - 30_000 });
-  const verified = await zitadelApi(idp, 'POST', `/v2/users/${zitadelId}/totp/verify`, { code });
-  expect(verified.status).toBe(200);
+  await users.verifyTOTPRegistration({ userId: zitadelId, code });
   return totp;
 }
 
@@ -526,29 +532,21 @@ describe('verify-email discloses nothing', () => {
   it('dev-idp counts wrong codes the way it stores them, as users-api does', async () => {
     const pending = await register();
     const code = await idp.lastEmailCode(pending.zitadelId);
+    const users = zitadelUsers(idp);
+    const verifyEmail = (verificationCode: string) =>
+      failure(users.verifyEmail({ userId: pending.zitadelId, verificationCode }));
     for (let attempt = 1; attempt <= 4; attempt++) {
-      const res = await zitadelApi(idp, 'POST', `/v2/users/${pending.zitadelId}/email/verify`, {
-        verificationCode: 'WRONG1',
-      });
-      expect(res.status).toBe(400);
+      expect(await verifyEmail('WRONG1')).toBe(Code.InvalidArgument);
     }
     expect(await idp.lastEmailCode(pending.zitadelId)).toBe(code);
-    await zitadelApi(idp, 'POST', `/v2/users/${pending.zitadelId}/email/verify`, {
-      verificationCode: 'WRONG5',
-    });
+    await verifyEmail('WRONG5');
     expect(await idp.lastEmailCode(pending.zitadelId)).toBeUndefined();
-    const late = await zitadelApi(idp, 'POST', `/v2/users/${pending.zitadelId}/email/verify`, {
-      verificationCode: code,
-    });
-    expect(late.status).toBe(400);
+    expect(await verifyEmail(code!)).toBe(Code.InvalidArgument);
     // A new code (resend) starts a fresh count.
-    const resent = await zitadelApi(idp, 'POST', `/v2/users/${pending.zitadelId}/email/resend`, {
-      returnCode: {},
+    const resent = await users.resendEmailCode({
+      userId: pending.zitadelId,
+      verification: { case: 'returnCode', value: {} },
     });
-    expect(resent.status).toBe(200);
-    const fresh = await zitadelApi(idp, 'POST', `/v2/users/${pending.zitadelId}/email/verify`, {
-      verificationCode: resent.json.verificationCode,
-    });
-    expect(fresh.status).toBe(200);
+    expect(await verifyEmail(resent.verificationCode!)).toBeUndefined();
   });
 });

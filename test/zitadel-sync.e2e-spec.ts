@@ -394,6 +394,31 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
         idp.setEventTarget({ url: eventsUrl, signingKey: key });
       }
     });
+    it("an admin's DELETE answers 200 when Zitadel's user.removed event is applied before it finishes", async () => {
+      const admin = await signedInUser(t, { roles: ['admin'] });
+      const user = await signedInUser(t);
+      await settled(user.zitadelId);
+      const removedAt = (await remoteSequence(user.zitadelId)) + 1;
+      const deleteUser = zitadel.deleteUser.bind(zitadel);
+      // Zitadel's event overtakes the answer: the user is already deleted here when the DELETE applies.
+      const spy = jest.spyOn(zitadel, 'deleteUser').mockImplementationOnce(async (zitadelId) => {
+        await deleteUser(zitadelId);
+        const body = event(zitadelId, removedAt, 'user.removed');
+        expect((await post(body, sign(body))).statusCode).toBe(204);
+        expect((await local(zitadelId)).status).toBe('deleted');
+      });
+      try {
+        const res = await t.http({
+          method: 'DELETE',
+          url: `/api/users/${user.userId}`,
+          headers: bearer(admin.token),
+        });
+        expect(res.statusCode).toBe(200);
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await local(user.zitadelId)).status).toBe('deleted');
+    });
   });
 
   describe('reconciliation', () => {

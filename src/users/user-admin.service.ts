@@ -40,6 +40,11 @@ const LEASE_WAIT_MS = 3_000;
 interface PlannedWrite<T> {
   remote?: () => Promise<unknown>;
   local: (manager: EntityManager, user: User) => Promise<T>;
+  /**
+   * The write removes the user: its local step also runs on a row already marked deleted, which Zitadel's
+   * `user.removed` event for this very removal may have done while Zitadel's answer was on its way.
+   */
+  removes?: true;
 }
 
 /**
@@ -257,9 +262,11 @@ export class UserAdminService {
       const before = user.status;
       return {
         remote: () => this.zitadel.deleteUser(user.zitadelId),
+        removes: true,
         local: async (manager, current) => {
           current.status = 'deleted';
-          current.deletedAt = new Date();
+          // Kept when Zitadel's event for this removal got here first.
+          current.deletedAt ??= new Date();
           await manager.save(current);
           await this.sessions.terminateAll(current.id, manager);
           await this.audit.record(manager, {
@@ -327,7 +334,7 @@ export class UserAdminService {
     try {
       await inZitadel(write.remote!);
       return await this.dataSource.transaction(async (manager) => {
-        const current = await this.lockedUser(manager, id);
+        const current = await this.lockedUser(manager, id, write.removes);
         await manager.query('UPDATE users SET write_lease_until = NULL WHERE id = $1', [id]);
         return write.local(manager, current);
       });
@@ -400,10 +407,11 @@ export class UserAdminService {
     }
   }
 
-  private async lockedUser(manager: EntityManager, id: string): Promise<User> {
-    const user = await manager
-      .getRepository(User)
-      .findOne({ where: { id, status: Not('deleted') }, lock: { mode: 'pessimistic_write' } });
+  private async lockedUser(manager: EntityManager, id: string, includeDeleted = false): Promise<User> {
+    const user = await manager.getRepository(User).findOne({
+      where: includeDeleted ? { id } : { id, status: Not('deleted') },
+      lock: { mode: 'pessimistic_write' },
+    });
     if (!user) throw ApiError.userNotFound();
     return user;
   }

@@ -11,7 +11,7 @@ import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { ApiError } from '../common/errors/api-error.js';
 import { type Resilience, TransientFailure } from './resilience.js';
 import type { ServiceAccountToken } from './service-account-token.js';
-import { ZitadelError } from './zitadel.client.js';
+import { ZitadelError } from './zitadel.errors.js';
 import type { ZitadelErrorKind } from './zitadel.types.js';
 
 /**
@@ -49,16 +49,6 @@ const KIND: Partial<Record<Code, ZitadelErrorKind>> = {
   [Code.PermissionDenied]: 'permission_denied',
   [Code.FailedPrecondition]: 'failed_precondition',
   [Code.Unauthenticated]: 'unauthenticated',
-};
-
-/** The HTTP status Zitadel's REST gateway gives each code (kept on ZitadelError for logs). */
-const HTTP_STATUS: Partial<Record<Code, number>> = {
-  [Code.InvalidArgument]: 400,
-  [Code.NotFound]: 404,
-  [Code.AlreadyExists]: 409,
-  [Code.PermissionDenied]: 403,
-  [Code.FailedPrecondition]: 400,
-  [Code.Unauthenticated]: 401,
 };
 
 export function zitadelTransport(options: {
@@ -124,7 +114,6 @@ export function fromConnectError(error: unknown): unknown {
   const errorId = detail?.id || /\(([A-Z]+-[A-Za-z0-9]+)\)\s*$/.exec(error.rawMessage)?.[1];
   return new ZitadelError(
     KIND[error.code] ?? 'unknown',
-    HTTP_STATUS[error.code] ?? 500,
     errorId,
     `Zitadel answered ${Code[error.code]}: ${error.rawMessage}`,
   );

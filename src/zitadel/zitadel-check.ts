@@ -1,7 +1,6 @@
-import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import { describe } from './resilience.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
-import { ZitadelError } from './zitadel.client.js';
+import { ZitadelClient, ZitadelError } from './zitadel.client.js';
 
 export interface CheckResult {
   name: string;
@@ -15,7 +14,7 @@ export interface CheckResult {
  * tried, so as to leave the installation untouched; the permissions they need are listed with the reads.
  */
 export async function checkZitadel(connection: ZitadelConnection): Promise<CheckResult[]> {
-  const zitadel = new ConnectZitadelClient(connection);
+  const zitadel = new ZitadelClient(connection);
   const results: CheckResult[] = [];
   const check = async <T>(
     name: string,

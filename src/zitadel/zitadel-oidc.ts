@@ -5,7 +5,7 @@ import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { ApiError } from '../common/errors/api-error.js';
 import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
-import { ZitadelError } from './zitadel.client.js';
+import { ZitadelError } from './zitadel.errors.js';
 import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
 
 /** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner (rate-limited). */
@@ -105,7 +105,7 @@ export class ZitadelOidc {
       throw oidcFailure(error);
     }
     if (typeof tokens.id_token !== 'string')
-      throw new ZitadelError('unknown', 200, undefined, 'Zitadel token response lacks an id_token');
+      throw new ZitadelError('unknown', undefined, 'Zitadel token response lacks an id_token');
     return { idToken: tokens.id_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in ?? 0 };
   }
 
@@ -129,12 +129,7 @@ export class ZitadelOidc {
     }
     const claims = zitadelClaims(payload, this.connection.projectId);
     if (claims.nonce !== nonce)
-      throw new ZitadelError(
-        'unauthenticated',
-        401,
-        'nonce_mismatch',
-        'ID token nonce does not match the login',
-      );
+      throw new ZitadelError('unauthenticated', 'nonce_mismatch', 'ID token nonce does not match the login');
     return claims;
   }
 
@@ -328,7 +323,6 @@ function oidcFailure(error: unknown): unknown {
   if (error instanceof oidc.ResponseBodyError) {
     return new ZitadelError(
       OAUTH_KIND[error.error] ?? HTTP_KIND[error.status] ?? 'unknown',
-      error.status,
       error.error,
       `Zitadel answered ${error.status}: ${error.error_description ?? error.error}`,
     );
@@ -336,7 +330,6 @@ function oidcFailure(error: unknown): unknown {
   if (error instanceof oidc.ClientError) {
     return new ZitadelError(
       'unauthenticated',
-      401,
       error.code,
       `Zitadel's answer failed a check: ${error.message}`,
     );
@@ -388,7 +381,7 @@ function pathOf(url: string): string {
 /** A token Zitadel did not sign as presented; errorId names what refused it (jsonwebtoken's or jwks-rsa's error). */
 function rejected(error: unknown): ZitadelError {
   const errorId = error instanceof Error ? error.name : undefined;
-  return new ZitadelError('unauthenticated', 401, errorId, `Token rejected: ${describe(error)}`);
+  return new ZitadelError('unauthenticated', errorId, `Token rejected: ${describe(error)}`);
 }
 
 /** The `kid` of a compact JWS, or undefined when there is none or the header is not JSON. */

@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
 import { ApiError } from '../common/errors/api-error.js';
-import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
-import { InvalidCredentialsError, UserBlockedError } from './zitadel.client.js';
+import { InvalidCredentialsError, UserBlockedError, ZitadelClient } from './zitadel.client.js';
 
 /**
  * Replays of Zitadel's wire format, written from Zitadel's own documentation and protos rather than from
@@ -64,7 +63,7 @@ function connectError(code: string, status: number, id: string, message: string)
 }
 
 function client(overrides: Partial<ZitadelConnection> = {}) {
-  return new ConnectZitadelClient({
+  return new ZitadelClient({
     url: baseUrl,
     orgId: ORG_ID,
     projectId: PROJECT_ID,

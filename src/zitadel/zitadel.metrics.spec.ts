@@ -12,7 +12,7 @@ class FakeClient {
   async getUser(id: string) {
     this.calls++;
     await Promise.resolve();
-    if (id === 'missing') throw new ZitadelError('not_found', 404, undefined, 'no such user');
+    if (id === 'missing') throw new ZitadelError('not_found', undefined, 'no such user');
     if (id === 'down') throw ApiError.upstreamUnavailable('The identity provider is unavailable');
     if (id === 'bug') throw new TypeError('bug');
     return { userId: id };

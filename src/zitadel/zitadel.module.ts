@@ -1,5 +1,5 @@
 // Types only: erased from the build, so production never loads dev-idp.
-import type { AdminOutcome, MachineUser } from '../../dev-idp/index.js';
+import type { DevIdentityProvider } from '../../dev-idp/index.js';
 import { randomBytes } from 'node:crypto';
 import { Inject, Logger, Module, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -8,7 +8,6 @@ import { DatabaseModule, DATABASE_CONNECTION_URL, EMBEDDED_POSTGRES } from '../d
 import { EMBEDDED_DATABASES, ensureDatabases, type EmbeddedPostgres } from '../database/embedded-postgres.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { ConnectZitadelClient } from './connect-zitadel.client.js';
 import { PasswordPolicyService } from './password-policy.service.js';
 import { instrumentZitadelClient } from './zitadel.metrics.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from './zitadel-connection.js';
@@ -17,37 +16,11 @@ import { ZitadelClient } from './zitadel.client.js';
 /** The running development identity provider, or null when a real Zitadel is configured. */
 export const DEV_IDENTITY_PROVIDER = Symbol('DEV_IDENTITY_PROVIDER');
 
-export interface RunningDevIdentityProvider {
-  url: string;
-  serviceAccountToken: string;
-  orgId: string;
-  projectId: string;
-  /** What its start did with ADMIN_EMAIL / ADMIN_PASSWORD, for the start banner. */
-  admin?: AdminOutcome;
-  close(): Promise<void>;
-  lastEmailCode(userId: string): Promise<string | undefined>;
-  /** Where its signed Actions v2 user events go (the zitadel-sync module sets it once we listen). */
-  setEventTarget(target: { url: string; signingKey: string } | null): void;
-  /** Its login policy, as settings v2 `GetLoginSettings` answers it (tests simulate a forced MFA with it). */
-  setLoginSettings(settings: { allowUsernamePassword?: boolean; forceMfa?: boolean }): void;
-  /** The pending password-reset code of a user, as the mailbox would show it (dev-idp logs it too). */
-  lastPasswordCode(userId: string): Promise<string | undefined>;
-  /** Its password complexity policy, as `GET /v2/settings/password/complexity` answers it. */
-  setPasswordComplexity(settings: {
-    minLength?: number;
-    requiresUppercase?: boolean;
-    requiresLowercase?: boolean;
-    requiresNumber?: boolean;
-    requiresSymbol?: boolean;
-  }): void;
-  /** Tests: the user's pending email and password-reset codes expire now. */
-  expireCodes(userId: string): Promise<void>;
-  /** A machine user of another service (tests call the service with its tokens). */
-  addMachineUser(user: MachineUser): Promise<{ userId: string; clientId: string; clientSecret: string }>;
-  setMachineUserActive(userId: string, active: boolean): Promise<void>;
+/** The running stand-in (dev-idp's own type, imported as a type only) and this service's API app at it. */
+export type RunningDevIdentityProvider = DevIdentityProvider & {
   /** This service's API app at the stand-in, which introspects opaque tokens. */
   introspection: { clientId: string; clientSecret: string };
-}
+};
 
 /**
  * The stand-in keeps its state in a database of its own, as a real Zitadel does: never the service's
@@ -165,7 +138,7 @@ async function devIdpDatabaseUrl(
       provide: ZitadelClient,
       inject: [ZITADEL_CONNECTION, MetricsService],
       useFactory: (connection: ZitadelConnection, metrics: MetricsService) => {
-        const client = new ConnectZitadelClient(connection, new Logger('Zitadel'));
+        const client = new ZitadelClient(connection, new Logger('Zitadel'));
         return instrumentZitadelClient(client, metrics, () => client.circuitState);
       },
     },

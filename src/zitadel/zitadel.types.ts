@@ -1,14 +1,13 @@
+import type { LoginSettings as ProtoLoginSettings } from '@zitadel/proto/zitadel/settings/v2/login_settings_pb.js';
+import type { PasswordComplexitySettings as ProtoPasswordComplexity } from '@zitadel/proto/zitadel/settings/v2/password_settings_pb.js';
+import type { AuthenticationMethodType as AuthenticationMethodTypeEnum } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
+import type { UserState } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
+
 /**
- * Zitadel's user model as this service uses it, flattened from the v2 API's JSON
- * (`user{userId, state, username, human{profile, email}}`). Ids are numeric strings, never UUIDs.
+ * Zitadel's user model as this service uses it, flattened from user v2's `User` (`@zitadel/proto`). Ids are
+ * numeric strings, never UUIDs. Enum values travel by their proto names (`USER_STATE_ACTIVE`).
  */
-export type ZitadelUserState =
-  | 'USER_STATE_UNSPECIFIED'
-  | 'USER_STATE_ACTIVE'
-  | 'USER_STATE_INACTIVE'
-  | 'USER_STATE_DELETED'
-  | 'USER_STATE_LOCKED'
-  | 'USER_STATE_INITIAL';
+export type ZitadelUserState = `USER_STATE_${keyof typeof UserState}`;
 
 export interface ZitadelUser {
   userId: string;
@@ -87,46 +86,24 @@ export type ZitadelErrorKind =
   | 'permission_denied'
   | 'unknown';
 
-/**
- * A user's enrolled authentication methods (user v2 `ListAuthenticationMethodTypes`,
- * `authMethodTypes`), by the enum value's name.
- */
+/** A user's enrolled authentication methods (user v2 `ListAuthenticationMethodTypes`), by proto name. */
 export type AuthenticationMethodType =
-  | 'AUTHENTICATION_METHOD_TYPE_UNSPECIFIED'
-  | 'AUTHENTICATION_METHOD_TYPE_PASSWORD'
-  | 'AUTHENTICATION_METHOD_TYPE_PASSKEY'
-  | 'AUTHENTICATION_METHOD_TYPE_IDP'
-  | 'AUTHENTICATION_METHOD_TYPE_TOTP'
-  | 'AUTHENTICATION_METHOD_TYPE_U2F'
-  | 'AUTHENTICATION_METHOD_TYPE_OTP_SMS'
-  | 'AUTHENTICATION_METHOD_TYPE_OTP_EMAIL'
-  | 'AUTHENTICATION_METHOD_TYPE_RECOVERY_CODE';
+  `AUTHENTICATION_METHOD_TYPE_${keyof typeof AuthenticationMethodTypeEnum}`;
 
 /**
- * The parts of Zitadel's login policy (settings v2 `GetLoginSettings`) that decide
- * whether a password alone may open a session. Zitadel's JSON leaves false booleans out: absent means false.
+ * The parts of Zitadel's login policy (settings v2 `LoginSettings`) that decide whether a password alone may
+ * open a session; `forceMfaLocalOnly`: MFA is forced on local (password) logins only.
  */
-export interface LoginSettings {
-  allowUsernamePassword: boolean;
-  allowExternalIdp: boolean;
-  forceMfa: boolean;
-  /** forceMfa applies only to local logins (password); an external IdP login is not asked for MFA. */
-  forceMfaLocalOnly: boolean;
-}
+export type LoginSettings = Pick<
+  ProtoLoginSettings,
+  'allowUsernamePassword' | 'allowExternalIdp' | 'forceMfa' | 'forceMfaLocalOnly'
+>;
 
-/**
- * Zitadel's password complexity policy (settings v2 `GetPasswordComplexitySettings`,
- * `GET /v2/settings/password/complexity` → `{details, settings{minLength, requiresUppercase, requiresLowercase,
- * requiresNumber, requiresSymbol, resourceOwnerType}}`). `minLength` is a uint64, so a JSON string; false
- * booleans may be left out.
- */
-export interface PasswordComplexitySettings {
-  minLength: number;
-  requiresUppercase: boolean;
-  requiresLowercase: boolean;
-  requiresNumber: boolean;
-  requiresSymbol: boolean;
-}
+/** Zitadel's password complexity policy (settings v2 `PasswordComplexitySettings`), `minLength` as a number. */
+export type PasswordComplexitySettings = Pick<
+  ProtoPasswordComplexity,
+  'requiresUppercase' | 'requiresLowercase' | 'requiresNumber' | 'requiresSymbol'
+> & { minLength: number };
 
 /**
  * What proves a password change to Zitadel (user v2 `SetPassword`, `POST /v2/users/{userId}/password`, the

@@ -90,7 +90,7 @@ describe('the opaque-token strategy (introspection)', () => {
 
   it('answers Zitadel refusing the request with 401 and an outage with the 503 ApiError, never an error', async () => {
     const refused = setUp(() =>
-      Promise.reject(new ZitadelError('invalid_argument', 400, 'invalid_request', 'no')),
+      Promise.reject(new ZitadelError('invalid_argument', 'invalid_request', 'no')),
     );
     expect(await refused.run(OPAQUE)).toMatchObject({ kind: 'fail', status: 401 });
     const outage = ApiError.upstreamUnavailable('down');

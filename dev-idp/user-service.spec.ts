@@ -1,26 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Code } from '@connectrpc/connect';
 import {
   STRONG_PASSWORD,
   type TestProvider,
   apiClient,
   createUser,
+  expectZitadelError,
+  rawConnect,
   startTestProvider,
   uniqueEmail,
 } from './test-support.js';
-
-function expectZitadelError(
-  response: { status: number; body: Record<string, unknown> },
-  status: number,
-  code: number,
-  id?: string,
-): void {
-  expect({ status: response.status, body: response.body }).toMatchObject({ status, body: { code } });
-  const details = response.body.details as Array<Record<string, unknown>>;
-  expect(details[0]).toMatchObject({ '@type': expect.stringContaining('type.googleapis.com/zitadel.v1.') });
-  expect(typeof details[0]?.id).toBe('string');
-  expect(response.body.message).toBe(`${String(details[0]?.message)} (${String(details[0]?.id)})`);
-  if (id) expect(details[0]?.id).toBe(id);
-}
 
 describe('dev-idp user service v2', () => {
   let t: TestProvider;
@@ -34,21 +23,28 @@ describe('dev-idp user service v2', () => {
 
   describe('authentication', () => {
     it('rejects calls without or with a wrong token as Unauthenticated', async () => {
-      expectZitadelError(await apiClient(t.idp, null)('GET', '/v2/users/1'), 401, 16, 'AUTH-7mr9m');
-      expectZitadelError(await apiClient(t.idp, 'not-the-token')('GET', '/v2/users/1'), 401, 16);
+      expectZitadelError(
+        await apiClient(t.idp, null)('getUserByID', { userId: '1' }),
+        Code.Unauthenticated,
+        'AUTH-7mr9m',
+      );
+      expectZitadelError(
+        await apiClient(t.idp, 'not-the-token')('getUserByID', { userId: '1' }),
+        Code.Unauthenticated,
+      );
     });
   });
 
   describe('AddHumanUser', () => {
-    it('creates a user with a password: 201, numeric id, active, email unverified, code sent', async () => {
+    it('creates a user with a password: numeric id, active, email unverified, code sent', async () => {
       const email = uniqueEmail('add');
-      const res = await api('POST', '/v2/users/human', {
+      const res = await api('addHumanUser', {
         organization: { orgId: t.idp.orgId },
         profile: { givenName: 'Ada', familyName: 'Lovelace', preferredLanguage: 'en' },
         email: { email, sendCode: { urlTemplate: 'https://x.test/verify?code={{.Code}}' } },
         password: { password: STRONG_PASSWORD, changeRequired: false },
       });
-      expect(res.status).toBe(201);
+      expect(res.code).toBe(0);
       expect(res.body.userId).toMatch(/^\d{15,20}$/);
       expect(res.body.details).toMatchObject({ sequence: '1', resourceOwner: t.idp.orgId });
       expect(res.body.emailCode).toBeUndefined();
@@ -56,8 +52,8 @@ describe('dev-idp user service v2', () => {
       expect(t.sentCodes.get(userId)).toMatch(/^[A-Z0-9]{6}$/);
       expect(await t.idp.lastEmailCode(userId)).toBe(t.sentCodes.get(userId));
 
-      const got = await api('GET', `/v2/users/${userId}`);
-      expect(got.status).toBe(200);
+      const got = await api('getUserByID', { userId: userId });
+      expect(got.code).toBe(0);
       expect(got.body.user).toMatchObject({
         userId,
         state: 'USER_STATE_ACTIVE',
@@ -77,18 +73,18 @@ describe('dev-idp user service v2', () => {
     });
 
     it('returns the code with returnCode, marks verified with isVerified, and is INITIAL without password', async () => {
-      const returned = await api('POST', '/v2/users/human', {
+      const returned = await api('addHumanUser', {
         profile: { givenName: 'R', familyName: 'C' },
         email: { email: uniqueEmail('return'), returnCode: {} },
       });
-      expect(returned.status).toBe(201);
+      expect(returned.code).toBe(0);
       expect(returned.body.emailCode).toMatch(/^[A-Z0-9]{6}$/);
       expect(t.sentCodes.has(String(returned.body.userId))).toBe(false);
-      const initial = await api('GET', `/v2/users/${String(returned.body.userId)}`);
+      const initial = await api('getUserByID', { userId: String(returned.body.userId) });
       expect(initial.body.user).toMatchObject({ state: 'USER_STATE_INITIAL' });
 
       const verified = await createUser(t.idp, { verified: true, username: `name-${Date.now()}` });
-      const got = await api('GET', `/v2/users/${verified.userId}`);
+      const got = await api('getUserByID', { userId: verified.userId });
       expect(got.body.user).toMatchObject({
         username: verified.username,
         human: { email: { email: verified.email, isVerified: true } },
@@ -96,73 +92,75 @@ describe('dev-idp user service v2', () => {
       expect(await t.idp.lastEmailCode(verified.userId)).toBeUndefined();
     });
 
-    it('refuses a duplicate username or email, case-insensitively, with AlreadyExists (409)', async () => {
+    it('refuses a duplicate username or email, case-insensitively, with AlreadyExists', async () => {
       const existing = await createUser(t.idp, { username: `dup-${Date.now()}` });
-      const sameEmail = await api('POST', '/v2/users/human', {
+      const sameEmail = await api('addHumanUser', {
         profile: { givenName: 'D', familyName: 'E' },
         email: { email: existing.email.toUpperCase() },
       });
-      expectZitadelError(sameEmail, 409, 6);
-      const sameUsername = await api('POST', '/v2/users/human', {
+      expectZitadelError(sameEmail, Code.AlreadyExists);
+      const sameUsername = await api('addHumanUser', {
         username: existing.username.toUpperCase(),
         profile: { givenName: 'D', familyName: 'E' },
         email: { email: uniqueEmail('other') },
       });
-      expectZitadelError(sameUsername, 409, 6);
+      expectZitadelError(sameUsername, Code.AlreadyExists);
     });
 
     it('enforces the password complexity policy with InvalidArgument', async () => {
       const attempt = (password: string) =>
-        api('POST', '/v2/users/human', {
+        api('addHumanUser', {
           profile: { givenName: 'P', familyName: 'W' },
           email: { email: uniqueEmail('policy') },
           password: { password },
         });
-      expectZitadelError(await attempt('Sh0rt!'), 400, 3, 'COMMA-HuJf6');
-      expectZitadelError(await attempt('NOLOWER-123'), 400, 3, 'COMMA-co3Xw');
-      expectZitadelError(await attempt('noupper-123'), 400, 3, 'COMMA-VoaRj');
-      expectZitadelError(await attempt('NoNumber-abc'), 400, 3, 'COMMA-ZBv4H');
-      expectZitadelError(await attempt('NoSymbol123abc'), 400, 3, 'COMMA-ZDLwA');
+      expectZitadelError(await attempt('Sh0rt!'), Code.InvalidArgument, 'COMMA-HuJf6');
+      expectZitadelError(await attempt('NOLOWER-123'), Code.InvalidArgument, 'COMMA-co3Xw');
+      expectZitadelError(await attempt('noupper-123'), Code.InvalidArgument, 'COMMA-VoaRj');
+      expectZitadelError(await attempt('NoNumber-abc'), Code.InvalidArgument, 'COMMA-ZBv4H');
+      expectZitadelError(await attempt('NoSymbol123abc'), Code.InvalidArgument, 'COMMA-ZDLwA');
     });
 
-    it('answers malformed input with a Zitadel 400, never a 500', async () => {
-      expectZitadelError(await api('POST', '/v2/users/human', '{not json'), 400, 3);
-      expectZitadelError(await api('POST', '/v2/users/human', {}), 400, 3);
-      expectZitadelError(await api('POST', '/v2/users/human', []), 400, 3);
+    it('answers malformed input with InvalidArgument (HTTP 400), never a 500', async () => {
+      const malformed = async (method: string, body: string) =>
+        expect(await rawConnect(t.idp, `zitadel.user.v2.UserService/${method}`, body)).toEqual({
+          status: 400,
+          code: 'invalid_argument',
+        });
+      await malformed('AddHumanUser', '{not json');
+      await malformed('AddHumanUser', '[]');
+      await malformed('ListUsers', '{"queries": [{"unknownQuery": {}}]}');
+      await malformed('ListUsers', '{"query": {"limit": "ten"}}');
+      await malformed('SetPassword', '{"userId": "1", "newPassword": 7}');
+      // Two members of one oneof (verification).
+      const email = uniqueEmail('x');
+      await malformed(
+        'AddHumanUser',
+        `{"profile": {"givenName": "a", "familyName": "b"}, "email": {"email": "${email}", "returnCode": {}, "isVerified": true}}`,
+      );
+      expectZitadelError(await api('addHumanUser', {}), Code.InvalidArgument);
       expectZitadelError(
-        await api('POST', '/v2/users/human', {
+        await api('addHumanUser', {
           profile: { givenName: 'a', familyName: 'b' },
           email: { email: 'nope' },
         }),
-        400,
-        3,
+        Code.InvalidArgument,
       );
-      expectZitadelError(
-        await api('POST', '/v2/users/human', {
-          profile: { givenName: 'a', familyName: 'b' },
-          email: { email: uniqueEmail('x'), returnCode: {}, isVerified: true },
-        }),
-        400,
-        3,
-      );
-      expectZitadelError(await api('POST', '/v2/users', { queries: [{ unknownQuery: {} }] }), 400, 3);
-      expectZitadelError(await api('POST', '/v2/users', { query: { limit: 'ten' } }), 400, 3);
-      expectZitadelError(await api('POST', '/v2/users/1/password', { newPassword: 7 }), 400, 3);
     });
 
     it('refuses another organisation', async () => {
-      const res = await api('POST', '/v2/users/human', {
+      const res = await api('addHumanUser', {
         organization: { orgId: '1' },
         profile: { givenName: 'a', familyName: 'b' },
         email: { email: uniqueEmail('org') },
       });
-      expectZitadelError(res, 404, 5);
+      expectZitadelError(res, Code.NotFound);
     });
   });
 
   describe('GetUserByID', () => {
     it('answers NotFound for an unknown id', async () => {
-      expectZitadelError(await api('GET', '/v2/users/123456789012345678'), 404, 5);
+      expectZitadelError(await api('getUserByID', { userId: '123456789012345678' }), Code.NotFound);
     });
   });
 
@@ -176,7 +174,7 @@ describe('dev-idp user service v2', () => {
         ['bert', 'Bert'],
         ['cara', 'Cara'],
       ] as const) {
-        const res = await api('POST', '/v2/users/human', {
+        const res = await api('addHumanUser', {
           username: `${tag}-${key}`,
           profile: { givenName: given, familyName: tag, displayName: `${given} ${tag}` },
           email: { email: `${key}.${tag}@example.test`, isVerified: true },
@@ -184,12 +182,12 @@ describe('dev-idp user service v2', () => {
         });
         ids[key] = String(res.body.userId);
       }
-      await api('POST', `/v2/users/${ids.cara}/deactivate`, {});
+      await api('deactivateUser', { userId: ids.cara });
     });
 
     const list = async (queries: unknown[], query: Record<string, unknown> = {}) => {
-      const res = await api('POST', '/v2/users', { query: { asc: true, ...query }, queries });
-      expect(res.status).toBe(200);
+      const res = await api('listUsers', { query: { asc: true, ...query }, queries });
+      expect(res.code).toBe(0);
       return res.body as {
         details: { totalResult: string };
         result: Array<{ userId: string; username: string }>;
@@ -264,7 +262,7 @@ describe('dev-idp user service v2', () => {
       expect(first.result.map((u) => u.userId)).toEqual([ids.anna, ids.bert]);
       const second = await list([byTag], { offset: 2, limit: 2 });
       expect(second.result.map((u) => u.userId)).toEqual([ids.cara]);
-      const desc = await api('POST', '/v2/users', {
+      const desc = await api('listUsers', {
         query: { asc: false },
         sortingColumn: 'USER_FIELD_NAME_USER_NAME',
         queries: [byTag],
@@ -282,15 +280,16 @@ describe('dev-idp user service v2', () => {
       const user = await createUser(t.idp, { verified: true });
       const newName = `renamed-${Date.now()}`;
       const newEmail = uniqueEmail('changed');
-      const res = await api('PUT', `/v2/users/human/${user.userId}`, {
+      const res = await api('updateHumanUser', {
+        userId: user.userId,
         username: newName,
         profile: { givenName: 'New', familyName: 'Name', displayName: 'Newbie' },
         email: { email: newEmail, returnCode: {} },
       });
-      expect(res.status).toBe(200);
+      expect(res.code).toBe(0);
       expect(res.body.details).toMatchObject({ sequence: expect.stringMatching(/^\d+$/) });
       expect(res.body.emailCode).toMatch(/^[A-Z0-9]{6}$/);
-      const got = await api('GET', `/v2/users/${user.userId}`);
+      const got = await api('getUserByID', { userId: user.userId });
       expect(got.body.user).toMatchObject({
         username: newName,
         human: {
@@ -304,63 +303,68 @@ describe('dev-idp user service v2', () => {
     it('refuses a username taken by someone else, and answers NotFound for an unknown user', async () => {
       const a = await createUser(t.idp);
       const b = await createUser(t.idp);
-      expectZitadelError(await api('PUT', `/v2/users/human/${b.userId}`, { username: a.username }), 409, 6);
-      expectZitadelError(await api('PUT', '/v2/users/human/42', { username: 'x' }), 404, 5);
+      expectZitadelError(
+        await api('updateHumanUser', { userId: b.userId, username: a.username }),
+        Code.AlreadyExists,
+      );
+      expectZitadelError(await api('updateHumanUser', { userId: '42', username: 'x' }), Code.NotFound);
     });
   });
 
   describe('state changes', () => {
     it('deactivates and reactivates, refusing a repeat with FailedPrecondition', async () => {
       const { userId } = await createUser(t.idp);
-      expect((await api('POST', `/v2/users/${userId}/deactivate`, {})).status).toBe(200);
-      expect((await api('GET', `/v2/users/${userId}`)).body.user).toMatchObject({
+      expect((await api('deactivateUser', { userId: userId })).code).toBe(0);
+      expect((await api('getUserByID', { userId: userId })).body.user).toMatchObject({
         state: 'USER_STATE_INACTIVE',
       });
       expectZitadelError(
-        await api('POST', `/v2/users/${userId}/deactivate`, {}),
-        400,
-        9,
+        await api('deactivateUser', { userId: userId }),
+        Code.FailedPrecondition,
         'COMMAND-5gunjw0cd7',
       );
-      expect((await api('POST', `/v2/users/${userId}/reactivate`)).status).toBe(200);
-      expect((await api('GET', `/v2/users/${userId}`)).body.user).toMatchObject({
+      expect((await api('reactivateUser', { userId: userId })).code).toBe(0);
+      expect((await api('getUserByID', { userId: userId })).body.user).toMatchObject({
         state: 'USER_STATE_ACTIVE',
       });
       expectZitadelError(
-        await api('POST', `/v2/users/${userId}/reactivate`, {}),
-        400,
-        9,
+        await api('reactivateUser', { userId: userId }),
+        Code.FailedPrecondition,
         'COMMAND-s5qqcz97hf',
       );
     });
 
     it('locks and unlocks, refusing a repeat with FailedPrecondition', async () => {
       const { userId } = await createUser(t.idp);
-      expect((await api('POST', `/v2/users/${userId}/lock`, {})).status).toBe(200);
-      expect((await api('GET', `/v2/users/${userId}`)).body.user).toMatchObject({
+      expect((await api('lockUser', { userId: userId })).code).toBe(0);
+      expect((await api('getUserByID', { userId: userId })).body.user).toMatchObject({
         state: 'USER_STATE_LOCKED',
       });
-      expectZitadelError(await api('POST', `/v2/users/${userId}/lock`, {}), 400, 9, 'COMMAND-3NN8v');
-      expect((await api('POST', `/v2/users/${userId}/unlock`, {})).status).toBe(200);
-      expect((await api('GET', `/v2/users/${userId}`)).body.user).toMatchObject({
+      expectZitadelError(await api('lockUser', { userId: userId }), Code.FailedPrecondition, 'COMMAND-3NN8v');
+      expect((await api('unlockUser', { userId: userId })).code).toBe(0);
+      expect((await api('getUserByID', { userId: userId })).body.user).toMatchObject({
         state: 'USER_STATE_ACTIVE',
       });
-      expectZitadelError(await api('POST', `/v2/users/${userId}/unlock`, {}), 400, 9, 'COMMAND-olb9vb0oca');
+      expectZitadelError(
+        await api('unlockUser', { userId: userId }),
+        Code.FailedPrecondition,
+        'COMMAND-olb9vb0oca',
+      );
     });
 
     it('answers NotFound for state changes of unknown users', async () => {
-      expectZitadelError(await api('POST', '/v2/users/77/deactivate', {}), 404, 5);
+      expectZitadelError(await api('deactivateUser', { userId: '77' }), Code.NotFound);
     });
   });
 
   describe('DeleteUser', () => {
     it('removes the user: NotFound afterwards', async () => {
       const { userId } = await createUser(t.idp);
-      const res = await api('DELETE', `/v2/users/${userId}`);
-      expect(res.status).toBe(200);
+      const res = await api('deleteUser', { userId: userId });
+      expect(res.code).toBe(0);
       expect(res.body.details).toMatchObject({ resourceOwner: t.idp.orgId });
-      expectZitadelError(await api('GET', `/v2/users/${userId}`), 404, 5);
-      expectZitadelError(await api('DELETE', `/v2/users/${userId}`), 404, 5);
+      expectZitadelError(await api('getUserByID', { userId: userId }), Code.NotFound);
+      expectZitadelError(await api('deleteUser', { userId: userId }), Code.NotFound);
     });
   });
 
@@ -369,38 +373,38 @@ describe('dev-idp user service v2', () => {
       const user = await createUser(t.idp);
       const next = 'Another-Secret-7';
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/password`, {
+        await api('setPassword', {
+          userId: user.userId,
           newPassword: { password: next },
           currentPassword: 'wrong',
         }),
-        400,
-        3,
+        Code.InvalidArgument,
         'COMMAND-3M0fs',
       );
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/password`, { newPassword: { password: 'weak' } }),
-        400,
-        3,
+        await api('setPassword', { userId: user.userId, newPassword: { password: 'weak' } }),
+        Code.InvalidArgument,
         'COMMA-HuJf6',
       );
-      const ok = await api('POST', `/v2/users/${user.userId}/password`, {
+      const ok = await api('setPassword', {
+        userId: user.userId,
         newPassword: { password: next, changeRequired: false },
         currentPassword: user.password,
       });
-      expect(ok.status).toBe(200);
+      expect(ok.code).toBe(0);
       const session = (password: string) =>
-        api('POST', '/v2/sessions', { checks: { user: { userId: user.userId }, password: { password } } });
-      expect((await session(next)).status).toBe(201);
-      expect((await session(user.password)).status).toBe(400);
+        api('createSession', { checks: { user: { userId: user.userId }, password: { password } } });
+      expect((await session(next)).code).toBe(0);
+      expect((await session(user.password)).code).toBe(Code.InvalidArgument);
     });
 
     it('completes an initial user', async () => {
       const user = await createUser(t.idp, { password: null });
-      expect((await api('GET', `/v2/users/${user.userId}`)).body.user).toMatchObject({
+      expect((await api('getUserByID', { userId: user.userId })).body.user).toMatchObject({
         state: 'USER_STATE_INITIAL',
       });
-      await api('POST', `/v2/users/${user.userId}/password`, { newPassword: { password: STRONG_PASSWORD } });
-      expect((await api('GET', `/v2/users/${user.userId}`)).body.user).toMatchObject({
+      await api('setPassword', { userId: user.userId, newPassword: { password: STRONG_PASSWORD } });
+      expect((await api('getUserByID', { userId: user.userId })).body.user).toMatchObject({
         state: 'USER_STATE_ACTIVE',
       });
     });
@@ -408,15 +412,16 @@ describe('dev-idp user service v2', () => {
 
   describe('PasswordReset and SetPassword with a verification code', () => {
     const sessionWith = (userId: string, password: string) =>
-      api('POST', '/v2/sessions', { checks: { user: { userId }, password: { password } } });
+      api('createSession', { checks: { user: { userId }, password: { password } } });
 
     it('mails a code (sendLink) that sets the password once', async () => {
       const user = await createUser(t.idp, { verified: true });
       const sent = new Map<string, string>();
-      const res = await api('POST', `/v2/users/${user.userId}/password_reset`, {
+      const res = await api('passwordReset', {
+        userId: user.userId,
         sendLink: { notificationType: 'NOTIFICATION_TYPE_Email' },
       });
-      expect(res.status).toBe(200);
+      expect(res.code).toBe(0);
       expect(res.body.verificationCode).toBeUndefined();
       expect(res.body.details).toMatchObject({ resourceOwner: t.idp.orgId });
       const code = await t.idp.lastPasswordCode(user.userId);
@@ -426,29 +431,30 @@ describe('dev-idp user service v2', () => {
 
       const next = 'Reset-Secret-42';
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/password`, {
+        await api('setPassword', {
+          userId: user.userId,
           newPassword: { password: next },
           verificationCode: 'WRONG1',
         }),
-        400,
-        3,
+        Code.InvalidArgument,
         'CODE-woT0xc',
       );
-      const ok = await api('POST', `/v2/users/${user.userId}/password`, {
+      const ok = await api('setPassword', {
+        userId: user.userId,
         newPassword: { password: next, changeRequired: false },
         verificationCode: code,
       });
-      expect(ok.status).toBe(200);
-      expect((await sessionWith(user.userId, next)).status).toBe(201);
-      expect((await sessionWith(user.userId, user.password)).status).toBe(400);
+      expect(ok.code).toBe(0);
+      expect((await sessionWith(user.userId, next)).code).toBe(0);
+      expect((await sessionWith(user.userId, user.password)).code).toBe(Code.InvalidArgument);
       // Used up.
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/password`, {
+        await api('setPassword', {
+          userId: user.userId,
           newPassword: { password: 'Third-Secret-42' },
           verificationCode: code,
         }),
-        400,
-        3,
+        Code.InvalidArgument,
         'CODE-woT0xc',
       );
       expect(await t.idp.lastPasswordCode(user.userId)).toBeUndefined();
@@ -456,42 +462,43 @@ describe('dev-idp user service v2', () => {
 
     it('returns the code with returnCode, and kills it after 5 wrong guesses', async () => {
       const user = await createUser(t.idp, { verified: true });
-      const res = await api('POST', `/v2/users/${user.userId}/password_reset`, { returnCode: {} });
-      expect(res.status).toBe(200);
+      const res = await api('passwordReset', { userId: user.userId, returnCode: {} });
+      expect(res.code).toBe(0);
       const code = String(res.body.verificationCode);
       expect(await t.idp.lastPasswordCode(user.userId)).toBe(code);
       for (let i = 0; i < 5; i++) {
-        const wrong = await api('POST', `/v2/users/${user.userId}/password`, {
+        const wrong = await api('setPassword', {
+          userId: user.userId,
           newPassword: { password: 'Reset-Secret-42' },
           verificationCode: `X${i}`,
         });
-        expect(wrong.status).toBe(400);
+        expect(wrong.code).toBe(Code.InvalidArgument);
       }
       expect(await t.idp.lastPasswordCode(user.userId)).toBeUndefined();
-      const late = await api('POST', `/v2/users/${user.userId}/password`, {
+      const late = await api('setPassword', {
+        userId: user.userId,
         newPassword: { password: 'Reset-Secret-42' },
         verificationCode: code,
       });
-      expect(late.status).toBe(400);
+      expect(late.code).toBe(Code.InvalidArgument);
     });
 
     it('refuses an expired code, and one for an unknown user', async () => {
       const user = await createUser(t.idp, { verified: true });
-      const res = await api('POST', `/v2/users/${user.userId}/password_reset`, { returnCode: {} });
+      const res = await api('passwordReset', { userId: user.userId, returnCode: {} });
       await t.idp.expireCodes(user.userId);
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/password`, {
+        await api('setPassword', {
+          userId: user.userId,
           newPassword: { password: 'Reset-Secret-42' },
           verificationCode: res.body.verificationCode,
         }),
-        400,
-        3,
+        Code.InvalidArgument,
         'CODE-woT0xc',
       );
       expectZitadelError(
-        await api('POST', '/v2/users/1234567/password_reset', { sendLink: {} }),
-        404,
-        5,
+        await api('passwordReset', { userId: '1234567', sendLink: {} }),
+        Code.NotFound,
         'QUERY-Dfbg2',
       );
     });
@@ -499,8 +506,8 @@ describe('dev-idp user service v2', () => {
 
   describe('GetPasswordComplexitySettings', () => {
     it('reports the policy in force, which SetPassword applies', async () => {
-      const res = await api('GET', `/v2/settings/password/complexity?ctx.orgId=${t.idp.orgId}`);
-      expect(res.status).toBe(200);
+      const res = await api('getPasswordComplexitySettings', { ctx: { orgId: t.idp.orgId } });
+      expect(res.code).toBe(0);
       expect(res.body.settings).toEqual({
         minLength: '8',
         requiresUppercase: true,
@@ -512,15 +519,12 @@ describe('dev-idp user service v2', () => {
       const user = await createUser(t.idp, { verified: true });
       t.idp.setPasswordComplexity({ minLength: 20 });
       try {
-        expect((await api('GET', '/v2/settings/password/complexity')).body.settings).toMatchObject({
+        expect((await api('getPasswordComplexitySettings')).body.settings).toMatchObject({
           minLength: '20',
         });
         expectZitadelError(
-          await api('POST', `/v2/users/${user.userId}/password`, {
-            newPassword: { password: 'Short-Secret-1' },
-          }),
-          400,
-          3,
+          await api('setPassword', { userId: user.userId, newPassword: { password: 'Short-Secret-1' } }),
+          Code.InvalidArgument,
           'COMMA-HuJf6',
         );
       } finally {
@@ -535,28 +539,26 @@ describe('dev-idp user service v2', () => {
       const code = t.sentCodes.get(user.userId);
       expect(code).toBeDefined();
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/email/verify`, { verificationCode: 'WRONG1' }),
-        400,
-        3,
+        await api('verifyEmail', { userId: user.userId, verificationCode: 'WRONG1' }),
+        Code.InvalidArgument,
       );
-      const ok = await api('POST', `/v2/users/${user.userId}/email/verify`, { verificationCode: code });
-      expect(ok.status).toBe(200);
-      expect((await api('GET', `/v2/users/${user.userId}`)).body.user).toMatchObject({
+      const ok = await api('verifyEmail', { userId: user.userId, verificationCode: code });
+      expect(ok.code).toBe(0);
+      expect((await api('getUserByID', { userId: user.userId })).body.user).toMatchObject({
         human: { email: { isVerified: true } },
       });
       expect(await t.idp.lastEmailCode(user.userId)).toBeUndefined();
       expectZitadelError(
-        await api('POST', `/v2/users/${user.userId}/email/verify`, { verificationCode: code }),
-        400,
-        3,
+        await api('verifyEmail', { userId: user.userId, verificationCode: code }),
+        Code.InvalidArgument,
       );
     });
 
     it('resends a fresh code', async () => {
       const user = await createUser(t.idp);
       const first = t.sentCodes.get(user.userId);
-      const res = await api('POST', `/v2/users/${user.userId}/email/resend`, { returnCode: {} });
-      expect(res.status).toBe(200);
+      const res = await api('resendEmailCode', { userId: user.userId, returnCode: {} });
+      expect(res.code).toBe(0);
       expect(res.body.verificationCode).toMatch(/^[A-Z0-9]{6}$/);
       expect(await t.idp.lastEmailCode(user.userId)).toBe(res.body.verificationCode);
       expect(first).toBeDefined();
