@@ -1,25 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsLocked } from '../src/database/run-migrations.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
-import { databaseUrl, serverUrl, uniqueDatabaseName } from './support/test-database-names.js';
+import { isolatedDatabase } from './support/test-app.js';
 
 function open(url: string): Promise<DataSource> {
   return new DataSource(
     dataSourceOptions({ url, poolMax: 2, statementTimeoutMs: 0, migrationsRun: false }),
   ).initialize();
-}
-
-async function onServer(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl() });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 describe('schema and migrations', () => {
@@ -119,9 +108,8 @@ describe('schema and migrations', () => {
   });
 
   it('migrates down to nothing and up again on a fresh database', async () => {
-    const name = uniqueDatabaseName('updown');
-    await onServer(`CREATE DATABASE "${name}"`);
-    const fresh = await open(databaseUrl(name));
+    const database = await isolatedDatabase('updown');
+    const fresh = await open(database.url);
     try {
       await runMigrationsLocked(fresh);
       for (let i = 0; i < MIGRATIONS.length; i++) await fresh.undoLastMigration({ transaction: 'each' });
@@ -136,24 +124,19 @@ describe('schema and migrations', () => {
       expect((await fresh.driver.createSchemaBuilder().log()).upQueries).toEqual([]);
     } finally {
       await fresh.destroy();
-      await onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await database.drop();
     }
   });
 
   it('applies migrations once when instances start together', async () => {
-    const name = uniqueDatabaseName('race');
-    await onServer(`CREATE DATABASE "${name}"`);
-    const instances = await Promise.all([
-      open(databaseUrl(name)),
-      open(databaseUrl(name)),
-      open(databaseUrl(name)),
-    ]);
+    const database = await isolatedDatabase('race');
+    const instances = await Promise.all([open(database.url), open(database.url), open(database.url)]);
     try {
       const applied = await Promise.all(instances.map((ds) => runMigrationsLocked(ds)));
       expect(applied.flat()).toEqual(MIGRATIONS.map((m) => m.name));
     } finally {
       await Promise.all(instances.map((ds) => ds.destroy()));
-      await onServer(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await database.drop();
     }
   });
 });

@@ -21,16 +21,13 @@ export interface UserListShape {
 
 export interface UserListStatements {
   /**
-   * The page, limit + 1 rows `{ summary: <UserSummaryDto as JSON text>, id, cursor_value, total }`: the
-   * total rides along on every row (PostgreSQL computes it once, as an InitPlan), so a page costs one
-   * round trip.
+   * The page and its total in one round trip: up to limit + 1 rows `{ summary: <UserSummaryDto as JSON
+   * text>, id, cursor_value, total }`, the total (computed once) on each. An empty page is one row whose
+   * `id` is null, there to carry the total.
    */
   page: string;
-  /** One row `{ total }`, for an empty page, which has no row to carry it. */
-  total: string;
-  /** The named values of each statement, in parameter order. */
-  pageParameters: (keyof UserListValues)[];
-  totalParameters: (keyof UserListValues)[];
+  /** The named values of `page`, in parameter order. */
+  parameters: (keyof UserListValues)[];
 }
 
 export interface UserListValues {
@@ -110,7 +107,6 @@ function build(shape: UserListShape): UserListStatements {
           WHERE ${shape.org ? `org_id = ${parameter('orgId')}` : 'true'}
             AND role = ${shape.role ? parameter('role') : `'*'`}
             AND ${shape.status ? `status = ${parameter('status')}` : `status <> 'deleted'`})`;
-  const totalParameters = [...names];
 
   const descending = shape.sort.startsWith('-');
   const column = SORT_COLUMNS[shape.sort.replace(/^-/, '') as keyof typeof SORT_COLUMNS];
@@ -122,15 +118,17 @@ function build(shape: UserListShape): UserListStatements {
   }
   // The JSON is written outside the LIMIT, for the page's rows only: inside, a deep offset would write it
   // for every row it skips. The sort value as text keeps created_at's microseconds, which the cursor needs
-  // and JSON drops.
-  const page = `SELECT ${SUMMARY_JSON} AS summary, p.user_id AS id, p.cursor_value, ${total} AS total
-    FROM (SELECT u.id AS user_id, u.username, u.email, u.display_name, u.status, u.roles, u.created_at,
-            ${column}::text AS cursor_value
-          FROM ${from} WHERE ${where.join(' AND ')}
-          ORDER BY ${column} ${direction}, u.id ${direction}
-          OFFSET ${parameter('offset')} LIMIT ${parameter('limit')}) AS p
+  // and JSON drops. The total is joined to the page, so that an empty page still brings it.
+  const page = `SELECT ${SUMMARY_JSON} AS summary, p.user_id AS id, p.cursor_value, t.total
+    FROM (SELECT ${total} AS total) AS t
+    LEFT JOIN LATERAL (
+      SELECT u.id AS user_id, u.username, u.email, u.display_name, u.status, u.roles, u.created_at,
+             ${column}::text AS cursor_value
+      FROM ${from} WHERE ${where.join(' AND ')}
+      ORDER BY ${column} ${direction}, u.id ${direction}
+      OFFSET ${parameter('offset')} LIMIT ${parameter('limit')}) AS p ON true
     ORDER BY ${column.replace('u.', 'p.')} ${direction}, p.user_id ${direction}`;
-  return { page, total: `SELECT ${total} AS total`, pageParameters: names, totalParameters };
+  return { page, parameters: names };
 }
 
 export function parametersOf(names: (keyof UserListValues)[], values: UserListValues): unknown[] {

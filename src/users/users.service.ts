@@ -239,12 +239,11 @@ export class UsersService implements OnApplicationBootstrap {
       countLimit: this.searchCountLimit + 1,
     };
     const rows = await this.users.query<
-      { summary: string; id: string; cursor_value: string; total: number }[]
-    >(sql.page, parametersOf(sql.pageParameters, values));
-    const total =
-      rows[0]?.total ??
-      (await this.users.query<{ total: number }[]>(sql.total, parametersOf(sql.totalParameters, values)))[0]
-        .total;
+      { summary: string; id: string | null; cursor_value: string; total: number }[]
+    >(sql.page, parametersOf(sql.parameters, values));
+    const total = rows[0].total;
+    // An empty page is one row with no user, which carried the total.
+    if (rows[0].id === null) rows.length = 0;
     const hasMore = rows.length > query.limit;
     if (hasMore) rows.length = query.limit;
     const last = rows.at(-1);
@@ -253,7 +252,8 @@ export class UsersService implements OnApplicationBootstrap {
       usersJson: `[${rows.map((row) => row.summary).join(',')}]`,
       total: totalExact ? total : this.searchCountLimit,
       totalExact,
-      nextCursor: hasMore && last ? encodeCursor(this.cursors, query.sort, last.cursor_value, last.id) : null,
+      nextCursor:
+        hasMore && last?.id ? encodeCursor(this.cursors, query.sort, last.cursor_value, last.id) : null,
     };
   }
 
