@@ -8,6 +8,7 @@
  * and it hands out the service account token to whoever starts it. See README.md beside this file.
  */
 import { randomBytes } from 'node:crypto';
+import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ClientConfig, IdpContext, Logger, LoginSettings } from './context.js';
@@ -92,6 +93,9 @@ const absoluteUrl = z
   .url({ protocol: /^https?$/ })
   .refine((u) => !u.includes('#'), 'must not contain a fragment');
 
+/** Zitadel's ids are numeric strings. */
+const zitadelId = z.string().regex(/^\d{1,30}$/, 'must be a numeric string');
+
 const optionsSchema = z.object({
   /** A PostgreSQL database; all state goes to schema `dev_idp`, created on start. */
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
@@ -101,14 +105,8 @@ const optionsSchema = z.object({
   port: z.number().int().min(0).max(65535).default(0),
   /** The issuer; default `http://${host}:${actualPort}`. */
   publicUrl: absoluteUrl.optional(),
-  orgId: z
-    .string()
-    .regex(/^\d{1,30}$/, 'must be a numeric string')
-    .default(DEFAULT_ORG_ID),
-  projectId: z
-    .string()
-    .regex(/^\d{1,30}$/, 'must be a numeric string')
-    .default(DEFAULT_PROJECT_ID),
+  orgId: zitadelId.default(DEFAULT_ORG_ID),
+  projectId: zitadelId.default(DEFAULT_PROJECT_ID),
   /** The OIDC applications. */
   clients: z
     .array(
@@ -294,10 +292,10 @@ function buildServer(ctx: IdpContext): FastifyInstance {
     reply.code(404).send({ code: 5, message: 'Not Found', details: [] }),
   );
 
-  void app.register((oidc, _options, done) => {
+  void app.register(async (oidc) => {
     useOAuthErrors(oidc, ctx.logger);
+    await oidc.register(formbody);
     registerOidcRoutes(oidc, ctx);
-    done();
   });
   // Zitadel's services over Connect, from its own descriptors (a scope of their own, with Connect's parsers).
   registerConnectServices(app, ctx);

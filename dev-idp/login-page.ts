@@ -54,62 +54,60 @@ ${body}
 `;
 }
 
-export interface LoginPageOptions {
+export interface FormPageOptions {
   action: string;
-  /** The authorization request, carried through the form unchanged and validated again on submit. */
+  /**
+   * The authorization request (and, on the TOTP step, the half-finished login: session id and token), carried
+   * through the form unchanged and validated again on submit.
+   */
   hidden: Record<string, string>;
   clientId: string;
   loginName: string;
   error?: string;
 }
 
-export function loginPage(options: LoginPageOptions): string {
+/** A page with a form posting to `action`; `title` and `intro` are HTML, so callers escape what they echo. */
+function formPage(title: string, intro: string, options: FormPageOptions, fields: string, submit: string) {
   const hidden = Object.entries(options.hidden)
     .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
     .join('\n');
   const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
   return page(
-    'Sign in',
-    `<h1>Sign in</h1>
-<p>to continue to <strong>${escapeHtml(options.clientId)}</strong></p>
+    title,
+    `<h1>${title}</h1>
+<p>${intro}</p>
 ${error}
 <form method="post" action="${escapeHtml(options.action)}">
 ${hidden}
-<label for="loginName">Login name</label>
-<input type="text" id="loginName" name="loginName" value="${escapeHtml(options.loginName)}" autocomplete="username" required${options.loginName ? '' : ' autofocus'}>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required${options.loginName ? ' autofocus' : ''}>
-<button type="submit">Sign in</button>
+${fields}
+<button type="submit">${submit}</button>
 </form>`,
   );
 }
 
-export interface TotpPageOptions {
-  action: string;
-  /** The authorization request and the half-finished login (session id and token), carried unchanged. */
-  hidden: Record<string, string>;
-  clientId: string;
-  loginName: string;
-  error?: string;
+export function loginPage(options: FormPageOptions): string {
+  const { loginName } = options;
+  return formPage(
+    'Sign in',
+    `to continue to <strong>${escapeHtml(options.clientId)}</strong>`,
+    options,
+    `<label for="loginName">Login name</label>
+<input type="text" id="loginName" name="loginName" value="${escapeHtml(loginName)}" autocomplete="username" required${loginName ? '' : ' autofocus'}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required${loginName ? ' autofocus' : ''}>`,
+    'Sign in',
+  );
 }
 
 /** The second step for a user with a TOTP generator: the 6-digit code from the authenticator app. */
-export function totpPage(options: TotpPageOptions): string {
-  const hidden = Object.entries(options.hidden)
-    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
-    .join('\n');
-  const error = options.error ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>` : '';
-  return page(
+export function totpPage(options: FormPageOptions): string {
+  return formPage(
     'Two-factor authentication',
-    `<h1>Two-factor authentication</h1>
-<p>Enter the code from your authenticator app for <strong>${escapeHtml(options.loginName)}</strong> to continue to <strong>${escapeHtml(options.clientId)}</strong>.</p>
-${error}
-<form method="post" action="${escapeHtml(options.action)}">
-${hidden}
-<label for="otp">Code</label>
-<input type="text" id="otp" name="otp" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus>
-<button type="submit">Verify</button>
-</form>`,
+    `Enter the code from your authenticator app for <strong>${escapeHtml(options.loginName)}</strong> to continue to <strong>${escapeHtml(options.clientId)}</strong>.`,
+    options,
+    `<label for="otp">Code</label>
+<input type="text" id="otp" name="otp" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus>`,
+    'Verify',
   );
 }
 

@@ -126,17 +126,6 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
   const { store, signer } = ctx;
   const url = (path: string) => `${ctx.issuer()}${path}`;
 
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string' },
-    (_request, body, done) => {
-      done(
-        null,
-        Object.fromEntries(new URLSearchParams(typeof body === 'string' ? body : body.toString('utf8'))),
-      );
-    },
-  );
-
   function validateAuthorize(params: AuthorizeParams): Validation {
     const client = params.client_id ? ctx.clients.get(params.client_id) : undefined;
     if (!client) return { kind: 'page', message: 'The client_id is missing or not registered.' };
@@ -247,15 +236,31 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     return reply.redirect(withParams(authRequest.redirectUri, { code, state: authRequest.state }), 302);
   }
 
-  function authorize(input: unknown, reply: FastifyReply) {
-    const params = parseOrUndefined(authorizeParams, input);
-    if (!params)
-      return sendPage(reply, 400, messagePage('Invalid request', 'The authorization request is malformed.'));
-    const validation = validateAuthorize(params);
+  /**
+   * An authorization request, from the query or from a form that carries it back (hidden fields come back from
+   * the browser, so everything is checked again, exactly as on the way in). When it is not valid, the answer
+   * (error page or error redirect) is already sent and `request` is undefined.
+   */
+  function checkedRequest<T extends z.ZodType<AuthorizeParams>>(
+    schema: T,
+    input: unknown,
+    reply: FastifyReply,
+  ) {
+    const form = parseOrUndefined(schema, input);
+    const validation: Validation = form
+      ? validateAuthorize(form)
+      : { kind: 'page', message: 'The request is malformed.' };
     if (validation.kind === 'page')
-      return sendPage(reply, 400, messagePage('Invalid request', validation.message));
-    if (validation.kind === 'redirect') return reply.redirect(validation.location, 302);
-    return renderLogin(reply, validation.request, validation.request.loginHint);
+      void sendPage(reply, 400, messagePage('Invalid request', validation.message));
+    if (validation.kind === 'redirect') void reply.redirect(validation.location, 302);
+    return validation.kind === 'ok'
+      ? { form: form!, request: validation.request }
+      : { form, request: undefined };
+  }
+
+  function authorize(input: unknown, reply: FastifyReply) {
+    const { request } = checkedRequest(authorizeParams, input, reply);
+    return request ? renderLogin(reply, request, request.loginHint) : reply;
   }
 
   // --- discovery and keys ---
@@ -322,14 +327,8 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
   app.post('/oauth/v2/authorize', async (request, reply) => authorize(request.body, reply));
 
   app.post(LOGIN_PATH, async (request, reply) => {
-    const form = parseOrUndefined(loginForm, request.body);
-    if (!form) return sendPage(reply, 400, messagePage('Invalid request', 'The login form is malformed.'));
-    // Hidden fields come back from the browser: everything is checked again, exactly as on the way in.
-    const validation = validateAuthorize(form);
-    if (validation.kind === 'page')
-      return sendPage(reply, 400, messagePage('Invalid request', validation.message));
-    if (validation.kind === 'redirect') return reply.redirect(validation.location, 302);
-    const authRequest = validation.request;
+    const { form, request: authRequest } = checkedRequest(loginForm, request.body, reply);
+    if (!authRequest) return reply;
     const loginName = (form.loginName ?? '').trim();
     if (!loginName || !form.password) {
       return renderLogin(reply, authRequest, loginName, 'Enter your login name and password.');
@@ -361,13 +360,8 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
   });
 
   app.post(TOTP_PATH, async (request, reply) => {
-    const form = parseOrUndefined(totpForm, request.body);
-    if (!form) return sendPage(reply, 400, messagePage('Invalid request', 'The form is malformed.'));
-    const validation = validateAuthorize(form);
-    if (validation.kind === 'page')
-      return sendPage(reply, 400, messagePage('Invalid request', validation.message));
-    if (validation.kind === 'redirect') return reply.redirect(validation.location, 302);
-    const authRequest = validation.request;
+    const { form, request: authRequest } = checkedRequest(totpForm, request.body, reply);
+    if (!authRequest) return reply;
     // The half-finished login: a session whose password was checked moments ago, proven by its token.
     const session = form.loginSession ? await store.getSession(store.pool, form.loginSession) : undefined;
     const fresh =
