@@ -47,4 +47,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
 # Node receives SIGTERM directly (exec form, no shell) and shuts down gracefully. The old-space cap is
 # `npm run start:prod`'s (see README, Deployment): the live heap is about 50 MB, and without a cap V8 lets
 # it grow to twice that and more between collections on a large host.
-CMD ["node", "--enable-source-maps", "--max-old-space-size=192", "--max-semi-space-size=16", "dist/src/main.js"]
+CMD ["node", "--enable-source-maps", "--max-old-space-size=192", "--max-semi-space-size=8", "dist/src/main.js"]
