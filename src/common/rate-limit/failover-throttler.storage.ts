@@ -1,7 +1,8 @@
 import type { OnApplicationShutdown } from '@nestjs/common';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
-import { ThrottlerStorageService, type ThrottlerStorage } from '@nestjs/throttler';
+import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { RedisConnection } from '../../redis/redis.connection.js';
+import { MemoryThrottlerStorage } from './memory-throttler.storage.js';
 
 const FAILURE_PAUSE_MS = 1_000;
 
@@ -13,7 +14,7 @@ type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>
  * instances during an outage; counting restarts in Redis as soon as the client is ready again.
  */
 export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplicationShutdown {
-  private readonly memory = new ThrottlerStorageService();
+  private readonly memory = new MemoryThrottlerStorage();
   private readonly shared: ThrottlerStorageRedisService | null;
 
   constructor(private readonly redis: RedisConnection) {
@@ -55,7 +56,7 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
    * How many seconds `key` stays blocked under `throttlerName` (0: not blocked), without counting a hit:
    * a check before work whose failures alone are counted (failed logins per account). Reads each store's
    * own block marker: @nest-lab/throttler-storage-redis keeps `{<key>:<name>}:blocked` with a TTL, the
-   * memory store a block expiry on the key's record (test/login-protection.e2e-spec.ts covers both).
+   * memory store a block expiry on the key's window (test/login-protection.e2e-spec.ts covers both).
    */
   async blockedFor(key: string, throttlerName: string): Promise<number> {
     const client = this.redis.client;
@@ -69,14 +70,12 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
         this.redis.markDown(error);
       }
     }
-    const record = this.memory.storage.get(key);
-    const left = record?.isBlocked ? record.blockExpiresAt - Date.now() : 0;
-    return left > 0 ? Math.ceil(left / 1000) : 0;
+    return this.memory.blockedFor(key, throttlerName);
   }
 
   /** Forgets `key`'s count and block under `throttlerName` in both stores (a new code starts afresh). */
   async reset(key: string, throttlerName: string): Promise<void> {
-    this.memory.storage.delete(key);
+    this.memory.reset(key, throttlerName);
     const client = this.redis.client;
     if (!client || !this.redis.ready || Date.now() < this.pausedUntil) return;
     try {
@@ -89,6 +88,6 @@ export class FailoverThrottlerStorage implements ThrottlerStorage, OnApplication
   }
 
   onApplicationShutdown(): void {
-    this.memory.onApplicationShutdown();
+    this.memory.close();
   }
 }
