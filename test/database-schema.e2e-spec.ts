@@ -1,9 +1,42 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { DataSource, QueryFailedError } from 'typeorm';
 import { dataSourceOptions } from '../src/database/data-source-options.js';
 import { runMigrationsLocked } from '../src/database/run-migrations.js';
 import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { isolatedDatabase } from './support/test-app.js';
+import { seedUsers } from '../bench/seed.js';
+import {
+  parametersOf,
+  userListStatements,
+  type UserListShape,
+  type UserListValues,
+} from '../src/users/user-list.sql.js';
+import { USER_SORTS } from '../src/users/dto/list-users.dto.js';
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function* planNodes(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* planNodes(child);
+}
+
+/** Every combination of list filters (and each sort), inside one organization or across all. */
+function* listShapes({ org }: { org: boolean }): Generator<UserListShape> {
+  const flags = [false, true];
+  for (const status of flags)
+    for (const bot of flags)
+      for (const role of flags)
+        for (const search of flags)
+          for (const cursor of flags)
+            for (const sort of USER_SORTS) yield { status, org, bot, role, search, cursor, sort };
+}
 
 function open(url: string): Promise<DataSource> {
   return new DataSource(
@@ -108,6 +141,79 @@ describe('schema and migrations', () => {
     expect(count).toContain('"users_org_search_text_count_idx"');
     await dataSource.query('RESET enable_bitmapscan');
     await dataSource.query('RESET enable_seqscan');
+  });
+
+  it('reaches users only through organization-led indexes in the generic plan of every list inside one organization', async () => {
+    // Lists inside one organization are prepared statements (user-list.sql.ts): after five executions on a
+    // connection PostgreSQL may keep a generic plan, made without the values. Such a plan must not lean on
+    // an index whose selectivity depends on the value (the roles GIN index: `user` is held by nearly every
+    // user, a custom role by few), or one organization's page would read the whole table. With the bench's
+    // seed at 10,000 users, a role filter written `roles @> ARRAY[$n]` took that index in 9 of the shapes.
+    const database = await isolatedDatabase('generic-plans');
+    const seeded = await open(database.url);
+    const client = new pg.Client({ connectionString: database.url });
+    try {
+      await runMigrationsLocked(seeded);
+      await client.connect();
+      await seedUsers(client, 10_000);
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      const {
+        rows: [{ org_id: orgId }],
+      } = await client.query<{ org_id: string }>(`SELECT org_id FROM users LIMIT 1`);
+      const values: UserListValues = {
+        orgId,
+        status: 'active',
+        role: 'user',
+        pattern: '%ann%',
+        botId: randomUUID(),
+        afterValue: '2020-01-01',
+        afterId: randomUUID(),
+        offset: 0,
+        limit: 51,
+        countLimit: 1001,
+      };
+      const reads: string[] = [];
+      let prepared = 0;
+      for (const shape of listShapes({ org: true })) {
+        const sql = userListStatements(shape);
+        expect(sql.name).toBeDefined();
+        const name = `generic_${prepared++}`;
+        await client.query(`PREPARE ${name} AS ${sql.page}`);
+        const literals = parametersOf(sql.parameters, {
+          ...values,
+          afterValue: shape.sort.includes('created_at') ? values.afterValue : 'm',
+        })
+          .map((value) => (typeof value === 'number' ? String(value) : client.escapeLiteral(String(value))))
+          .join(', ');
+        const {
+          rows: [{ 'QUERY PLAN': plan }],
+        } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+          `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals})`,
+        );
+        for (const node of planNodes(plan[0].Plan)) {
+          if (
+            node['Relation Name'] === 'users' ||
+            node['Index Name']?.startsWith('users_') ||
+            node['Index Name']?.startsWith('PK_')
+          ) {
+            reads.push(`${JSON.stringify(shape)} ${node['Node Type']} ${node['Index Name'] ?? ''}`);
+          }
+        }
+      }
+      const offPath = reads.filter(
+        (read) =>
+          !/ (Bitmap Index Scan|Index Scan|Index Scan Backward|Index Only Scan) users_org_\w+$|Bitmap Heap Scan $|Index Scan PK_\w+$/.test(
+            read,
+          ),
+      );
+      expect(offPath).toEqual([]);
+      // And the lists across organizations stay planned for their values on every call.
+      for (const shape of listShapes({ org: false })) expect(userListStatements(shape).name).toBeUndefined();
+    } finally {
+      await client.end();
+      await seeded.destroy();
+      await database.drop();
+    }
   });
 
   it('migrates down to nothing and up again on a fresh database', async () => {

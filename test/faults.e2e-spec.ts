@@ -164,6 +164,38 @@ describe('faults', () => {
       await expectOutcome(logs, restoredAt);
     }, 30_000);
 
+    it('the user list, which reads through the pool without TypeORM (poolQuery): 503 upstream_unavailable while cut, 200 once restored', async () => {
+      const admin = await signedInUser(t, { roles: ['admin'] });
+      const list = async () => {
+        const started = Date.now();
+        const res = await t.http({ method: 'GET', url: '/api/users?limit=5', headers: bearer(admin.token) });
+        return {
+          status: res.statusCode,
+          error: res.json<{ error?: string }>().error,
+          ms: Date.now() - started,
+        };
+      };
+      expect((await list()).status).toBe(200);
+      proxy.cut();
+      try {
+        const during = await list();
+        expect({ status: during.status, error: during.error }).toEqual({
+          status: 503,
+          error: 'upstream_unavailable',
+        });
+        expect(during.ms).toBeLessThan(BOUND_MS);
+      } finally {
+        proxy.restore();
+      }
+      const deadline = Date.now() + 5_000;
+      let after = await list();
+      while (after.status !== 200 && Date.now() < deadline) {
+        await sleep(100);
+        after = await list();
+      }
+      expect(after.status).toBe(200);
+    }, 30_000);
+
     it('a network gone silent (no answers at all): the same, bounded by the connect and query timeouts', async () => {
       // Longer than the bound: a request that waited for the network to come back would break it.
       const { logs, restoredAt } = await throughFault(() => proxy.pause(), BOUND_MS + 1_000);

@@ -7,6 +7,7 @@ import { CURSOR_SIGNER, type CursorSigner } from '../common/http/cursor-signer.j
 import type { AppConfig } from '../config/app-config.js';
 import { ZITADEL_CONNECTION, type ZitadelConnection } from '../zitadel/zitadel-connection.js';
 import type { ZitadelUser } from '../zitadel/zitadel.types.js';
+import { poolQuery } from '../database/pool-query.js';
 import { ChangeFeedService } from '../change-feed/change-feed.service.js';
 import { CoherentCache } from '../change-feed/coherent-cache.js';
 import type { UserSort } from './dto/list-users.dto.js';
@@ -238,9 +239,10 @@ export class UsersService implements OnApplicationBootstrap {
       limit: query.limit + 1,
       countLimit: this.searchCountLimit + 1,
     };
-    const rows = await this.users.query<
-      { summary: string; id: string | null; cursor_value: string; total: number }[]
-    >(sql.page, parametersOf(sql.parameters, values));
+    const rows = await poolQuery<{ summary: string; id: string | null; cursor_value: string; total: number }>(
+      this.users.manager.connection,
+      { name: sql.name, text: sql.page, values: parametersOf(sql.parameters, values) },
+    );
     const total = rows[0].total;
     // An empty page is one row with no user, which carried the total.
     if (rows[0].id === null) rows.length = 0;
