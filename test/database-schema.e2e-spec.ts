@@ -8,6 +8,7 @@ import { MIGRATIONS } from '../src/database/migrations/index.js';
 import { isolatedDatabase } from './support/test-app.js';
 import { seedUsers } from '../bench/seed.js';
 import {
+  FEW_MATCHES,
   parametersOf,
   userListStatements,
   type UserListShape,
@@ -143,77 +144,191 @@ describe('schema and migrations', () => {
     await dataSource.query('RESET enable_seqscan');
   });
 
-  it('reaches users only through organization-led indexes in the generic plan of every list inside one organization', async () => {
-    // Lists inside one organization are prepared statements (user-list.sql.ts): after five executions on a
-    // connection PostgreSQL may keep a generic plan, made without the values. Such a plan must not lean on
-    // an index whose selectivity depends on the value (the roles GIN index: `user` is held by nearly every
-    // user, a custom role by few), or one organization's page would read the whole table. With the bench's
-    // seed at 10,000 users, a role filter written `roles @> ARRAY[$n]` took that index in 9 of the shapes.
-    const database = await isolatedDatabase('generic-plans');
-    const seeded = await open(database.url);
-    const client = new pg.Client({ connectionString: database.url });
-    try {
-      await runMigrationsLocked(seeded);
+  /** The benchmark's seed (bench/seed.ts) in a database of its own: plans as a real directory gets them. */
+  describe('list statements on 12,000 seeded users', () => {
+    let database: Awaited<ReturnType<typeof isolatedDatabase>>;
+    let client: pg.Client;
+    beforeAll(async () => {
+      database = await isolatedDatabase('list-plans');
+      const migrated = await open(database.url);
+      await runMigrationsLocked(migrated);
+      await migrated.destroy();
+      client = new pg.Client({ connectionString: database.url });
       await client.connect();
-      await seedUsers(client, 10_000);
+      // More holders of `user` than FEW_MATCHES, so that both ways of reading a role across organizations run.
+      await seedUsers(client, 12_000);
+    }, 120_000);
+    afterAll(async () => {
+      await client?.end();
+      await database?.drop();
+    });
+
+    it('reaches users only through organization-led indexes in the generic plan of every list inside one organization', async () => {
+      // Lists inside one organization are prepared statements (user-list.sql.ts): after five executions on a
+      // connection PostgreSQL may keep a generic plan, made without the values. Such a plan must not lean on
+      // an index whose selectivity depends on the value (the roles GIN index: `user` is held by nearly every
+      // user, a custom role by few), or one organization's page would read the whole table. With the bench's
+      // seed, a role filter written `roles @> ARRAY[$n]` took that index in 9 of the shapes.
       await client.query('SET plan_cache_mode = force_generic_plan');
-      const {
-        rows: [{ org_id: orgId }],
-      } = await client.query<{ org_id: string }>(`SELECT org_id FROM users LIMIT 1`);
-      const values: UserListValues = {
-        orgId,
-        status: 'active',
-        role: 'user',
-        pattern: '%ann%',
-        botId: randomUUID(),
-        afterValue: '2020-01-01',
-        afterId: randomUUID(),
-        offset: 0,
-        limit: 51,
-        countLimit: 1001,
-      };
-      const reads: string[] = [];
-      let prepared = 0;
-      for (const shape of listShapes({ org: true })) {
-        const sql = userListStatements(shape);
-        expect(sql.name).toBeDefined();
-        const name = `generic_${prepared++}`;
-        await client.query(`PREPARE ${name} AS ${sql.page}`);
-        const literals = parametersOf(sql.parameters, {
-          ...values,
-          afterValue: shape.sort.includes('created_at') ? values.afterValue : 'm',
-        })
-          .map((value) => (typeof value === 'number' ? String(value) : client.escapeLiteral(String(value))))
-          .join(', ');
+      try {
         const {
-          rows: [{ 'QUERY PLAN': plan }],
-        } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-          `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals})`,
-        );
-        for (const node of planNodes(plan[0].Plan)) {
-          if (
-            node['Relation Name'] === 'users' ||
-            node['Index Name']?.startsWith('users_') ||
-            node['Index Name']?.startsWith('PK_')
-          ) {
-            reads.push(`${JSON.stringify(shape)} ${node['Node Type']} ${node['Index Name'] ?? ''}`);
+          rows: [{ org_id: orgId }],
+        } = await client.query<{ org_id: string }>(`SELECT org_id FROM users LIMIT 1`);
+        const values: UserListValues = {
+          orgId,
+          status: 'active',
+          role: 'user',
+          pattern: '%ann%',
+          botId: randomUUID(),
+          afterValue: '2020-01-01',
+          afterId: randomUUID(),
+          offset: 0,
+          limit: 51,
+          countLimit: 1001,
+        };
+        const reads: string[] = [];
+        let prepared = 0;
+        for (const shape of listShapes({ org: true })) {
+          const sql = userListStatements(shape);
+          expect(sql.name).toBeDefined();
+          const name = `generic_${prepared++}`;
+          await client.query(`PREPARE ${name} AS ${sql.page}`);
+          const literals = parametersOf(sql.parameters, {
+            ...values,
+            afterValue: shape.sort.includes('created_at') ? values.afterValue : 'm',
+          })
+            .map((value) => (typeof value === 'number' ? String(value) : client.escapeLiteral(String(value))))
+            .join(', ');
+          const {
+            rows: [{ 'QUERY PLAN': plan }],
+          } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+            `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${literals})`,
+          );
+          for (const node of planNodes(plan[0].Plan)) {
+            if (
+              node['Relation Name'] === 'users' ||
+              node['Index Name']?.startsWith('users_') ||
+              node['Index Name']?.startsWith('PK_')
+            ) {
+              reads.push(`${JSON.stringify(shape)} ${node['Node Type']} ${node['Index Name'] ?? ''}`);
+            }
           }
         }
+        const offPath = reads.filter(
+          (read) =>
+            !/ (Bitmap Index Scan|Index Scan|Index Scan Backward|Index Only Scan) users_org_\w+$|Bitmap Heap Scan $|Index Scan PK_\w+$/.test(
+              read,
+            ),
+        );
+        expect(offPath).toEqual([]);
+        // And the lists across organizations stay planned for their values on every call.
+        for (const shape of listShapes({ org: false }))
+          expect(userListStatements(shape).name).toBeUndefined();
+      } finally {
+        await client.query('RESET plan_cache_mode');
       }
-      const offPath = reads.filter(
-        (read) =>
-          !/ (Bitmap Index Scan|Index Scan|Index Scan Backward|Index Only Scan) users_org_\w+$|Bitmap Heap Scan $|Index Scan PK_\w+$/.test(
-            read,
-          ),
-      );
-      expect(offPath).toEqual([]);
-      // And the lists across organizations stay planned for their values on every call.
-      for (const shape of listShapes({ org: false })) expect(userListStatements(shape).name).toBeUndefined();
-    } finally {
-      await client.end();
-      await seeded.destroy();
-      await database.drop();
-    }
+    });
+
+    it('pages across organizations as a plain ORDER BY would, by the ordered scan or through the index', async () => {
+      const cases: [Partial<UserListShape>, Partial<UserListValues>][] = [
+        [{ role: true }, { role: 'user' }], // more than FEW_MATCHES holders: the ordered scan
+        [{ role: true }, { role: 'admin' }], // few: through the roles index
+        [
+          { role: true, sort: '-email' },
+          { role: 'manager', offset: 40 },
+        ],
+        [
+          { role: true, status: true },
+          { role: 'admin', status: 'active' },
+        ],
+        [{ search: true }, { pattern: '%user1%' }], // counted past its limit: the ordered scan
+        [{ search: true, sort: 'username' }, { pattern: '%joanna%' }], // fewer: through the trigram index
+        [
+          { search: true, sort: '-username' },
+          { pattern: '%joanna%', offset: 3 },
+        ],
+        [{ role: true }, { role: 'auditor' }], // nobody
+        [{ status: true }, { status: 'suspended', offset: 100_000 }], // past the end
+      ];
+      const branches = new Set<string>();
+      for (const [flags, given] of cases) {
+        const shape: UserListShape = {
+          status: false,
+          org: false,
+          bot: false,
+          role: false,
+          search: false,
+          cursor: false,
+          sort: 'created_at',
+          ...flags,
+        };
+        const values: UserListValues = { offset: 0, limit: 21, countLimit: 1001, ...given };
+        const sql = userListStatements(shape);
+        const { rows } = await client.query<{ id: string | null; total: number }>(
+          sql.page,
+          parametersOf(sql.parameters, values),
+        );
+        // Which way it read, as the statement decides it from the total.
+        const total = rows[0].total;
+        const throughIndex = shape.search
+          ? total < values.countLimit
+          : shape.role && !shape.status && total <= FEW_MATCHES;
+        branches.add(`${throughIndex ? 'index' : 'ordered'} ${shape.search ? 'search' : 'role'}`);
+        const column = shape.sort.replace('-', '');
+        const direction = shape.sort.startsWith('-') ? 'DESC' : 'ASC';
+        const { rows: expected } = await client.query<{ id: string }>(
+          `SELECT id FROM users WHERE status <> 'deleted'
+             AND ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR roles @> ARRAY[$2])
+             AND ($3::text IS NULL OR search_text LIKE $3)
+           ORDER BY ${column} ${direction}, id ${direction} OFFSET $4 LIMIT $5`,
+          [values.status ?? null, values.role ?? null, values.pattern ?? null, values.offset, values.limit],
+        );
+        expect({ shape, ids: rows.filter((row) => row.id !== null).map((row) => row.id) }).toEqual({
+          shape,
+          ids: expected.map((row) => row.id),
+        });
+      }
+      expect([...branches].sort()).toEqual(['index role', 'index search', 'ordered role', 'ordered search']);
+    });
+
+    it('reads no users for a page that cannot hold one: a role nobody holds, an offset past the end', async () => {
+      for (const [flags, given] of [
+        [{ role: true }, { role: 'auditor' }],
+        [
+          { role: true, status: true, sort: 'username' },
+          { role: 'auditor', status: 'active' },
+        ],
+        [{ status: true }, { status: 'suspended', offset: 10_000 }],
+      ] as [Partial<UserListShape>, Partial<UserListValues>][]) {
+        const shape: UserListShape = {
+          status: false,
+          org: false,
+          bot: false,
+          role: false,
+          search: false,
+          cursor: false,
+          sort: 'created_at',
+          ...flags,
+        };
+        const sql = userListStatements(shape);
+        const literals = parametersOf(sql.parameters, { offset: 0, limit: 21, countLimit: 1001, ...given })
+          .map((value) => (typeof value === 'number' ? String(value) : client.escapeLiteral(String(value))))
+          .join(', ');
+        await client.query(`PREPARE empty_${Object.keys(flags).join('_')} AS ${sql.page}`);
+        const {
+          rows: [{ 'QUERY PLAN': plan }],
+        } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode & { 'Actual Loops'?: number } }] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE empty_${Object.keys(flags).join('_')}(${literals})`,
+        );
+        const scansOfUsers = [...planNodes(plan[0].Plan)].filter((node) => node['Relation Name'] === 'users');
+        expect(scansOfUsers.length).toBeGreaterThan(0);
+        expect({
+          flags,
+          executed: scansOfUsers.filter((node) => (node as { 'Actual Loops'?: number })['Actual Loops'] !== 0)
+            .length,
+        }).toEqual({ flags, executed: 0 });
+      }
+    });
   });
 
   it('migrates down to nothing and up again on a fresh database', async () => {
