@@ -583,15 +583,6 @@ describe('users', () => {
     stub.on('POST', '/zitadel.user.v2.UserService/DeleteUser', zitadelError(5, 'COMMAND-5M0od'));
     await expect(client().deleteUser('1')).resolves.toBeUndefined();
   });
-
-  it('sets a password', async () => {
-    stub.on('POST', '/zitadel.user.v2.UserService/SetPassword', { body: { details: {} } });
-    await client().setPassword('1', 'N3w!password', true);
-    expect(stub.last('POST', '/zitadel.user.v2.UserService/SetPassword').json).toEqual({
-      userId: '1',
-      newPassword: { password: 'N3w!password', changeRequired: true },
-    });
-  });
 });
 
 describe('account self-service', () => {
