@@ -1,5 +1,3 @@
-import { generateKeyPair } from 'node:crypto';
-import { promisify } from 'node:util';
 import {
   type CryptoKey,
   type JSONWebKeySet,
@@ -9,12 +7,13 @@ import {
   calculateJwkThumbprint,
   createLocalJWKSet,
   errors,
+  exportJWK,
+  exportPKCS8,
+  generateKeyPair,
   importPKCS8,
   jwtVerify,
 } from 'jose';
 import type pg from 'pg';
-
-const generateRsaKeyPair = promisify(generateKeyPair);
 
 interface KeyRow {
   kid: string;
@@ -43,10 +42,10 @@ export class TokenSigner {
       'SELECT kid, private_key_pem, public_jwk FROM dev_idp.signing_keys ORDER BY created_at DESC',
     );
     if (rows.length === 0) {
-      const { privateKey, publicKey } = await generateRsaKeyPair('rsa', { modulusLength: 2048 });
-      const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
+      const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+      const publicJwk = await exportJWK(publicKey);
       const kid = await calculateJwkThumbprint(publicJwk);
-      const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      const pem = await exportPKCS8(privateKey);
       await client.query(
         'INSERT INTO dev_idp.signing_keys (kid, private_key_pem, public_jwk) VALUES ($1, $2, $3)',
         [kid, pem, JSON.stringify(publicJwk)],

@@ -1,19 +1,8 @@
 /**
  * The two pages a browser sees: the login form and a plain message page. Self-contained (inline CSS, no
- * scripts, no external assets), and every value echoed back is HTML-escaped.
+ * scripts, no external assets), and every value echoed back is HTML-escaped (html-escaper: & < > " ').
  */
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
+import { escape as escapeHtml } from 'html-escaper';
 
 /** Headers for every HTML page: no framing, no caching of credentials pages, nothing loaded from elsewhere. */
 export const PAGE_HEADERS = {

@@ -269,6 +269,15 @@ export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }
 
+/** The first row a statement returns, or undefined when it returns none. */
+async function first<T extends pg.QueryResultRow>(
+  db: Queryable,
+  text: string,
+  values?: unknown[],
+): Promise<T | undefined> {
+  return (await db.query<T>(text, values)).rows[0];
+}
+
 function isUniqueViolation(error: unknown): error is pg.DatabaseError {
   return error instanceof pg.DatabaseError && error.code === '23505';
 }
@@ -329,10 +338,10 @@ export class Store {
   // --- settings ---
 
   async getSetting(db: Queryable, key: string): Promise<string | undefined> {
-    const { rows } = await db.query<{ value: string }>('SELECT value FROM dev_idp.settings WHERE key = $1', [
+    const row = await first<{ value: string }>(db, 'SELECT value FROM dev_idp.settings WHERE key = $1', [
       key,
     ]);
-    return rows[0]?.value;
+    return row?.value;
   }
 
   async putSetting(db: Queryable, key: string, value: string): Promise<void> {
@@ -354,19 +363,16 @@ export class Store {
 
   /** undefined when the name is taken (case-insensitive), as Zitadel refuses a second org of one name. */
   async insertOrganization(db: Queryable, name: string, id?: string): Promise<OrganizationRow | undefined> {
-    const { rows } = await db.query<OrganizationRow>(
+    return first<OrganizationRow>(
+      db,
       `INSERT INTO dev_idp.organizations (id, name) VALUES (coalesce($1, dev_idp.next_id()), $2)
        ON CONFLICT DO NOTHING RETURNING *`,
       [id ?? null, name],
     );
-    return rows[0];
   }
 
   async getOrganization(db: Queryable, id: string): Promise<OrganizationRow | undefined> {
-    const { rows } = await db.query<OrganizationRow>('SELECT * FROM dev_idp.organizations WHERE id = $1', [
-      id,
-    ]);
-    return rows[0];
+    return first<OrganizationRow>(db, 'SELECT * FROM dev_idp.organizations WHERE id = $1', [id]);
   }
 
   async listOrganizations(
@@ -406,30 +412,25 @@ export class Store {
   }
 
   async getUser(db: Queryable, id: string, forUpdate = false): Promise<UserRow | undefined> {
-    const { rows } = await db.query<UserRow>(
-      `SELECT * FROM dev_idp.users WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
-      [id],
-    );
-    return rows[0];
+    return first<UserRow>(db, `SELECT * FROM dev_idp.users WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [
+      id,
+    ]);
   }
 
   async findUserByEmail(db: Queryable, email: string): Promise<UserRow | undefined> {
-    const { rows } = await db.query<UserRow>('SELECT * FROM dev_idp.users WHERE lower(email) = lower($1)', [
-      email,
-    ]);
-    return rows[0];
+    return first<UserRow>(db, 'SELECT * FROM dev_idp.users WHERE lower(email) = lower($1)', [email]);
   }
 
   /** Zitadel accepts the username or the email as login name; a username match wins. */
   async findUserByLoginName(db: Queryable, loginName: string): Promise<UserRow | undefined> {
-    const { rows } = await db.query<UserRow>(
+    return first<UserRow>(
+      db,
       `SELECT * FROM dev_idp.users
         WHERE lower(username) = lower($1) OR lower(email) = lower($1)
         ORDER BY (lower(username) = lower($1)) DESC
         LIMIT 1`,
       [loginName],
     );
-    return rows[0];
   }
 
   /** Applies a change and bumps the user's sequence, as every Zitadel event does. */
@@ -445,11 +446,11 @@ export class Store {
       sets.push('password_changed_at = now()');
     sets.push('sequence = sequence + 1', 'changed_at = now()');
     try {
-      const { rows } = await db.query<UserRow>(
+      return await first<UserRow>(
+        db,
         `UPDATE dev_idp.users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`,
         values,
       );
-      return rows[0];
     } catch (error) {
       if (isUniqueViolation(error)) throw userAlreadyExists();
       throw error;
@@ -457,8 +458,7 @@ export class Store {
   }
 
   async deleteUser(db: Queryable, id: string): Promise<UserRow | undefined> {
-    const { rows } = await db.query<UserRow>('DELETE FROM dev_idp.users WHERE id = $1 RETURNING *', [id]);
-    return rows[0];
+    return first<UserRow>(db, 'DELETE FROM dev_idp.users WHERE id = $1 RETURNING *', [id]);
   }
 
   /**
@@ -470,7 +470,8 @@ export class Store {
     id: string,
     maxAttempts: number,
   ): Promise<{ attempts: number; locked: boolean }> {
-    const { rows } = await db.query<{ failed_password_attempts: number; state: UserState }>(
+    const row = await first<{ failed_password_attempts: number; state: UserState }>(
+      db,
       `UPDATE dev_idp.users
           SET failed_password_attempts = failed_password_attempts + 1,
               state = CASE WHEN failed_password_attempts + 1 >= $2 THEN 'USER_STATE_LOCKED' ELSE state END,
@@ -480,7 +481,6 @@ export class Store {
         RETURNING failed_password_attempts, state`,
       [id, maxAttempts],
     );
-    const row = rows[0];
     return { attempts: row?.failed_password_attempts ?? 0, locked: row?.state === 'USER_STATE_LOCKED' };
   }
 
@@ -504,11 +504,11 @@ export class Store {
   }
 
   async getCode(db: Queryable, kind: CodeKind, userId: string) {
-    const { rows } = await db.query<{ code: string; expired: boolean }>(
+    return first<{ code: string; expired: boolean }>(
+      db,
       `SELECT code, expires_at <= now() AS expired FROM ${CODE_TABLES[kind]} WHERE user_id = $1`,
       [userId],
     );
-    return rows[0];
   }
 
   async deleteCode(db: Queryable, kind: CodeKind, userId: string): Promise<void> {
@@ -517,12 +517,13 @@ export class Store {
 
   /** Counts a wrong guess of the user's pending code; the guess that reaches `maxAttempts` deletes it. */
   async recordCodeFailure(db: Queryable, kind: CodeKind, userId: string, maxAttempts: number) {
-    const { rows } = await db.query<{ failed_attempts: number }>(
+    const row = await first<{ failed_attempts: number }>(
+      db,
       `UPDATE ${CODE_TABLES[kind]} SET failed_attempts = failed_attempts + 1 WHERE user_id = $1
        RETURNING failed_attempts`,
       [userId],
     );
-    if ((rows[0]?.failed_attempts ?? 0) >= maxAttempts) await this.deleteCode(db, kind, userId);
+    if ((row?.failed_attempts ?? 0) >= maxAttempts) await this.deleteCode(db, kind, userId);
   }
 
   /** Tests: makes the user's pending email and password codes expire now. */
@@ -534,10 +535,7 @@ export class Store {
   // --- TOTP generators ---
 
   async getTotp(db: Queryable, userId: string): Promise<TotpRow | undefined> {
-    const { rows } = await db.query<TotpRow>('SELECT * FROM dev_idp.totp_secrets WHERE user_id = $1', [
-      userId,
-    ]);
-    return rows[0];
+    return first<TotpRow>(db, 'SELECT * FROM dev_idp.totp_secrets WHERE user_id = $1', [userId]);
   }
 
   /** A new, unverified generator; replaces an unverified one (registration started again). */
@@ -574,18 +572,17 @@ export class Store {
     db: Queryable,
     grant: { userId: string; projectId: string; orgId: string; roleKeys: string[] },
   ): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>(
+    return first<GrantRow>(
+      db,
       `INSERT INTO dev_idp.user_grants (user_id, project_id, org_id, role_keys) VALUES ($1, $2, $3, $4)
        ON CONFLICT (user_id, project_id) DO NOTHING
        RETURNING *`,
       [grant.userId, grant.projectId, grant.orgId, grant.roleKeys],
     );
-    return rows[0];
   }
 
   async getGrantById(db: Queryable, grantId: string): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>('SELECT * FROM dev_idp.user_grants WHERE id = $1', [grantId]);
-    return rows[0];
+    return first<GrantRow>(db, 'SELECT * FROM dev_idp.user_grants WHERE id = $1', [grantId]);
   }
 
   async updateGrant(
@@ -593,7 +590,8 @@ export class Store {
     grantId: string,
     patch: { roleKeys?: string[]; state?: GrantRow['state'] },
   ) {
-    const { rows } = await db.query<GrantRow>(
+    return first<GrantRow>(
+      db,
       `UPDATE dev_idp.user_grants
           SET role_keys = coalesce($2, role_keys), state = coalesce($3, state),
               sequence = sequence + 1, changed_at = now()
@@ -601,14 +599,10 @@ export class Store {
         RETURNING *`,
       [grantId, patch.roleKeys ?? null, patch.state ?? null],
     );
-    return rows[0];
   }
 
   async deleteGrant(db: Queryable, grantId: string): Promise<GrantRow | undefined> {
-    const { rows } = await db.query<GrantRow>('DELETE FROM dev_idp.user_grants WHERE id = $1 RETURNING *', [
-      grantId,
-    ]);
-    return rows[0];
+    return first<GrantRow>(db, 'DELETE FROM dev_idp.user_grants WHERE id = $1 RETURNING *', [grantId]);
   }
 
   /** The roles that reach tokens: only active grants on the given project. */
@@ -650,8 +644,7 @@ export class Store {
   }
 
   async getSession(db: Queryable, id: string): Promise<SessionRow | undefined> {
-    const { rows } = await db.query<SessionRow>('SELECT * FROM dev_idp.sessions WHERE id = $1', [id]);
-    return rows[0];
+    return first<SessionRow>(db, 'SELECT * FROM dev_idp.sessions WHERE id = $1', [id]);
   }
 
   async deleteSession(db: Queryable, id: string): Promise<void> {
@@ -694,22 +687,21 @@ export class Store {
     code: string,
   ): Promise<{ row: AuthCodeRow; expired: boolean } | { reused: AuthCodeRow } | undefined> {
     const hash = sha256(code);
-    const { rows } = await db.query<AuthCodeRow & { expired: boolean }>(
+    const consumed = await first<AuthCodeRow & { expired: boolean }>(
+      db,
       `UPDATE dev_idp.auth_codes SET used_at = now()
         WHERE code_hash = $1 AND used_at IS NULL
         RETURNING *, expires_at <= now() AS expired`,
       [hash],
     );
-    const consumed = rows[0];
     if (consumed) {
       const { expired, ...row } = consumed;
       return { row, expired };
     }
-    const { rows: used } = await db.query<AuthCodeRow>(
-      'SELECT * FROM dev_idp.auth_codes WHERE code_hash = $1',
-      [hash],
-    );
-    return used[0] ? { reused: used[0] } : undefined;
+    const used = await first<AuthCodeRow>(db, 'SELECT * FROM dev_idp.auth_codes WHERE code_hash = $1', [
+      hash,
+    ]);
+    return used ? { reused: used } : undefined;
   }
 
   async setAuthCodeToken(db: Queryable, code: string, jti: string): Promise<void> {
@@ -737,11 +729,11 @@ export class Store {
     db: Queryable,
     by: { id: string } | { username: string },
   ): Promise<MachineUserRow | undefined> {
-    const { rows } = await db.query<MachineUserRow>(
+    return first<MachineUserRow>(
+      db,
       `SELECT * FROM dev_idp.machine_users WHERE ${'id' in by ? 'id' : 'username'} = $1`,
       ['id' in by ? by.id : by.username],
     );
-    return rows[0];
   }
 
   async setMachineUserState(db: Queryable, id: string, state: UserState): Promise<void> {
@@ -763,11 +755,12 @@ export class Store {
 
   /** The claims of a live opaque token (not expired), or undefined. */
   async getOpaqueToken(db: Queryable, token: string): Promise<Record<string, unknown> | undefined> {
-    const { rows } = await db.query<{ claims: Record<string, unknown> }>(
+    const row = await first<{ claims: Record<string, unknown> }>(
+      db,
       'SELECT claims FROM dev_idp.opaque_tokens WHERE token_hash = $1 AND expires_at > now()',
       [sha256(token)],
     );
-    return rows[0]?.claims;
+    return row?.claims;
   }
 
   async revokeToken(db: Queryable, jti: string, expiresAt: Date): Promise<void> {

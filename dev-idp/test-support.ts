@@ -3,6 +3,7 @@ import { type DescMethodUnary, type JsonObject, fromJson, toJson } from '@bufbui
 import { type Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { expect } from '@jest/globals';
+import { unescape } from 'html-escaper';
 import { createUserServiceClient } from '@zitadel/client/v2';
 import { AuthorizationService } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_service_pb.js';
 import { CredentialsCheckErrorSchema, ErrorDetailSchema } from '@zitadel/proto/zitadel/message_pb.js';
@@ -159,16 +160,11 @@ export function pkce(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" };
-
 /** The hidden inputs of the login form, as a browser would submit them. */
 export function hiddenFields(html: string): Record<string, string> {
   const fields: Record<string, string> = {};
-  for (const match of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g)) {
-    const unescape = (s: string) =>
-      s.replace(/&(amp|lt|gt|quot|#39);/g, (_m, name: string) => ENTITIES[name] ?? '');
+  for (const match of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)">/g))
     fields[unescape(match[1] ?? '')] = unescape(match[2] ?? '');
-  }
   return fields;
 }
 

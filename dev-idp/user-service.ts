@@ -89,8 +89,9 @@ export function presentUser(user: UserRow) {
 export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserService>> {
   const { store } = ctx;
 
-  const lockRow = async (db: Queryable, userId: string): Promise<UserRow> => {
-    const user = await store.getUser(db, userId, true);
+  /** The user, else Zitadel's NotFound; `forUpdate` locks the row until the transaction ends. */
+  const userRow = async (db: Queryable, userId: string, forUpdate = false): Promise<UserRow> => {
+    const user = await store.getUser(db, userId, forUpdate);
     if (!user) throw userNotFound();
     return user;
   };
@@ -183,7 +184,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
 
   const transition = async (userId: string, to: Transition) => {
     const user = await store.transaction(async (db) => {
-      const current = await lockRow(db, userId);
+      const current = await userRow(db, userId, true);
       const state = current.state;
       if (to === 'deactivate' && state === 'USER_STATE_INITIAL')
         throw failedPrecondition('COMMAND-gvx4kct9r2', 'User in initial state cannot be deactivated');
@@ -281,8 +282,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     },
 
     async getUserByID(req) {
-      const user = await store.getUser(store.pool, req.userId);
-      if (!user) throw userNotFound();
+      const user = await userRow(store.pool, req.userId);
       return { details: userDetails(user), user: presentUser(user) };
     },
 
@@ -316,7 +316,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
       const username = req.username === undefined ? undefined : text(what, 'username', req.username);
       const address = req.email && emailInput(what, req.email.email);
       const result = await store.transaction(async (db) => {
-        let user = await lockRow(db, req.userId);
+        let user = await userRow(db, req.userId, true);
         const patch: Partial<UserFields> = { username };
         if (req.profile) {
           const p = req.profile;
@@ -377,7 +377,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
         state: 'USER_STATE_ACTIVE',
       });
       const user = await store.transaction(async (db) => {
-        const current = await lockRow(db, req.userId);
+        const current = await userRow(db, req.userId, true);
         if ((await verify(db, current, req.verification)) === 'wrong_code') return 'wrong_code' as const;
         const initial = current.state === 'USER_STATE_INITIAL';
         return store.updateUser(db, req.userId, {
@@ -398,7 +398,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
         throw failedPrecondition('DEVIDP-SMS', 'The development IdP sends no SMS');
       const code = newCode();
       const user = await store.transaction(async (db) => {
-        const current = await lockRow(db, req.userId);
+        const current = await userRow(db, req.userId, true);
         await store.putCode(db, 'password', req.userId, code, CODE_LIFETIME_SECONDS);
         return current;
       });
@@ -411,7 +411,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     async setEmail(req) {
       const address = emailInput('SetEmailRequest', req.email);
       const result = await store.transaction(async (db) =>
-        changeEmail(db, await lockRow(db, req.userId), address, req.verification),
+        changeEmail(db, await userRow(db, req.userId, true), address, req.verification),
       );
       result.send?.();
       const verified = result.user.email_verified;
@@ -424,7 +424,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
 
     async resendEmailCode(req) {
       const result = await store.transaction(async (db) => {
-        const user = await lockRow(db, req.userId);
+        const user = await userRow(db, req.userId, true);
         if (user.email_verified) throw failedPrecondition('COMMAND-5xrra88eq8', 'Email is already verified');
         const issued = await issueEmailCode(db, user, req.verification.case === 'returnCode');
         return { user: (await store.updateUser(db, req.userId, {})) ?? user, ...issued };
@@ -440,7 +440,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     async verifyEmail(req) {
       const code = text('VerifyEmailRequest', 'verificationCode', req.verificationCode);
       const user = await store.transaction(async (db) => {
-        await lockRow(db, req.userId);
+        await userRow(db, req.userId, true);
         if (!(await useCode(db, 'email', req.userId, code))) return 'wrong_code' as const;
         return store.updateUser(db, req.userId, { email_verified: true });
       });
@@ -451,8 +451,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     },
 
     async listAuthenticationMethodTypes(req) {
-      const user = await store.getUser(store.pool, req.userId);
-      if (!user) throw userNotFound();
+      const user = await userRow(store.pool, req.userId);
       const methods = [];
       if (user.password_hash) methods.push(AuthenticationMethodType.PASSWORD);
       if ((await store.getTotp(store.pool, user.id))?.verified) methods.push(AuthenticationMethodType.TOTP);
@@ -460,8 +459,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     },
 
     async registerTOTP(req) {
-      const user = await store.getUser(store.pool, req.userId);
-      if (!user) throw userNotFound();
+      const user = await userRow(store.pool, req.userId);
       if ((await store.getTotp(store.pool, user.id))?.verified)
         throw failedPrecondition('DEVIDP-TOTP-READY', 'TOTP is already set up; remove it first');
       const secret = new Secret({ size: 20 }).base32;
@@ -471,8 +469,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
 
     async verifyTOTPRegistration(req) {
       const code = text('VerifyTOTPRegistrationRequest', 'code', req.code, { max: 20 });
-      const user = await store.getUser(store.pool, req.userId);
-      if (!user) throw userNotFound();
+      const user = await userRow(store.pool, req.userId);
       const stored = await store.getTotp(store.pool, user.id);
       if (!stored) throw failedPrecondition('DEVIDP-TOTP-NONE', 'No TOTP registration was started');
       if (stored.verified) throw failedPrecondition('DEVIDP-TOTP-READY', 'TOTP is already set up');
@@ -482,8 +479,7 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     },
 
     async removeTOTP(req) {
-      const user = await store.getUser(store.pool, req.userId);
-      if (!user) throw userNotFound();
+      const user = await userRow(store.pool, req.userId);
       if (!(await store.deleteTotp(store.pool, user.id)))
         throw failedPrecondition('DEVIDP-TOTP-NONE', 'TOTP is not set up');
       return { details: userDetails(user) };

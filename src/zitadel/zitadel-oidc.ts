@@ -1,17 +1,16 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import jwt from 'jsonwebtoken';
+import { KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, customFetch, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
-import { JwksClient, type SigningKey } from 'jwks-rsa';
 import { ApiError } from '../common/errors/api-error.js';
 import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelError } from './zitadel.errors.js';
 import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
 
-/** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner (rate-limited). */
+/** Zitadel's signing keys are remembered this long; an unknown `kid` refetches sooner. */
 const JWKS_CACHE_MS = 10 * 60_000;
-/** At most this many JWKS fetches a minute for unknown `kid`s, so forged kids cannot hammer Zitadel. */
-const JWKS_FETCHES_PER_MINUTE = 10;
+/** An unknown `kid` refetches the JWKS at most once in this long, so forged kids cannot hammer Zitadel. */
+export const JWKS_COOLDOWN_MS = 6_000;
 
 /** OAuth 2.0 token-endpoint error codes (RFC 6749 §5.2). */
 const OAUTH_KIND: Record<string, ZitadelErrorKind> = {
@@ -34,18 +33,18 @@ const HTTP_KIND: Record<number, ZitadelErrorKind> = {
  * authorization URL (PKCE S256, state, nonce), the code exchange with its ID-token checks (issuer, audience,
  * azp, expiry, nonce), the end-session URL and RFC 7662 token introspection as this service's API app.
  * Every request goes through the resilience policies (openid-client's `customFetch`). What openid-client
- * leaves out stays here: the ID token's signature against Zitadel's JWKS (jwks-rsa, cached as KeyObjects,
- * also used for JWT access tokens), Zitadel's role claims, and the JWT-profile grant of the service account.
+ * leaves out stays here: the ID token's signature against Zitadel's JWKS (jose's remote JWKS, also the keys
+ * for JWT access tokens), Zitadel's role claims, and the JWT-profile grant of the service account.
  */
 export class ZitadelOidc {
   private readonly baseUrl: string;
   private configuration?: Promise<oidc.Configuration>;
   /** The API app's configuration, for introspection (same server metadata). */
   private apiApp?: oidc.Configuration;
-  /** jwks-rsa caches Zitadel's keys by kid and refetches (rate-limited) on an unknown one. */
-  private readonly jwks: JwksClient;
-  /** The KeyObject of each cached signing key, made once: jsonwebtoken would re-parse a PEM on every call. */
-  private readonly keyObjects = new WeakMap<SigningKey, KeyObject>();
+  /** jose's remote JWKS (made once discovery names its URL): keys cached by kid, refetched on an unknown one. */
+  private jwks?: ReturnType<typeof createRemoteJWKSet>;
+  /** The KeyObject of each cached signing key, made once, for jsonwebtoken (passport-jwt). */
+  private readonly keyObjects = new WeakMap<CryptoKey, KeyObject>();
   /** openid-client's fetch: the resilience policies around Node's. */
   private readonly fetch: oidc.CustomFetch = (url, options) => this.resilientFetch(url, options);
 
@@ -55,14 +54,6 @@ export class ZitadelOidc {
     private readonly logger?: { warn(msg: string): void },
   ) {
     this.baseUrl = connection.url.replace(/\/+$/, '');
-    this.jwks = new JwksClient({
-      // Through our own transport: its timeout, retries and circuit breaker, and 503 for an outage.
-      fetcher: () => this.fetchJwks(),
-      cache: true,
-      cacheMaxAge: JWKS_CACHE_MS,
-      rateLimit: true,
-      jwksRequestsPerMinute: JWKS_FETCHES_PER_MINUTE,
-    });
   }
 
   async authorizationUrl(params: {
@@ -111,16 +102,13 @@ export class ZitadelOidc {
 
   async verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
     const { issuer } = (await this.client()).serverMetadata();
-    const kid = keyIdOf(idToken);
-    if (kid === undefined) throw rejected(new Error('the token names no signing key'));
-    const key = await this.verificationKey(kid);
-    let payload: jwt.JwtPayload;
+    let payload: JWTPayload;
     try {
-      payload = jwt.verify(idToken, key, {
+      ({ payload } = await jwtVerify(idToken, await this.keys(), {
         issuer,
         audience: this.connection.clientId,
         algorithms: ['RS256'],
-      }) as jwt.JwtPayload;
+      }));
     } catch (error) {
       throw rejected(error);
     }
@@ -134,17 +122,15 @@ export class ZitadelOidc {
   }
 
   async verificationKey(kid: string): Promise<KeyObject> {
-    let signingKey: SigningKey;
+    let signingKey: CryptoKey;
     try {
-      signingKey = await this.jwks.getSigningKey(kid);
+      signingKey = await (await this.keys())({ alg: 'RS256', kid });
     } catch (error) {
-      // An unreachable JWKS endpoint is the IdP's outage (503), not a bad token.
-      if (error instanceof ApiError) throw error;
       throw rejected(error);
     }
     let key = this.keyObjects.get(signingKey);
     if (!key) {
-      key = createPublicKey(signingKey.getPublicKey());
+      key = KeyObject.from(signingKey);
       this.keyObjects.set(signingKey, key);
     }
     return key;
@@ -254,21 +240,30 @@ export class ZitadelOidc {
     }
   }
 
-  private async fetchJwks(): Promise<{ keys: unknown[] }> {
-    const jwksUri = (await this.client()).serverMetadata().jwks_uri;
-    if (!jwksUri) throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
-    const response = await this.resilientFetch(
-      jwksUri,
-      { method: 'GET', headers: { accept: 'application/json' }, body: undefined, redirect: 'manual' },
-      true,
-    );
+  private async keys(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    if (!this.jwks) {
+      const jwksUri = (await this.client()).serverMetadata().jwks_uri;
+      if (!jwksUri) throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
+      this.jwks = createRemoteJWKSet(new URL(jwksUri), {
+        cacheMaxAge: JWKS_CACHE_MS,
+        cooldownDuration: JWKS_COOLDOWN_MS,
+        // Through the resilience policies (their timeout, retries, breaker and 503), not jose's own timeout.
+        [customFetch]: (url, { headers }) => this.fetchJwks(url, Object.fromEntries(headers)),
+      });
+    }
+    return this.jwks;
+  }
+
+  private async fetchJwks(url: string, headers: Record<string, string>): Promise<Response> {
+    const request = { method: 'GET', headers, body: undefined, redirect: 'manual' } as const;
+    const response = await this.resilientFetch(url, request, true);
     const text = await response.text();
     const body = (response.ok ? parseJson(text) : undefined) as { keys?: unknown } | undefined;
     if (!Array.isArray(body?.keys)) {
-      this.logger?.warn(`Zitadel JWKS at ${jwksUri} answered ${response.status} without keys`);
+      this.logger?.warn(`Zitadel JWKS at ${url} answered ${response.status} without keys`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
-    return { keys: body.keys };
+    return Response.json(body);
   }
 
   /**
@@ -340,7 +335,7 @@ function oidcFailure(error: unknown): unknown {
 // ---- helpers -----------------------------------------------------------------------------------
 
 /** The claims of a verified Zitadel token that this service reads; roles from both role claims. */
-export function zitadelClaims(payload: jwt.JwtPayload, projectId: string): ZitadelTokenClaims {
+export function zitadelClaims(payload: JWTPayload, projectId: string): ZitadelTokenClaims {
   const roles = new Set([
     ...roleKeys(payload['urn:zitadel:iam:org:project:roles']),
     ...roleKeys(payload[`urn:zitadel:iam:org:project:${projectId}:roles`]),
@@ -378,18 +373,12 @@ function pathOf(url: string): string {
   return url.split('?')[0] ?? url;
 }
 
-/** A token Zitadel did not sign as presented; errorId names what refused it (jsonwebtoken's or jwks-rsa's error). */
-function rejected(error: unknown): ZitadelError {
+/**
+ * A token Zitadel did not sign as presented; errorId names jose's error. An unreachable JWKS endpoint stays
+ * the IdP's outage (503), not a bad token.
+ */
+function rejected(error: unknown): unknown {
+  if (error instanceof ApiError) return error;
   const errorId = error instanceof Error ? error.name : undefined;
   return new ZitadelError('unauthenticated', errorId, `Token rejected: ${describe(error)}`);
-}
-
-/** The `kid` of a compact JWS, or undefined when there is none or the header is not JSON. */
-function keyIdOf(token: string): string | undefined {
-  try {
-    const kid = (jwt.decode(token, { complete: true })?.header as { kid?: unknown } | undefined)?.kid;
-    return typeof kid === 'string' ? kid : undefined;
-  } catch {
-    return undefined;
-  }
 }

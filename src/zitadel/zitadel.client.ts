@@ -268,10 +268,6 @@ export class ZitadelClient {
     }
   }
 
-  async setPassword(userId: string, password: string, changeRequired: boolean): Promise<void> {
-    await this.users.setPassword({ userId, newPassword: { password, changeRequired } }, idempotent());
-  }
-
   /**
    * Sets a new password proven by the current one or by a password-reset code (`SetPassword` with its
    * `verification`). A wrong current password is InvalidCredentialsError; a wrong, expired or used code a

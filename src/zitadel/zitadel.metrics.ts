@@ -68,10 +68,6 @@ export function instrumentZitadelClient(
     });
   }
 
-  const record = (operation: string, started: bigint, outcome: ZitadelOutcome) => {
-    duration.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
-    if (outcome !== 'success') errors.inc({ operation, outcome });
-  };
   const wrapped = new WeakMap<object, unknown>();
   return new Proxy(client, {
     get(target, property, receiver) {
@@ -90,16 +86,18 @@ export function instrumentZitadelClient(
         const original = value as (...args: unknown[]) => unknown;
         // The client's own calls between its methods go to the target, unmeasured: one call, one sample.
         method = (...args: unknown[]): unknown => {
-          const started = process.hrtime.bigint();
+          const end = duration.startTimer({ operation });
           const result = original.apply(target, args);
           if (!(result instanceof Promise)) return result;
           return result.then(
             (resolved: unknown) => {
-              record(operation, started, 'success');
+              end({ outcome: 'success' });
               return resolved;
             },
             (error: unknown) => {
-              record(operation, started, outcomeOf(error));
+              const outcome = outcomeOf(error);
+              end({ outcome });
+              errors.inc({ operation, outcome });
               throw error;
             },
           );

@@ -40,8 +40,9 @@ export function notAnAccessToken(header: JwtHeader, payload: JwtPayload): string
 
 /**
  * Zitadel-issued JWT access tokens (internal services, clients of Zitadel's own flows): passport-jwt
- * verifies them with jsonwebtoken against Zitadel's JWKS (ZitadelClient.verificationKey: jwks-rsa, cached
- * as KeyObjects, refetched on an unknown `kid`), RS256, issuer and project audience pinned, `exp` required.
+ * verifies them with jsonwebtoken against Zitadel's JWKS (ZitadelClient.verificationKey: jose's remote
+ * JWKS, as KeyObjects, refetched on an unknown `kid`), RS256, issuer and project audience pinned, `exp`
+ * required.
  * Only access tokens pass (see notAnAccessToken). Tokens whose unverified issuer is not Zitadel are passed
  * on before any key lookup. When the subject has a local profile, that profile decides: it must be active
  * (a suspended, inactive or deleted user is refused whatever token they hold) and its **current** roles
