@@ -179,6 +179,7 @@ describe('schema and migrations', () => {
           status: 'active',
           role: 'user',
           pattern: '%ann%',
+          term: 'ann',
           botId: randomUUID(),
           afterValue: '2020-01-01',
           afterId: randomUUID(),
@@ -229,7 +230,13 @@ describe('schema and migrations', () => {
       }
     });
 
-    it('pages across organizations as a plain ORDER BY would, by the ordered scan or through the index', async () => {
+    it('pages as a plain ORDER BY would, by the ordered scan or through the index', async () => {
+      // The largest organization: more than countLimit users there match `user1`.
+      const {
+        rows: [{ org_id: orgId }],
+      } = await client.query<{ org_id: string }>(
+        `SELECT org_id FROM users GROUP BY 1 ORDER BY count(*) DESC LIMIT 1`,
+      );
       const cases: [Partial<UserListShape>, Partial<UserListValues>][] = [
         [{ role: true }, { role: 'user' }], // more than FEW_MATCHES holders: the ordered scan
         [{ role: true }, { role: 'admin' }], // few: through the roles index
@@ -247,6 +254,8 @@ describe('schema and migrations', () => {
           { search: true, sort: '-username' },
           { pattern: '%joanna%', offset: 3 },
         ],
+        [{ org: true, search: true }, { pattern: '%user1%' }], // inside one organization too
+        [{ org: true, search: true, sort: '-email' }, { pattern: '%o%' }],
         [{ role: true }, { role: 'auditor' }], // nobody
         [{ status: true }, { status: 'suspended', offset: 100_000 }], // past the end
       ];
@@ -262,7 +271,14 @@ describe('schema and migrations', () => {
           sort: 'created_at',
           ...flags,
         };
-        const values: UserListValues = { offset: 0, limit: 21, countLimit: 1001, ...given };
+        const values: UserListValues = {
+          offset: 0,
+          limit: 21,
+          countLimit: 1001,
+          term: given.pattern?.slice(1, -1),
+          orgId: flags.org ? orgId : undefined,
+          ...given,
+        };
         const sql = userListStatements(shape);
         const { rows } = await client.query<{ id: string | null; total: number }>(
           sql.page,
@@ -279,9 +295,16 @@ describe('schema and migrations', () => {
         const { rows: expected } = await client.query<{ id: string }>(
           `SELECT id FROM users WHERE status <> 'deleted'
              AND ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR roles @> ARRAY[$2])
-             AND ($3::text IS NULL OR search_text LIKE $3)
+             AND ($3::text IS NULL OR search_text LIKE $3) AND ($6::text IS NULL OR org_id = $6)
            ORDER BY ${column} ${direction}, id ${direction} OFFSET $4 LIMIT $5`,
-          [values.status ?? null, values.role ?? null, values.pattern ?? null, values.offset, values.limit],
+          [
+            values.status ?? null,
+            values.role ?? null,
+            values.pattern ?? null,
+            values.offset,
+            values.limit,
+            values.orgId ?? null,
+          ],
         );
         expect({ shape, ids: rows.filter((row) => row.id !== null).map((row) => row.id) }).toEqual({
           shape,

@@ -233,6 +233,7 @@ export class UsersService implements OnApplicationBootstrap {
       botId: query.botId,
       role: query.role,
       pattern: query.search === undefined ? undefined : `%${escapeLike(query.search.toLowerCase())}%`,
+      term: query.search?.toLowerCase(),
       afterValue: after?.value,
       afterId: after?.id,
       offset: query.offset,
