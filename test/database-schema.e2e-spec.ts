@@ -28,6 +28,18 @@ function* planNodes(node: PlanNode): Generator<PlanNode> {
   for (const child of node.Plans ?? []) yield* planNodes(child);
 }
 
+/** A list without filters, sorted by creation, with `flags` set. */
+const listShape = (flags: Partial<UserListShape>): UserListShape => ({
+  status: false,
+  org: false,
+  bot: false,
+  role: false,
+  search: false,
+  cursor: false,
+  sort: 'created_at',
+  ...flags,
+});
+
 /** Every combination of list filters (and each sort), inside one organization or across all. */
 function* listShapes({ org }: { org: boolean }): Generator<UserListShape> {
   const flags = [false, true];
@@ -261,16 +273,7 @@ describe('schema and migrations', () => {
       ];
       const branches = new Set<string>();
       for (const [flags, given] of cases) {
-        const shape: UserListShape = {
-          status: false,
-          org: false,
-          bot: false,
-          role: false,
-          search: false,
-          cursor: false,
-          sort: 'created_at',
-          ...flags,
-        };
+        const shape = listShape(flags);
         const values: UserListValues = {
           offset: 0,
           limit: 21,
@@ -323,16 +326,7 @@ describe('schema and migrations', () => {
         ],
         [{ status: true }, { status: 'suspended', offset: 10_000 }],
       ] as [Partial<UserListShape>, Partial<UserListValues>][]) {
-        const shape: UserListShape = {
-          status: false,
-          org: false,
-          bot: false,
-          role: false,
-          search: false,
-          cursor: false,
-          sort: 'created_at',
-          ...flags,
-        };
+        const shape = listShape(flags);
         const sql = userListStatements(shape);
         const literals = parametersOf(sql.parameters, { offset: 0, limit: 21, countLimit: 1001, ...given })
           .map((value) => (typeof value === 'number' ? String(value) : client.escapeLiteral(String(value))))
