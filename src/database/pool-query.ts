@@ -30,9 +30,13 @@ export async function poolQuery<T extends QueryResultRow>(
   }
 }
 
-/** TypeORM's PostgresDriver keeps its pg.Pool as `master` (no public accessor). */
+/** TypeORM's PostgresDriver keeps its pg.Pool as `master` (no public accessor); undefined until it connects. */
+export function openPool(dataSource: DataSource): Pool | undefined {
+  return (dataSource.driver as unknown as { master?: Pool }).master;
+}
+
 export function poolOf(dataSource: DataSource): Pool {
-  const pool = (dataSource.driver as unknown as { master?: Pool }).master;
+  const pool = openPool(dataSource);
   if (!pool) throw new Error('The database pool is not open');
   return pool;
 }

@@ -3,12 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
-
-interface PgPool {
-  totalCount: number;
-  idleCount: number;
-  waitingCount: number;
-}
+import { openPool } from '../database/pool-query.js';
 
 /**
  * Prometheus metrics. A registry per application instance (not prom-client's global one), so tests that
@@ -44,7 +39,7 @@ export class MetricsService implements OnModuleInit {
       labelNames: ['state'] as const,
       registers: [this.registry],
       collect() {
-        const pool = (dataSource.driver as unknown as { master?: PgPool }).master;
+        const pool = openPool(dataSource);
         if (!pool) return;
         this.set({ state: 'total' }, pool.totalCount);
         this.set({ state: 'idle' }, pool.idleCount);
