@@ -15,7 +15,7 @@ import {
 import { NotificationType } from '@zitadel/proto/zitadel/user/v2/password_pb.js';
 import { AuthenticationMethodTypeSchema } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
 import { type User, UserStateSchema } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
-import type { DescEnum, MessageInitShape } from '@bufbuild/protobuf';
+import { enumToJson, type MessageInitShape } from '@bufbuild/protobuf';
 import { ApiError } from '../common/errors/api-error.js';
 import { idempotent, withZitadelErrors, zitadelTransport } from './connect-transport.js';
 import { Resilience, type CircuitState } from './resilience.js';
@@ -399,9 +399,7 @@ export class ZitadelClient {
   /** The user's enrolled authentication methods: password, TOTP, U2F, OTP by SMS or email, IdP links, … */
   async listAuthenticationMethodTypes(userId: string): Promise<AuthenticationMethodType[]> {
     const reply = await this.users.listAuthenticationMethodTypes({ userId }, idempotent());
-    return reply.authMethodTypes.map(
-      (type) => enumName(AuthenticationMethodTypeSchema, type) as AuthenticationMethodType,
-    );
+    return reply.authMethodTypes.map((type) => enumToJson(AuthenticationMethodTypeSchema, type));
   }
 
   /** The login policy in force for the configured organization. */
@@ -599,18 +597,13 @@ function passwordCheckFailure(error: unknown): unknown {
   return error;
 }
 
-/** The enum value's name as Zitadel's JSON spells it (`USER_STATE_ACTIVE`), from the descriptor. */
-function enumName(schema: DescEnum, value: number): string {
-  return schema.values.find((entry) => entry.number === value)?.name ?? `${schema.name}_UNSPECIFIED`;
-}
-
 function toZitadelUser(user: User): ZitadelUser {
   const human = user.type.case === 'human' ? user.type.value : undefined;
   const profile = human?.profile;
   const mapped: ZitadelUser = {
     userId: user.userId,
     orgId: user.details?.resourceOwner ?? '',
-    state: enumName(UserStateSchema, user.state) as ZitadelUserState,
+    state: enumToJson(UserStateSchema, user.state),
     username: user.username,
     email: human?.email?.email ?? '',
     emailVerified: human?.email?.isVerified ?? false,

@@ -1,13 +1,13 @@
 import type { LoginSettings as ProtoLoginSettings } from '@zitadel/proto/zitadel/settings/v2/login_settings_pb.js';
 import type { PasswordComplexitySettings as ProtoPasswordComplexity } from '@zitadel/proto/zitadel/settings/v2/password_settings_pb.js';
-import type { AuthenticationMethodType as AuthenticationMethodTypeEnum } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
-import type { UserState } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
+import type { AuthenticationMethodTypeJson } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
+import type { UserStateJson } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
 
 /**
  * Zitadel's user model as this service uses it, flattened from user v2's `User` (`@zitadel/proto`). Ids are
  * numeric strings, never UUIDs. Enum values travel by their proto names (`USER_STATE_ACTIVE`).
  */
-export type ZitadelUserState = `USER_STATE_${keyof typeof UserState}`;
+export type ZitadelUserState = UserStateJson;
 
 export interface ZitadelUser {
   userId: string;
@@ -87,8 +87,7 @@ export type ZitadelErrorKind =
   | 'unknown';
 
 /** A user's enrolled authentication methods (user v2 `ListAuthenticationMethodTypes`), by proto name. */
-export type AuthenticationMethodType =
-  `AUTHENTICATION_METHOD_TYPE_${keyof typeof AuthenticationMethodTypeEnum}`;
+export type AuthenticationMethodType = AuthenticationMethodTypeJson;
 
 /**
  * The parts of Zitadel's login policy (settings v2 `LoginSettings`) that decide whether a password alone may
