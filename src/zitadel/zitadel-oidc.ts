@@ -35,9 +35,11 @@ const HTTP_KIND: Record<number, ZitadelErrorKind> = {
  * Every request goes through the resilience policies (openid-client's `customFetch`). What openid-client
  * leaves out stays here: the ID token's signature against Zitadel's JWKS (jose's remote JWKS, also the keys
  * for JWT access tokens), Zitadel's role claims, and the JWT-profile grant of the service account.
+ * ZitadelClient extends it with Zitadel's APIs, so callers find both on the one client.
  */
 export class ZitadelOidc {
-  private readonly baseUrl: string;
+  /** The OIDC issuer (Zitadel's base URL), which its tokens carry as `iss`. */
+  readonly issuer: string;
   private configuration?: Promise<oidc.Configuration>;
   /** The API app's configuration, for introspection (same server metadata). */
   private apiApp?: oidc.Configuration;
@@ -49,11 +51,11 @@ export class ZitadelOidc {
   private readonly fetch: oidc.CustomFetch = (url, options) => this.resilientFetch(url, options);
 
   constructor(
-    private readonly connection: ZitadelConnection,
-    private readonly resilience: Resilience,
+    protected readonly connection: ZitadelConnection,
+    protected readonly resilience: Resilience,
     private readonly logger?: { warn(msg: string): void },
   ) {
-    this.baseUrl = connection.url.replace(/\/+$/, '');
+    this.issuer = connection.url.replace(/\/+$/, '');
   }
 
   async authorizationUrl(params: {
@@ -100,6 +102,7 @@ export class ZitadelOidc {
     return { idToken: tokens.id_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in ?? 0 };
   }
 
+  /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
   async verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
     const { issuer } = (await this.client()).serverMetadata();
     let payload: JWTPayload;
@@ -121,6 +124,10 @@ export class ZitadelOidc {
     return claims;
   }
 
+  /**
+   * The public key Zitadel signs with under this `kid`, from its JWKS (cached; an unknown kid refetches,
+   * rate-limited). A kid the JWKS lacks is a ZitadelError (unauthenticated); an unreachable JWKS a 503.
+   */
   async verificationKey(kid: string): Promise<KeyObject> {
     let signingKey: CryptoKey;
     try {
@@ -150,7 +157,7 @@ export class ZitadelOidc {
    * Basic). The claims when Zitadel says the token is active, null when it says it is not; an outage is the
    * 503 ApiError. Without introspection credentials every token counts as inactive.
    */
-  async introspect(token: string): Promise<ZitadelTokenClaims | null> {
+  async introspectToken(token: string): Promise<ZitadelTokenClaims | null> {
     const credentials = this.connection.introspection;
     if (!credentials) return null;
     if (!this.apiApp) {
@@ -161,7 +168,7 @@ export class ZitadelOidc {
         oidc.ClientSecretBasic(credentials.clientSecret),
       );
       api[oidc.customFetch] = this.fetch;
-      if (this.baseUrl.startsWith('http:')) oidc.allowInsecureRequests(api);
+      if (this.issuer.startsWith('http:')) oidc.allowInsecureRequests(api);
       this.apiApp = api;
     }
     let answer: oidc.IntrospectionResponse;
@@ -184,7 +191,7 @@ export class ZitadelOidc {
     });
     // Repeating the exchange only mints another token, so it is retried like a read.
     const response = await this.resilientFetch(
-      `${this.baseUrl}/oauth/v2/token`,
+      `${this.issuer}/oauth/v2/token`,
       {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
@@ -222,20 +229,20 @@ export class ZitadelOidc {
     const { clientId, clientSecret } = this.connection;
     try {
       return await oidc.discovery(
-        new URL(this.baseUrl),
+        new URL(this.issuer),
         clientId,
         clientSecret,
         clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(clientSecret),
         {
           [oidc.customFetch]: this.fetch,
           // dev-idp and local installations speak plain HTTP; production Zitadel is HTTPS.
-          execute: this.baseUrl.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
+          execute: this.issuer.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
         },
       );
     } catch (error) {
       const failure = oidcFailure(error);
       if (failure instanceof ApiError) throw failure;
-      this.logger?.warn(`Zitadel discovery at ${this.baseUrl} failed: ${describe(error)}`);
+      this.logger?.warn(`Zitadel discovery at ${this.issuer} failed: ${describe(error)}`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
   }

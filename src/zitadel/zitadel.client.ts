@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { createClientFor } from '@zitadel/client';
 import {
   createOrganizationServiceClient,
@@ -28,13 +27,11 @@ import type {
   HumanUserChanges,
   LoginSettings,
   NewHumanUser,
-  OidcTokens,
   PasswordCheck,
   PasswordComplexitySettings,
   PasswordVerification,
   ZitadelErrorKind,
   ZitadelOrganization,
-  ZitadelTokenClaims,
   ZitadelUser,
   ZitadelUserState,
 } from './zitadel.types.js';
@@ -71,32 +68,22 @@ const AuthorizationServiceClient = createClientFor(AuthorizationService);
  * calls (tests run it against the embedded dev-idp/, which serves the same descriptors). Built on Zitadel's
  * own TypeScript client (`@zitadel/client`, messages and descriptors from `@zitadel/proto`): user, session,
  * settings and organization services v2, roles through the AuthorizationService v2beta (docs/identity.md
- * says why), on a Connect transport with this service's interceptors. The OIDC side is ZitadelOidc. No
- * Zitadel path or JSON shape is written here: the descriptors define them.
+ * says why), on a Connect transport with this service's interceptors. The OIDC side it inherits from
+ * ZitadelOidc. No Zitadel path or JSON shape is written here: the descriptors define them.
  */
-export class ZitadelClient {
-  /** The OIDC issuer (Zitadel's base URL), which its tokens carry as `iss`. */
-  readonly issuer: string;
-  private readonly resilience: Resilience;
-  private readonly oidc: ZitadelOidc;
+export class ZitadelClient extends ZitadelOidc {
   private readonly users: ReturnType<typeof createUserServiceClient>;
   private readonly sessions: ReturnType<typeof createSessionServiceClient>;
   private readonly settings: ReturnType<typeof createSettingsServiceClient>;
   private readonly organizations: ReturnType<typeof createOrganizationServiceClient>;
   private readonly authorizations: ReturnType<typeof AuthorizationServiceClient>;
 
-  constructor(
-    private readonly connection: ZitadelConnection,
-    logger?: ZitadelClientLogger,
-  ) {
-    const baseUrl = connection.url.replace(/\/+$/, '');
-    this.issuer = baseUrl;
-    this.resilience = new Resilience(connection, logger);
-    this.oidc = new ZitadelOidc(connection, this.resilience, logger);
-    const token = serviceAccountToken(connection.credentials, baseUrl, (assertion) =>
-      this.oidc.exchangeAssertion(assertion),
+  constructor(connection: ZitadelConnection, logger?: ZitadelClientLogger) {
+    super(connection, new Resilience(connection, logger), logger);
+    const token = serviceAccountToken(connection.credentials, this.issuer, (assertion) =>
+      this.exchangeAssertion(assertion),
     );
-    const transport = zitadelTransport({ baseUrl, token, resilience: this.resilience, logger });
+    const transport = zitadelTransport({ baseUrl: this.issuer, token, resilience: this.resilience, logger });
     this.users = withZitadelErrors(createUserServiceClient(transport));
     this.sessions = withZitadelErrors(createSessionServiceClient(transport));
     this.settings = withZitadelErrors(createSettingsServiceClient(transport));
@@ -534,47 +521,6 @@ export class ZitadelClient {
     return reply.authorizations.filter(
       (authorization) => authorization.projectId === this.connection.projectId,
     );
-  }
-
-  // ---- OIDC ----------------------------------------------------------------------------------
-
-  authorizationUrl(params: {
-    state: string;
-    nonce: string;
-    codeChallenge: string;
-    loginHint?: string;
-  }): Promise<string> {
-    return this.oidc.authorizationUrl(params);
-  }
-
-  /** Checks the ID token's claims (iss, aud, azp, exp, nonce); verifyIdToken checks its signature. */
-  exchangeCode(params: { code: string; codeVerifier: string; nonce: string }): Promise<OidcTokens> {
-    return this.oidc.exchangeCode(params);
-  }
-
-  /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
-  verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
-    return this.oidc.verifyIdToken(idToken, nonce);
-  }
-
-  /**
-   * The public key Zitadel signs with under this `kid`, from its JWKS (cached; an unknown kid refetches,
-   * rate-limited). A kid the JWKS lacks is a ZitadelError (unauthenticated); an unreachable JWKS a 503.
-   */
-  verificationKey(kid: string): Promise<KeyObject> {
-    return this.oidc.verificationKey(kid);
-  }
-
-  endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string> {
-    return this.oidc.endSessionUrl(params);
-  }
-
-  /**
-   * RFC 7662 introspection of an opaque access token (as this service's API app): its claims when Zitadel
-   * says it is active, null when not (or when no introspection credentials are configured). 503 on an outage.
-   */
-  introspectToken(token: string): Promise<ZitadelTokenClaims | null> {
-    return this.oidc.introspect(token);
   }
 }
 
