@@ -1,3 +1,4 @@
+import type { Organization } from '@zitadel/proto/zitadel/org/v2/org_pb.js';
 import type { LoginSettings as ProtoLoginSettings } from '@zitadel/proto/zitadel/settings/v2/login_settings_pb.js';
 import type { PasswordComplexitySettings as ProtoPasswordComplexity } from '@zitadel/proto/zitadel/settings/v2/password_settings_pb.js';
 import type { AuthenticationMethodTypeJson } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
@@ -111,7 +112,4 @@ export type PasswordComplexitySettings = Pick<
 export type PasswordVerification = { currentPassword: string } | { verificationCode: string };
 
 /** An organization the service account may read (org v2 `ListOrganizations`). */
-export interface ZitadelOrganization {
-  id: string;
-  name: string;
-}
+export type ZitadelOrganization = Pick<Organization, 'id' | 'name'>;
