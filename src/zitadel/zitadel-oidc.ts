@@ -3,6 +3,7 @@ import { createRemoteJWKSet, customFetch, jwtVerify, type CryptoKey, type JWTPay
 import * as oidc from 'openid-client';
 import { ApiError } from '../common/errors/api-error.js';
 import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
+import { loadOnce } from './load-once.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelError } from './zitadel.errors.js';
 import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
@@ -40,7 +41,8 @@ const HTTP_KIND: Record<number, ZitadelErrorKind> = {
 export class ZitadelOidc {
   /** The OIDC issuer (Zitadel's base URL), which its tokens carry as `iss`. */
   readonly issuer: string;
-  private configuration?: Promise<oidc.Configuration>;
+  /** openid-client's Configuration from discovery, fetched once; a failure is not kept, the next call tries again. */
+  private readonly client = loadOnce(() => this.discover());
   /** The API app's configuration, for introspection (same server metadata). */
   private apiApp?: oidc.Configuration;
   /** jose's remote JWKS (made once discovery names its URL): keys cached by kid, refetched on an unknown one. */
@@ -211,18 +213,6 @@ export class ZitadelOidc {
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
     return { accessToken: token.access_token, expiresIn: Number(token.expires_in ?? 0) };
-  }
-
-  /** openid-client's Configuration from discovery, fetched once; a failure is not kept, the next call tries again. */
-  private client(): Promise<oidc.Configuration> {
-    if (!this.configuration) {
-      const loading = this.discover();
-      this.configuration = loading;
-      loading.catch(() => {
-        if (this.configuration === loading) this.configuration = undefined;
-      });
-    }
-    return this.configuration;
   }
 
   private async discover(): Promise<oidc.Configuration> {
