@@ -64,11 +64,10 @@ export class JwtProfileToken implements ServiceAccountToken {
     private readonly keyFile: string,
     private readonly issuer: string,
     private readonly exchange: AssertionExchange,
-    private readonly now: () => number = Date.now,
   ) {}
 
   get(): Promise<string> {
-    if (this.cached && this.now() < this.cached.renewAt) return Promise.resolve(this.cached.token);
+    if (this.cached && Date.now() < this.cached.renewAt) return Promise.resolve(this.cached.token);
     this.pending ??= this.renew().finally(() => {
       this.pending = undefined;
     });
@@ -90,7 +89,7 @@ export class JwtProfileToken implements ServiceAccountToken {
       expiresIn: '1h',
     });
     const { accessToken, expiresIn } = await this.exchange(assertion);
-    this.cached = { token: accessToken, renewAt: this.now() + expiresIn * 1000 - TOKEN_RENEWAL_MARGIN_MS };
+    this.cached = { token: accessToken, renewAt: Date.now() + expiresIn * 1000 - TOKEN_RENEWAL_MARGIN_MS };
     return accessToken;
   }
 }
