@@ -192,16 +192,12 @@ export class ZitadelOidc {
       scope: 'openid urn:zitadel:iam:org:project:id:zitadel:aud',
     });
     // Repeating the exchange only mints another token, so it is retried like a read.
-    const response = await this.resilientFetch(
-      `${this.issuer}/oauth/v2/token`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form.toString(),
-        redirect: 'manual',
-      },
-      true,
-    );
+    const response = await this.resilientFetch(`${this.issuer}/oauth/v2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form.toString(),
+      redirect: 'manual',
+    });
     const text = await response.text();
     const token = (response.ok ? parseJson(text) : undefined) as
       { access_token?: string; expires_in?: number } | undefined;
@@ -253,7 +249,7 @@ export class ZitadelOidc {
 
   private async fetchJwks(url: string, headers: Record<string, string>): Promise<Response> {
     const request = { method: 'GET', headers, body: undefined, redirect: 'manual' } as const;
-    const response = await this.resilientFetch(url, request, true);
+    const response = await this.resilientFetch(url, request);
     const text = await response.text();
     const body = (response.ok ? parseJson(text) : undefined) as { keys?: unknown } | undefined;
     if (!Array.isArray(body?.keys)) {
@@ -268,12 +264,8 @@ export class ZitadelOidc {
    * Only the code exchange is not repeated (a code is single-use); reads, introspection and the JWT-profile
    * grant are. The body is read inside the attempt, so the timeout also covers a body that stalls.
    */
-  private resilientFetch(
-    url: string,
-    options: oidc.CustomFetchOptions,
-    idempotent?: boolean,
-  ): Promise<Response> {
-    const repeatable = idempotent ?? !this.isCodeExchange(options);
+  private resilientFetch(url: string, options: oidc.CustomFetchOptions): Promise<Response> {
+    const repeatable = !this.isCodeExchange(options);
     return this.resilience.run(`${options.method} ${pathOf(url)}`, repeatable, async (signal) => {
       let response: Response;
       let body: ArrayBuffer;
