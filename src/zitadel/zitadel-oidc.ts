@@ -199,16 +199,15 @@ export class ZitadelOidc {
       redirect: 'manual',
     });
     const text = await response.text();
-    const token = (response.ok ? parseJson(text) : undefined) as
-      { access_token?: string; expires_in?: number } | undefined;
-    if (typeof token?.access_token !== 'string') {
-      const body = (parseJson(text) ?? {}) as { error_description?: unknown };
-      const why = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 200);
+    const body = parseJson(text) as
+      { access_token?: unknown; expires_in?: number; error_description?: unknown } | undefined;
+    if (!response.ok || typeof body?.access_token !== 'string') {
+      const why = typeof body?.error_description === 'string' ? body.error_description : text.slice(0, 200);
       // A rejected key is a deployment fault; to API clients it looks like the IdP being unusable.
       this.logger?.warn(`Zitadel refused the service-account key (${response.status}): ${why}`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
-    return { accessToken: token.access_token, expiresIn: Number(token.expires_in ?? 0) };
+    return { accessToken: body.access_token, expiresIn: Number(body.expires_in ?? 0) };
   }
 
   private async discover(): Promise<oidc.Configuration> {
