@@ -47,10 +47,6 @@ export function namesFromDisplayName(displayName: string): Pick<NewHumanUser, 'g
   return { givenName, familyName: rest.join(' ') || givenName };
 }
 
-export interface ZitadelClientLogger {
-  warn(msg: string): void;
-}
-
 /** A password session only needs to live long enough to read its user. */
 const PASSWORD_SESSION_SECONDS = 300n;
 /** Zitadel's error ids for a locked user at the password check. */
@@ -78,7 +74,7 @@ export class ZitadelClient extends ZitadelOidc {
   private readonly organizations: ReturnType<typeof createOrganizationServiceClient>;
   private readonly authorizations: ReturnType<typeof AuthorizationServiceClient>;
 
-  constructor(connection: ZitadelConnection, logger?: ZitadelClientLogger) {
+  constructor(connection: ZitadelConnection, logger?: { warn(msg: string): void }) {
     super(connection, new Resilience(connection, logger), logger);
     const token = serviceAccountToken(connection.credentials, this.issuer, (assertion) =>
       this.exchangeAssertion(assertion),
