@@ -211,35 +211,19 @@ export class ZitadelClient extends ZitadelOidc {
 
   /** Each of these succeeds when the user is already in the target state (they are retried safely). */
   deactivateUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.deactivateUser({ userId }, idempotent()),
-      (state) => state === 'USER_STATE_INACTIVE',
-    );
+    return this.changeState('deactivateUser', userId, (state) => state === 'USER_STATE_INACTIVE');
   }
 
   reactivateUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.reactivateUser({ userId }, idempotent()),
-      (state) => state !== 'USER_STATE_INACTIVE',
-    );
+    return this.changeState('reactivateUser', userId, (state) => state !== 'USER_STATE_INACTIVE');
   }
 
   lockUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.lockUser({ userId }, idempotent()),
-      (state) => state === 'USER_STATE_LOCKED',
-    );
+    return this.changeState('lockUser', userId, (state) => state === 'USER_STATE_LOCKED');
   }
 
   unlockUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.unlockUser({ userId }, idempotent()),
-      (state) => state !== 'USER_STATE_LOCKED',
-    );
+    return this.changeState('unlockUser', userId, (state) => state !== 'USER_STATE_LOCKED');
   }
 
   async deleteUser(userId: string): Promise<void> {
@@ -315,15 +299,15 @@ export class ZitadelClient extends ZitadelOidc {
   /**
    * Zitadel refuses a transition into the state the user is already in (FailedPrecondition). That
    * counts as success, but only once Zitadel confirms the state: the same error also guards other
-   * transitions (e.g. deactivating a user still in its initial state).
+   * transitions (e.g. deactivating a user still in its initial state). `rpc`: user v2's call of that name.
    */
   private async changeState(
+    rpc: 'deactivateUser' | 'reactivateUser' | 'lockUser' | 'unlockUser',
     userId: string,
-    call: () => Promise<unknown>,
     reached: (state: ZitadelUserState) => boolean,
   ): Promise<void> {
     try {
-      await call();
+      await this.users[rpc]({ userId }, idempotent());
     } catch (error) {
       if (!isKind(error, 'failed_precondition')) throw error;
       const user = await this.getUser(userId);
