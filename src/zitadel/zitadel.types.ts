@@ -40,13 +40,10 @@ export interface NewHumanUser {
   emailVerification: 'send_code' | 'return_code' | 'verified';
 }
 
-export interface HumanUserChanges {
-  username?: string;
-  email?: string;
-  givenName?: string;
-  familyName?: string;
-  displayName?: string;
-}
+/** What an update may change of a human user: the fields of NewHumanUser, each optional. */
+export type HumanUserChanges = Partial<
+  Pick<NewHumanUser, 'username' | 'email' | 'givenName' | 'familyName' | 'displayName'>
+>;
 
 /** Result of a successful password check through Zitadel's session API. */
 export interface PasswordCheck {
