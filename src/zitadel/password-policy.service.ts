@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '../common/errors/api-error.js';
+import { loadOnce } from './load-once.js';
 import { ZitadelClient } from './zitadel.client.js';
 import type { PasswordComplexitySettings } from './zitadel.types.js';
 
@@ -35,21 +36,10 @@ export function brokenRules(password: string, policy: PasswordComplexitySettings
  */
 @Injectable()
 export class PasswordPolicyService {
-  private cached?: { policy: Promise<PasswordComplexitySettings>; until: number };
+  /** Zitadel's policy, read at most once a minute; a failed read is not remembered: the next request asks again. */
+  readonly policy = loadOnce(() => this.zitadel.getPasswordComplexitySettings(), POLICY_CACHE_MS);
 
   constructor(private readonly zitadel: ZitadelClient) {}
-
-  policy(): Promise<PasswordComplexitySettings> {
-    if (!this.cached || this.cached.until <= Date.now()) {
-      const policy = this.zitadel.getPasswordComplexitySettings();
-      this.cached = { policy, until: Date.now() + POLICY_CACHE_MS };
-      // A failed read is not remembered: the next request asks again.
-      policy.catch(() => {
-        if (this.cached?.policy === policy) this.cached = undefined;
-      });
-    }
-    return this.cached.policy;
-  }
 
   /** 422 with one error on `field` naming every broken rule (`password must …; must …`). */
   async assertAcceptable(field: string, password: string): Promise<void> {

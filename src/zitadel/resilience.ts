@@ -13,6 +13,26 @@ import {
   type IPolicy,
 } from 'cockatiel';
 import { ApiError } from '../common/errors/api-error.js';
+import type { ZitadelConnection } from './zitadel-connection.js';
+
+/** Consecutive failed exchanges that open the circuit, and how long it stays open, unless configured. */
+export const DEFAULT_CIRCUIT = { failureThreshold: 5, resetMs: 2_000 };
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** The only text about an unreachable IdP that may reach API clients. */
+export const UNAVAILABLE_MESSAGE = 'The identity provider is unavailable; try again shortly';
+
+const BACKOFF_INITIAL_MS = 100;
+const BACKOFF_MAX_MS = 2_000;
+
+/** A failed attempt worth another try (network error, timeout, 5xx, 429), described for the log. */
+export class TransientFailure extends Error {
+  override readonly name = 'TransientFailure';
+}
+
+/** An answer that is not a transient failure travels through the policies as a value, not as an error. */
+type Outcome<T> = { value: T } | { answer: unknown };
 
 /**
  * What surrounds every exchange with Zitadel (its API over Connect and its OIDC endpoints), built from
@@ -23,36 +43,6 @@ import { ApiError } from '../common/errors/api-error.js';
  * Only transport failures, timeouts and Zitadel's server-side errors count: Zitadel refusing a request is
  * an answer, and proves it is up.
  */
-export interface CircuitBreakerOptions {
-  failureThreshold: number;
-  resetMs: number;
-}
-
-export const DEFAULT_CIRCUIT: CircuitBreakerOptions = { failureThreshold: 5, resetMs: 2_000 };
-
-export type CircuitState = 'closed' | 'open' | 'half-open';
-
-/** The only text about an unreachable IdP that may reach API clients. */
-export const UNAVAILABLE_MESSAGE = 'The identity provider is unavailable; try again shortly';
-
-const BACKOFF_INITIAL_MS = 100;
-const BACKOFF_MAX_MS = 2_000;
-
-export interface ResilienceOptions {
-  timeoutMs: number;
-  /** Extra attempts for idempotent calls. */
-  retries: number;
-  circuit?: CircuitBreakerOptions;
-}
-
-/** A failed attempt worth another try (network error, timeout, 5xx, 429), described for the log. */
-export class TransientFailure extends Error {
-  override readonly name = 'TransientFailure';
-}
-
-/** An answer that is not a transient failure travels through the policies as a value, not as an error. */
-type Outcome<T> = { value: T } | { answer: unknown };
-
 export class Resilience {
   private readonly breaker;
   private readonly once: IPolicy;
@@ -60,7 +50,7 @@ export class Resilience {
   private readonly retries: number;
 
   constructor(
-    options: ResilienceOptions,
+    options: Pick<ZitadelConnection, 'timeoutMs' | 'retries' | 'circuit'>,
     private readonly logger?: { warn(msg: string): void },
   ) {
     this.retries = Math.max(0, options.retries);

@@ -1,6 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import jwt from 'jsonwebtoken';
+import { loadOnce } from './load-once.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 
 /** The JSON key file Zitadel issues for a service account (`"key"` is a PKCS#1 PEM). */
@@ -53,7 +54,8 @@ export class PersonalAccessToken implements ServiceAccountToken {
  */
 export class JwtProfileToken implements ServiceAccountToken {
   readonly refreshable = true;
-  private key?: Promise<{ keyId: string; userId: string; privateKey: KeyObject }>;
+  // A file fixed by an operator is picked up on the next call rather than never.
+  private readonly loadKey = loadOnce(() => readKeyFile(this.keyFile));
   private cached?: { token: string; renewAt: number };
   // Concurrent callers share one exchange instead of each minting a token.
   private pending?: Promise<string>;
@@ -62,11 +64,10 @@ export class JwtProfileToken implements ServiceAccountToken {
     private readonly keyFile: string,
     private readonly issuer: string,
     private readonly exchange: AssertionExchange,
-    private readonly now: () => number = Date.now,
   ) {}
 
   get(): Promise<string> {
-    if (this.cached && this.now() < this.cached.renewAt) return Promise.resolve(this.cached.token);
+    if (this.cached && Date.now() < this.cached.renewAt) return Promise.resolve(this.cached.token);
     this.pending ??= this.renew().finally(() => {
       this.pending = undefined;
     });
@@ -88,20 +89,8 @@ export class JwtProfileToken implements ServiceAccountToken {
       expiresIn: '1h',
     });
     const { accessToken, expiresIn } = await this.exchange(assertion);
-    this.cached = { token: accessToken, renewAt: this.now() + expiresIn * 1000 - TOKEN_RENEWAL_MARGIN_MS };
+    this.cached = { token: accessToken, renewAt: Date.now() + expiresIn * 1000 - TOKEN_RENEWAL_MARGIN_MS };
     return accessToken;
-  }
-
-  private loadKey(): Promise<{ keyId: string; userId: string; privateKey: KeyObject }> {
-    if (!this.key) {
-      const loading = readKeyFile(this.keyFile);
-      this.key = loading;
-      // A file fixed by an operator is picked up on the next call rather than never.
-      loading.catch(() => {
-        if (this.key === loading) this.key = undefined;
-      });
-    }
-    return this.key;
   }
 }
 

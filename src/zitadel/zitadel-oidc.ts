@@ -3,6 +3,7 @@ import { createRemoteJWKSet, customFetch, jwtVerify, type CryptoKey, type JWTPay
 import * as oidc from 'openid-client';
 import { ApiError } from '../common/errors/api-error.js';
 import { describe, type Resilience, TransientFailure, UNAVAILABLE_MESSAGE } from './resilience.js';
+import { loadOnce } from './load-once.js';
 import type { ZitadelConnection } from './zitadel-connection.js';
 import { ZitadelError } from './zitadel.errors.js';
 import type { OidcTokens, ZitadelErrorKind, ZitadelTokenClaims } from './zitadel.types.js';
@@ -35,10 +36,13 @@ const HTTP_KIND: Record<number, ZitadelErrorKind> = {
  * Every request goes through the resilience policies (openid-client's `customFetch`). What openid-client
  * leaves out stays here: the ID token's signature against Zitadel's JWKS (jose's remote JWKS, also the keys
  * for JWT access tokens), Zitadel's role claims, and the JWT-profile grant of the service account.
+ * ZitadelClient extends it with Zitadel's APIs, so callers find both on the one client.
  */
 export class ZitadelOidc {
-  private readonly baseUrl: string;
-  private configuration?: Promise<oidc.Configuration>;
+  /** The OIDC issuer (Zitadel's base URL), which its tokens carry as `iss`. */
+  readonly issuer: string;
+  /** openid-client's Configuration from discovery, fetched once; a failure is not kept, the next call tries again. */
+  private readonly client = loadOnce(() => this.discover());
   /** The API app's configuration, for introspection (same server metadata). */
   private apiApp?: oidc.Configuration;
   /** jose's remote JWKS (made once discovery names its URL): keys cached by kid, refetched on an unknown one. */
@@ -49,11 +53,11 @@ export class ZitadelOidc {
   private readonly fetch: oidc.CustomFetch = (url, options) => this.resilientFetch(url, options);
 
   constructor(
-    private readonly connection: ZitadelConnection,
-    private readonly resilience: Resilience,
+    protected readonly connection: ZitadelConnection,
+    protected readonly resilience: Resilience,
     private readonly logger?: { warn(msg: string): void },
   ) {
-    this.baseUrl = connection.url.replace(/\/+$/, '');
+    this.issuer = connection.url.replace(/\/+$/, '');
   }
 
   async authorizationUrl(params: {
@@ -100,6 +104,7 @@ export class ZitadelOidc {
     return { idToken: tokens.id_token, accessToken: tokens.access_token, expiresIn: tokens.expires_in ?? 0 };
   }
 
+  /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
   async verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
     const { issuer } = (await this.client()).serverMetadata();
     let payload: JWTPayload;
@@ -121,6 +126,10 @@ export class ZitadelOidc {
     return claims;
   }
 
+  /**
+   * The public key Zitadel signs with under this `kid`, from its JWKS (cached; an unknown kid refetches,
+   * rate-limited). A kid the JWKS lacks is a ZitadelError (unauthenticated); an unreachable JWKS a 503.
+   */
   async verificationKey(kid: string): Promise<KeyObject> {
     let signingKey: CryptoKey;
     try {
@@ -150,7 +159,7 @@ export class ZitadelOidc {
    * Basic). The claims when Zitadel says the token is active, null when it says it is not; an outage is the
    * 503 ApiError. Without introspection credentials every token counts as inactive.
    */
-  async introspect(token: string): Promise<ZitadelTokenClaims | null> {
+  async introspectToken(token: string): Promise<ZitadelTokenClaims | null> {
     const credentials = this.connection.introspection;
     if (!credentials) return null;
     if (!this.apiApp) {
@@ -161,7 +170,7 @@ export class ZitadelOidc {
         oidc.ClientSecretBasic(credentials.clientSecret),
       );
       api[oidc.customFetch] = this.fetch;
-      if (this.baseUrl.startsWith('http:')) oidc.allowInsecureRequests(api);
+      if (this.issuer.startsWith('http:')) oidc.allowInsecureRequests(api);
       this.apiApp = api;
     }
     let answer: oidc.IntrospectionResponse;
@@ -183,59 +192,42 @@ export class ZitadelOidc {
       scope: 'openid urn:zitadel:iam:org:project:id:zitadel:aud',
     });
     // Repeating the exchange only mints another token, so it is retried like a read.
-    const response = await this.resilientFetch(
-      `${this.baseUrl}/oauth/v2/token`,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form.toString(),
-        redirect: 'manual',
-      },
-      true,
-    );
+    const response = await this.resilientFetch(`${this.issuer}/oauth/v2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form.toString(),
+      redirect: 'manual',
+    });
     const text = await response.text();
-    const token = (response.ok ? parseJson(text) : undefined) as
-      { access_token?: string; expires_in?: number } | undefined;
-    if (typeof token?.access_token !== 'string') {
-      const body = (parseJson(text) ?? {}) as { error_description?: unknown };
-      const why = typeof body.error_description === 'string' ? body.error_description : text.slice(0, 200);
+    const body = parseJson(text) as
+      { access_token?: unknown; expires_in?: number; error_description?: unknown } | undefined;
+    if (!response.ok || typeof body?.access_token !== 'string') {
+      const why = typeof body?.error_description === 'string' ? body.error_description : text.slice(0, 200);
       // A rejected key is a deployment fault; to API clients it looks like the IdP being unusable.
       this.logger?.warn(`Zitadel refused the service-account key (${response.status}): ${why}`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
-    return { accessToken: token.access_token, expiresIn: Number(token.expires_in ?? 0) };
-  }
-
-  /** openid-client's Configuration from discovery, fetched once; a failure is not kept, the next call tries again. */
-  private client(): Promise<oidc.Configuration> {
-    if (!this.configuration) {
-      const loading = this.discover();
-      this.configuration = loading;
-      loading.catch(() => {
-        if (this.configuration === loading) this.configuration = undefined;
-      });
-    }
-    return this.configuration;
+    return { accessToken: body.access_token, expiresIn: Number(body.expires_in ?? 0) };
   }
 
   private async discover(): Promise<oidc.Configuration> {
     const { clientId, clientSecret } = this.connection;
     try {
       return await oidc.discovery(
-        new URL(this.baseUrl),
+        new URL(this.issuer),
         clientId,
         clientSecret,
         clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(clientSecret),
         {
           [oidc.customFetch]: this.fetch,
           // dev-idp and local installations speak plain HTTP; production Zitadel is HTTPS.
-          execute: this.baseUrl.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
+          execute: this.issuer.startsWith('http:') ? [oidc.allowInsecureRequests] : [],
         },
       );
     } catch (error) {
       const failure = oidcFailure(error);
       if (failure instanceof ApiError) throw failure;
-      this.logger?.warn(`Zitadel discovery at ${this.baseUrl} failed: ${describe(error)}`);
+      this.logger?.warn(`Zitadel discovery at ${this.issuer} failed: ${describe(error)}`);
       throw ApiError.upstreamUnavailable(UNAVAILABLE_MESSAGE);
     }
   }
@@ -256,7 +248,7 @@ export class ZitadelOidc {
 
   private async fetchJwks(url: string, headers: Record<string, string>): Promise<Response> {
     const request = { method: 'GET', headers, body: undefined, redirect: 'manual' } as const;
-    const response = await this.resilientFetch(url, request, true);
+    const response = await this.resilientFetch(url, request);
     const text = await response.text();
     const body = (response.ok ? parseJson(text) : undefined) as { keys?: unknown } | undefined;
     if (!Array.isArray(body?.keys)) {
@@ -271,12 +263,8 @@ export class ZitadelOidc {
    * Only the code exchange is not repeated (a code is single-use); reads, introspection and the JWT-profile
    * grant are. The body is read inside the attempt, so the timeout also covers a body that stalls.
    */
-  private resilientFetch(
-    url: string,
-    options: oidc.CustomFetchOptions,
-    idempotent?: boolean,
-  ): Promise<Response> {
-    const repeatable = idempotent ?? !this.isCodeExchange(options);
+  private resilientFetch(url: string, options: oidc.CustomFetchOptions): Promise<Response> {
+    const repeatable = !this.isCodeExchange(options);
     return this.resilience.run(`${options.method} ${pathOf(url)}`, repeatable, async (signal) => {
       let response: Response;
       let body: ArrayBuffer;

@@ -1,4 +1,3 @@
-import type { KeyObject } from 'node:crypto';
 import { createClientFor } from '@zitadel/client';
 import {
   createOrganizationServiceClient,
@@ -15,7 +14,7 @@ import {
 import { NotificationType } from '@zitadel/proto/zitadel/user/v2/password_pb.js';
 import { AuthenticationMethodTypeSchema } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
 import { type User, UserStateSchema } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
-import type { DescEnum, MessageInitShape } from '@bufbuild/protobuf';
+import { enumToJson, type MessageInitShape } from '@bufbuild/protobuf';
 import { ApiError } from '../common/errors/api-error.js';
 import { idempotent, withZitadelErrors, zitadelTransport } from './connect-transport.js';
 import { Resilience, type CircuitState } from './resilience.js';
@@ -28,13 +27,11 @@ import type {
   HumanUserChanges,
   LoginSettings,
   NewHumanUser,
-  OidcTokens,
   PasswordCheck,
   PasswordComplexitySettings,
   PasswordVerification,
   ZitadelErrorKind,
   ZitadelOrganization,
-  ZitadelTokenClaims,
   ZitadelUser,
   ZitadelUserState,
 } from './zitadel.types.js';
@@ -48,10 +45,6 @@ export { InvalidCredentialsError, UserBlockedError, ZitadelError } from './zitad
 export function namesFromDisplayName(displayName: string): Pick<NewHumanUser, 'givenName' | 'familyName'> {
   const [givenName, ...rest] = displayName.split(/\s+/);
   return { givenName, familyName: rest.join(' ') || givenName };
-}
-
-export interface ZitadelClientLogger {
-  warn(msg: string): void;
 }
 
 /** A password session only needs to live long enough to read its user. */
@@ -71,32 +64,22 @@ const AuthorizationServiceClient = createClientFor(AuthorizationService);
  * calls (tests run it against the embedded dev-idp/, which serves the same descriptors). Built on Zitadel's
  * own TypeScript client (`@zitadel/client`, messages and descriptors from `@zitadel/proto`): user, session,
  * settings and organization services v2, roles through the AuthorizationService v2beta (docs/identity.md
- * says why), on a Connect transport with this service's interceptors. The OIDC side is ZitadelOidc. No
- * Zitadel path or JSON shape is written here: the descriptors define them.
+ * says why), on a Connect transport with this service's interceptors. The OIDC side it inherits from
+ * ZitadelOidc. No Zitadel path or JSON shape is written here: the descriptors define them.
  */
-export class ZitadelClient {
-  /** The OIDC issuer (Zitadel's base URL), which its tokens carry as `iss`. */
-  readonly issuer: string;
-  private readonly resilience: Resilience;
-  private readonly oidc: ZitadelOidc;
+export class ZitadelClient extends ZitadelOidc {
   private readonly users: ReturnType<typeof createUserServiceClient>;
   private readonly sessions: ReturnType<typeof createSessionServiceClient>;
   private readonly settings: ReturnType<typeof createSettingsServiceClient>;
   private readonly organizations: ReturnType<typeof createOrganizationServiceClient>;
   private readonly authorizations: ReturnType<typeof AuthorizationServiceClient>;
 
-  constructor(
-    private readonly connection: ZitadelConnection,
-    logger?: ZitadelClientLogger,
-  ) {
-    const baseUrl = connection.url.replace(/\/+$/, '');
-    this.issuer = baseUrl;
-    this.resilience = new Resilience(connection, logger);
-    this.oidc = new ZitadelOidc(connection, this.resilience, logger);
-    const token = serviceAccountToken(connection.credentials, baseUrl, (assertion) =>
-      this.oidc.exchangeAssertion(assertion),
+  constructor(connection: ZitadelConnection, logger?: { warn(msg: string): void }) {
+    super(connection, new Resilience(connection, logger), logger);
+    const token = serviceAccountToken(connection.credentials, this.issuer, (assertion) =>
+      this.exchangeAssertion(assertion),
     );
-    const transport = zitadelTransport({ baseUrl, token, resilience: this.resilience, logger });
+    const transport = zitadelTransport({ baseUrl: this.issuer, token, resilience: this.resilience, logger });
     this.users = withZitadelErrors(createUserServiceClient(transport));
     this.sessions = withZitadelErrors(createSessionServiceClient(transport));
     this.settings = withZitadelErrors(createSettingsServiceClient(transport));
@@ -228,35 +211,19 @@ export class ZitadelClient {
 
   /** Each of these succeeds when the user is already in the target state (they are retried safely). */
   deactivateUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.deactivateUser({ userId }, idempotent()),
-      (state) => state === 'USER_STATE_INACTIVE',
-    );
+    return this.changeState('deactivateUser', userId, (state) => state === 'USER_STATE_INACTIVE');
   }
 
   reactivateUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.reactivateUser({ userId }, idempotent()),
-      (state) => state !== 'USER_STATE_INACTIVE',
-    );
+    return this.changeState('reactivateUser', userId, (state) => state !== 'USER_STATE_INACTIVE');
   }
 
   lockUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.lockUser({ userId }, idempotent()),
-      (state) => state === 'USER_STATE_LOCKED',
-    );
+    return this.changeState('lockUser', userId, (state) => state === 'USER_STATE_LOCKED');
   }
 
   unlockUser(userId: string): Promise<void> {
-    return this.changeState(
-      userId,
-      () => this.users.unlockUser({ userId }, idempotent()),
-      (state) => state !== 'USER_STATE_LOCKED',
-    );
+    return this.changeState('unlockUser', userId, (state) => state !== 'USER_STATE_LOCKED');
   }
 
   async deleteUser(userId: string): Promise<void> {
@@ -332,15 +299,15 @@ export class ZitadelClient {
   /**
    * Zitadel refuses a transition into the state the user is already in (FailedPrecondition). That
    * counts as success, but only once Zitadel confirms the state: the same error also guards other
-   * transitions (e.g. deactivating a user still in its initial state).
+   * transitions (e.g. deactivating a user still in its initial state). `rpc`: user v2's call of that name.
    */
   private async changeState(
+    rpc: 'deactivateUser' | 'reactivateUser' | 'lockUser' | 'unlockUser',
     userId: string,
-    call: () => Promise<unknown>,
     reached: (state: ZitadelUserState) => boolean,
   ): Promise<void> {
     try {
-      await call();
+      await this.users[rpc]({ userId }, idempotent());
     } catch (error) {
       if (!isKind(error, 'failed_precondition')) throw error;
       const user = await this.getUser(userId);
@@ -399,9 +366,7 @@ export class ZitadelClient {
   /** The user's enrolled authentication methods: password, TOTP, U2F, OTP by SMS or email, IdP links, … */
   async listAuthenticationMethodTypes(userId: string): Promise<AuthenticationMethodType[]> {
     const reply = await this.users.listAuthenticationMethodTypes({ userId }, idempotent());
-    return reply.authMethodTypes.map(
-      (type) => enumName(AuthenticationMethodTypeSchema, type) as AuthenticationMethodType,
-    );
+    return reply.authMethodTypes.map((type) => enumToJson(AuthenticationMethodTypeSchema, type));
   }
 
   /** The login policy in force for the configured organization. */
@@ -537,47 +502,6 @@ export class ZitadelClient {
       (authorization) => authorization.projectId === this.connection.projectId,
     );
   }
-
-  // ---- OIDC ----------------------------------------------------------------------------------
-
-  authorizationUrl(params: {
-    state: string;
-    nonce: string;
-    codeChallenge: string;
-    loginHint?: string;
-  }): Promise<string> {
-    return this.oidc.authorizationUrl(params);
-  }
-
-  /** Checks the ID token's claims (iss, aud, azp, exp, nonce); verifyIdToken checks its signature. */
-  exchangeCode(params: { code: string; codeVerifier: string; nonce: string }): Promise<OidcTokens> {
-    return this.oidc.exchangeCode(params);
-  }
-
-  /** Verifies signature (JWKS), issuer, audience (our client id), expiry and nonce. */
-  verifyIdToken(idToken: string, nonce: string): Promise<ZitadelTokenClaims> {
-    return this.oidc.verifyIdToken(idToken, nonce);
-  }
-
-  /**
-   * The public key Zitadel signs with under this `kid`, from its JWKS (cached; an unknown kid refetches,
-   * rate-limited). A kid the JWKS lacks is a ZitadelError (unauthenticated); an unreachable JWKS a 503.
-   */
-  verificationKey(kid: string): Promise<KeyObject> {
-    return this.oidc.verificationKey(kid);
-  }
-
-  endSessionUrl(params: { idTokenHint: string; postLogoutRedirectUri?: string }): Promise<string> {
-    return this.oidc.endSessionUrl(params);
-  }
-
-  /**
-   * RFC 7662 introspection of an opaque access token (as this service's API app): its claims when Zitadel
-   * says it is active, null when not (or when no introspection credentials are configured). 503 on an outage.
-   */
-  introspectToken(token: string): Promise<ZitadelTokenClaims | null> {
-    return this.oidc.introspect(token);
-  }
 }
 
 // ---- helpers -----------------------------------------------------------------------------------
@@ -599,18 +523,13 @@ function passwordCheckFailure(error: unknown): unknown {
   return error;
 }
 
-/** The enum value's name as Zitadel's JSON spells it (`USER_STATE_ACTIVE`), from the descriptor. */
-function enumName(schema: DescEnum, value: number): string {
-  return schema.values.find((entry) => entry.number === value)?.name ?? `${schema.name}_UNSPECIFIED`;
-}
-
 function toZitadelUser(user: User): ZitadelUser {
   const human = user.type.case === 'human' ? user.type.value : undefined;
   const profile = human?.profile;
   const mapped: ZitadelUser = {
     userId: user.userId,
     orgId: user.details?.resourceOwner ?? '',
-    state: enumName(UserStateSchema, user.state) as ZitadelUserState,
+    state: enumToJson(UserStateSchema, user.state),
     username: user.username,
     email: human?.email?.email ?? '',
     emailVerified: human?.email?.isVerified ?? false,

@@ -39,7 +39,7 @@ const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'half-open', 'open'];
 export function instrumentZitadelClient(
   client: ZitadelClient,
   metrics: MetricsService,
-  circuitState?: () => CircuitState,
+  circuitState: () => CircuitState,
 ): ZitadelClient {
   const registers = [metrics.registry];
   const duration = new Histogram({
@@ -55,18 +55,16 @@ export function instrumentZitadelClient(
     labelNames: ['operation', 'outcome'] as const,
     registers,
   });
-  if (circuitState) {
-    new Gauge({
-      name: 'zitadel_circuit_breaker_state',
-      help: 'State of the circuit breaker in front of Zitadel: 1 for the current state, 0 for the others',
-      labelNames: ['state'] as const,
-      registers,
-      collect() {
-        const current = circuitState();
-        for (const state of CIRCUIT_STATES) this.set({ state }, state === current ? 1 : 0);
-      },
-    });
-  }
+  new Gauge({
+    name: 'zitadel_circuit_breaker_state',
+    help: 'State of the circuit breaker in front of Zitadel: 1 for the current state, 0 for the others',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const current = circuitState();
+      for (const state of CIRCUIT_STATES) this.set({ state }, state === current ? 1 : 0);
+    },
+  });
 
   const wrapped = new WeakMap<object, unknown>();
   return new Proxy(client, {

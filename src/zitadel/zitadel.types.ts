@@ -1,13 +1,14 @@
+import type { Organization } from '@zitadel/proto/zitadel/org/v2/org_pb.js';
 import type { LoginSettings as ProtoLoginSettings } from '@zitadel/proto/zitadel/settings/v2/login_settings_pb.js';
 import type { PasswordComplexitySettings as ProtoPasswordComplexity } from '@zitadel/proto/zitadel/settings/v2/password_settings_pb.js';
-import type { AuthenticationMethodType as AuthenticationMethodTypeEnum } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
-import type { UserState } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
+import type { AuthenticationMethodTypeJson } from '@zitadel/proto/zitadel/user/v2/user_service_pb.js';
+import type { UserStateJson } from '@zitadel/proto/zitadel/user/v2/user_pb.js';
 
 /**
  * Zitadel's user model as this service uses it, flattened from user v2's `User` (`@zitadel/proto`). Ids are
  * numeric strings, never UUIDs. Enum values travel by their proto names (`USER_STATE_ACTIVE`).
  */
-export type ZitadelUserState = `USER_STATE_${keyof typeof UserState}`;
+export type ZitadelUserState = UserStateJson;
 
 export interface ZitadelUser {
   userId: string;
@@ -39,13 +40,10 @@ export interface NewHumanUser {
   emailVerification: 'send_code' | 'return_code' | 'verified';
 }
 
-export interface HumanUserChanges {
-  username?: string;
-  email?: string;
-  givenName?: string;
-  familyName?: string;
-  displayName?: string;
-}
+/** What an update may change of a human user: the fields of NewHumanUser, each optional. */
+export type HumanUserChanges = Partial<
+  Pick<NewHumanUser, 'username' | 'email' | 'givenName' | 'familyName' | 'displayName'>
+>;
 
 /** Result of a successful password check through Zitadel's session API. */
 export interface PasswordCheck {
@@ -87,8 +85,7 @@ export type ZitadelErrorKind =
   | 'unknown';
 
 /** A user's enrolled authentication methods (user v2 `ListAuthenticationMethodTypes`), by proto name. */
-export type AuthenticationMethodType =
-  `AUTHENTICATION_METHOD_TYPE_${keyof typeof AuthenticationMethodTypeEnum}`;
+export type AuthenticationMethodType = AuthenticationMethodTypeJson;
 
 /**
  * The parts of Zitadel's login policy (settings v2 `LoginSettings`) that decide whether a password alone may
@@ -112,7 +109,4 @@ export type PasswordComplexitySettings = Pick<
 export type PasswordVerification = { currentPassword: string } | { verificationCode: string };
 
 /** An organization the service account may read (org v2 `ListOrganizations`). */
-export interface ZitadelOrganization {
-  id: string;
-  name: string;
-}
+export type ZitadelOrganization = Pick<Organization, 'id' | 'name'>;
