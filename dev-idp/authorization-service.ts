@@ -1,13 +1,17 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
-import { AuthorizationSchema, State } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
+import {
+  AuthorizationSchema,
+  type AuthorizationsSearchFilter,
+  State,
+} from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
 import type { AuthorizationService } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_service_pb.js';
 import { OrganizationState } from '@zitadel/proto/zitadel/org/v2/org_pb.js';
 import type { OrganizationService } from '@zitadel/proto/zitadel/org/v2/org_service_pb.js';
 import type { IdpContext } from './context.js';
 import { alreadyExists, failedPrecondition, invalidRequest, notFound } from './errors.js';
-import { Params, details, listDetails, page, text, textCondition } from './messages.js';
+import { type Params, details, listDetails, listPage, text, textCondition } from './messages.js';
 import type { GrantRow, OrganizationRow, UserRow } from './store.js';
 import { userNotFound } from './user-service.js';
 
@@ -23,6 +27,36 @@ function roleKeys(what: string, keys: string[]): string[] {
   if (new Set(trimmed).size !== trimmed.length)
     throw invalidRequest(what, 'roleKeys', 'role keys must be unique');
   return trimmed;
+}
+
+/** A ListAuthorizations filter as SQL; the filters are AND-ed, as in Zitadel. */
+function grantCondition({ filter }: AuthorizationsSearchFilter, params: Params): string {
+  switch (filter.case) {
+    case 'userId':
+      return `g.user_id = ${params.add(filter.value.id)}`;
+    case 'projectId':
+      return `g.project_id = ${params.add(filter.value.id)}`;
+    case 'organizationId':
+    case 'userOrganizationId': // an authorization belongs to its user's organization
+      return `g.org_id = ${params.add(filter.value.id)}`;
+    case 'authorizationIds':
+      return `g.id = ANY(${params.add(filter.value.ids)}::text[])`;
+    case 'state':
+      return `g.state = ${params.add(GRANT_STATE[filter.value.state as State.ACTIVE] ?? GRANT_STATE[State.ACTIVE])}`;
+    case 'roleKey': {
+      const inner = textCondition('r.key', filter.value.key, filter.value.method, params);
+      return `EXISTS (SELECT 1 FROM unnest(g.role_keys) AS r(key) WHERE ${inner})`;
+    }
+    case 'projectGrantId':
+    case 'projectName':
+    case 'userDisplayName':
+    case 'userPreferredLoginName':
+    case undefined:
+      throw failedPrecondition(
+        'DEVIDP-FILTER',
+        `filter ${filter.case} is not supported by the development IdP`,
+      );
+  }
 }
 
 /**
@@ -65,53 +99,19 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
 
   return {
     async listAuthorizations(req) {
-      const params = new Params();
-      const where = req.filters.map(({ filter }) => {
-        switch (filter.case) {
-          case 'userId':
-            return `g.user_id = ${params.add(filter.value.id)}`;
-          case 'projectId':
-            return `g.project_id = ${params.add(filter.value.id)}`;
-          case 'organizationId':
-          case 'userOrganizationId': // an authorization belongs to its user's organization
-            return `g.org_id = ${params.add(filter.value.id)}`;
-          case 'authorizationIds':
-            return `g.id = ANY(${params.add(filter.value.ids)}::text[])`;
-          case 'state':
-            return `g.state = ${params.add(GRANT_STATE[filter.value.state as State.ACTIVE] ?? GRANT_STATE[State.ACTIVE])}`;
-          case 'roleKey': {
-            const inner = textCondition('r.key', filter.value.key, filter.value.method, params);
-            return `EXISTS (SELECT 1 FROM unnest(g.role_keys) AS r(key) WHERE ${inner})`;
-          }
-          case 'projectGrantId':
-          case 'projectName':
-          case 'userDisplayName':
-          case 'userPreferredLoginName':
-          case undefined:
-            throw failedPrecondition(
-              'DEVIDP-FILTER',
-              `filter ${filter.case} is not supported by the development IdP`,
-            );
-        }
-      });
-      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      const from = 'FROM dev_idp.user_grants g JOIN dev_idp.users u ON u.id = g.user_id';
-      const countValues = [...params.values];
-      const { limit, offset, direction } = page(req.pagination);
-      const [grants, count] = await Promise.all([
-        store.pool.query<GrantRow & { user: UserRow }>(
-          `SELECT g.*, to_jsonb(u.*) AS user ${from} ${whereSql} ORDER BY g.created_at ${direction}, g.id ${direction}
-           LIMIT ${params.add(limit)} OFFSET ${params.add(offset)}`,
-          params.values,
-        ),
-        store.pool.query<{ total: string }>(
-          `SELECT count(*)::text AS total ${from} ${whereSql}`,
-          countValues,
-        ),
-      ]);
+      const { rows, total, limit } = await listPage<GrantRow & { user: UserRow }>(
+        store.pool,
+        req.pagination,
+        {
+          select: 'g.*, to_jsonb(u.*) AS user',
+          from: 'dev_idp.user_grants g JOIN dev_idp.users u ON u.id = g.user_id',
+          where: (params) => req.filters.map((filter) => grantCondition(filter, params)),
+          order: ['g.created_at', 'g.id'],
+        },
+      );
       return {
-        pagination: { totalResult: BigInt(count.rows[0]?.total ?? '0'), appliedLimit: BigInt(limit) },
-        authorizations: grants.rows.map(({ user, ...grant }) => present(grant, user)),
+        pagination: { totalResult: BigInt(total), appliedLimit: BigInt(limit) },
+        authorizations: rows.map(({ user, ...grant }) => present(grant, user)),
       };
     },
     async createAuthorization(req) {
@@ -183,11 +183,10 @@ export function organizationService(ctx: IdpContext): Partial<ServiceImpl<typeof
       return { details: details(org, org.id), organizationId: org.id };
     },
     async listOrganizations(req) {
-      const { limit, offset, direction } = page(req.query);
-      const { total, rows } = await store.listOrganizations(store.pool, {
-        offset,
-        limit,
-        asc: direction === 'ASC',
+      const { rows, total } = await listPage<OrganizationRow>(store.pool, req.query, {
+        select: '*',
+        from: 'dev_idp.organizations',
+        order: ['created_at', 'id'],
       });
       return {
         details: listDetails(total),

@@ -375,22 +375,6 @@ export class Store {
     return first<OrganizationRow>(db, 'SELECT * FROM dev_idp.organizations WHERE id = $1', [id]);
   }
 
-  async listOrganizations(
-    db: Queryable,
-    page: { offset: number; limit: number; asc: boolean },
-  ): Promise<{ total: number; rows: OrganizationRow[] }> {
-    const direction = page.asc ? 'ASC' : 'DESC';
-    const [list, count] = await Promise.all([
-      db.query<OrganizationRow>(
-        `SELECT * FROM dev_idp.organizations ORDER BY created_at ${direction}, id ${direction}
-         LIMIT $1 OFFSET $2`,
-        [page.limit, page.offset],
-      ),
-      db.query<{ total: string }>('SELECT count(*)::text AS total FROM dev_idp.organizations'),
-    ]);
-    return { total: Number(count.rows[0]?.total ?? 0), rows: list.rows };
-  }
-
   // --- users ---
 
   async insertUser(db: Queryable, orgId: string, fields: UserFields, id?: string): Promise<UserRow> {
