@@ -278,12 +278,15 @@ async function first<T extends pg.QueryResultRow>(
   return (await db.query<T>(text, values)).rows[0];
 }
 
-function isUniqueViolation(error: unknown): error is pg.DatabaseError {
-  return error instanceof pg.DatabaseError && error.code === '23505';
-}
-
-function userAlreadyExists(): Error {
-  return alreadyExists('V3-DKcAT', 'User already exists');
+/** A write to dev_idp.users: a taken username or email (unique violation) is Zitadel's AlreadyExists. */
+async function uniqueUser<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof pg.DatabaseError && error.code === '23505')
+      throw alreadyExists('V3-DKcAT', 'User already exists');
+    throw error;
+  }
 }
 
 export class Store {
@@ -380,19 +383,16 @@ export class Store {
   async insertUser(db: Queryable, orgId: string, fields: UserFields, id?: string): Promise<UserRow> {
     const values = [id ?? null, orgId, ...USER_FIELD_COLUMNS.map((column) => fields[column])];
     const params = USER_FIELD_COLUMNS.map((_column, i) => `$${i + 3}`).join(', ');
-    try {
-      const { rows } = await db.query<UserRow>(
+    const { rows } = await uniqueUser(
+      db.query<UserRow>(
         `INSERT INTO dev_idp.users (id, org_id, ${USER_FIELD_COLUMNS.join(', ')}, password_changed_at)
          VALUES (coalesce($1, dev_idp.next_id()), $2, ${params},
            CASE WHEN $${USER_FIELD_COLUMNS.indexOf('password_hash') + 3}::text IS NULL THEN NULL ELSE now() END)
          RETURNING *`,
         values,
-      );
-      return rows[0];
-    } catch (error) {
-      if (isUniqueViolation(error)) throw userAlreadyExists();
-      throw error;
-    }
+      ),
+    );
+    return rows[0];
   }
 
   async getUser(db: Queryable, id: string, forUpdate = false): Promise<UserRow | undefined> {
@@ -429,16 +429,9 @@ export class Store {
     if ('password_hash' in patch && patch.password_hash !== undefined)
       sets.push('password_changed_at = now()');
     sets.push('sequence = sequence + 1', 'changed_at = now()');
-    try {
-      return await first<UserRow>(
-        db,
-        `UPDATE dev_idp.users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`,
-        values,
-      );
-    } catch (error) {
-      if (isUniqueViolation(error)) throw userAlreadyExists();
-      throw error;
-    }
+    return uniqueUser(
+      first<UserRow>(db, `UPDATE dev_idp.users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, values),
+    );
   }
 
   async deleteUser(db: Queryable, id: string): Promise<UserRow | undefined> {
