@@ -376,10 +376,9 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     const login = { user, sessionId: session.id, sessionToken: form.loginSessionToken ?? '' };
     if (!(await checkTotpCode(ctx, store.pool, user, (form.otp ?? '').trim(), true))) {
       // Wrong codes count against the same lockout as wrong passwords, so the code cannot be guessed.
-      const { locked } = await store.recordFailedPassword(store.pool, user.id, MAX_PASSWORD_ATTEMPTS);
-      if (locked) {
-        const lockedUser = await store.getUser(store.pool, user.id);
-        if (lockedUser) ctx.events.userEvent('user.locked', lockedUser);
+      const counted = await store.recordFailedPassword(store.pool, user.id, MAX_PASSWORD_ATTEMPTS);
+      if (counted?.state === 'USER_STATE_LOCKED') {
+        ctx.events.userEvent('user.locked', counted);
         await store.deleteSession(store.pool, session.id);
         return renderLogin(reply, authRequest, user.username, USER_MESSAGES['COMMAND-SFA3t']);
       }

@@ -440,14 +440,10 @@ export class Store {
 
   /**
    * Counts a failed password check and locks the user once `maxAttempts` consecutive ones are reached;
-   * atomic, so parallel guesses cannot slip past the limit.
+   * atomic, so parallel guesses cannot slip past the limit. Returns the user as the count left it.
    */
-  async recordFailedPassword(
-    db: Queryable,
-    id: string,
-    maxAttempts: number,
-  ): Promise<{ attempts: number; locked: boolean }> {
-    const row = await first<{ failed_password_attempts: number; state: UserState }>(
+  async recordFailedPassword(db: Queryable, id: string, maxAttempts: number): Promise<UserRow | undefined> {
+    return first<UserRow>(
       db,
       `UPDATE dev_idp.users
           SET failed_password_attempts = failed_password_attempts + 1,
@@ -455,10 +451,9 @@ export class Store {
               sequence = sequence + 1,
               changed_at = now()
         WHERE id = $1
-        RETURNING failed_password_attempts, state`,
+        RETURNING *`,
       [id, maxAttempts],
     );
-    return { attempts: row?.failed_password_attempts ?? 0, locked: row?.state === 'USER_STATE_LOCKED' };
   }
 
   async resetFailedPasswords(db: Queryable, id: string): Promise<void> {
