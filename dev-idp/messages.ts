@@ -7,15 +7,12 @@ import {
 } from '@zitadel/proto/zitadel/object/v2/object_pb.js';
 import type { QueryResultRow } from 'pg';
 import { invalidRequest } from './errors.js';
-import type { Queryable } from './store.js';
+import type { Queryable, Versioned } from './store.js';
 
 /** What the service implementations share: Zitadel's object v2 details, paging, text queries, validation. */
 
 /** zitadel.object.v2.Details of a row: its sequence, dates and the organization owning it. */
-export function details(
-  row: { sequence: string; changed_at: Date; created_at: Date },
-  resourceOwner: string,
-) {
+export function details(row: Versioned, resourceOwner: string) {
   return create(DetailsSchema, {
     sequence: BigInt(row.sequence),
     changeDate: timestampFromDate(row.changed_at),

@@ -145,12 +145,17 @@ const SCHEMA_SQL = [
    )`,
 ];
 
-export interface OrganizationRow {
-  id: string;
-  name: string;
+/** Every row of an aggregate Zitadel versions: its event sequence, creation and last change. */
+export interface Versioned {
+  /** bigint: pg hands it over as a string, which is also how Zitadel's JSON carries uint64. */
   sequence: string;
   created_at: Date;
   changed_at: Date;
+}
+
+export interface OrganizationRow extends Versioned {
+  id: string;
+  name: string;
 }
 
 export interface MachineUserRow {
@@ -165,7 +170,7 @@ export interface MachineUserRow {
 export type UserState =
   'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
 
-export interface UserRow {
+export interface UserRow extends Versioned {
   id: string;
   org_id: string;
   username: string;
@@ -181,10 +186,6 @@ export interface UserRow {
   password_change_required: boolean;
   password_changed_at: Date | null;
   failed_password_attempts: number;
-  /** bigint: pg hands it over as a string, which is also how Zitadel's JSON carries uint64. */
-  sequence: string;
-  created_at: Date;
-  changed_at: Date;
 }
 
 export interface TotpRow {
@@ -197,19 +198,16 @@ export interface TotpRow {
   created_at: Date;
 }
 
-export interface GrantRow {
+export interface GrantRow extends Versioned {
   id: string;
   user_id: string;
   project_id: string;
   org_id: string;
   role_keys: string[];
   state: 'USER_GRANT_STATE_ACTIVE' | 'USER_GRANT_STATE_INACTIVE';
-  sequence: string;
-  created_at: Date;
-  changed_at: Date;
 }
 
-export interface SessionRow {
+export interface SessionRow extends Versioned {
   id: string;
   token_hash: string;
   user_id: string;
@@ -217,9 +215,6 @@ export interface SessionRow {
   password_checked_at: Date | null;
   user_agent: unknown;
   expires_at: Date | null;
-  sequence: string;
-  created_at: Date;
-  changed_at: Date;
 }
 
 export interface AuthCodeRow {
