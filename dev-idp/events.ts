@@ -65,7 +65,7 @@ export class EventDispatcher {
     });
   }
 
-  grantEvent(type: string, grant: GrantRow, payload: Record<string, unknown> = {}): void {
+  grantEvent(type: string, grant: GrantRow): void {
     this.emit({
       aggregateID: grant.id,
       aggregateType: 'usergrant',
@@ -76,7 +76,6 @@ export class EventDispatcher {
         userId: grant.user_id,
         projectId: grant.project_id,
         roleKeys: grant.role_keys,
-        ...payload,
       },
     });
   }

@@ -200,7 +200,6 @@ export async function startDevIdentityProvider(
       signer,
       issuer: () => issuer,
       orgId: config.orgId,
-      orgName: ORG_NAME,
       orgDomain: ORG_DOMAIN,
       projectId: config.projectId,
       projectName: PROJECT_NAME,
