@@ -91,10 +91,6 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
   return url.toString();
 }
 
-function s256(verifier: string): string {
-  return createHash('sha256').update(verifier).digest('base64url');
-}
-
 function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
   return reply.code(status).headers(PAGE_HEADERS).send(html);
 }
@@ -565,7 +561,7 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     if (!form.code_verifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(form.code_verifier)) {
       throw new OAuthError('invalid_grant', 'a valid code_verifier is required');
     }
-    if (!sameSecret(s256(form.code_verifier), row.code_challenge)) {
+    if (!sameSecret(sha256(form.code_verifier), row.code_challenge)) {
       throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
     }
     const user = await store.getUser(store.pool, row.user_id);

@@ -259,7 +259,7 @@ const CODE_TABLES: Record<CodeKind, string> = {
   password: 'dev_idp.password_codes',
 };
 
-/** Secrets (session tokens, authorization codes) are stored only as hashes. */
+/** base64url(SHA-256): how secrets (session tokens, codes) are stored, and PKCE's S256 challenge. */
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }
