@@ -86,12 +86,7 @@ export class EventDispatcher {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private emit(
-    partial: Pick<
-      WebhookEvent,
-      'aggregateID' | 'aggregateType' | 'resourceOwner' | 'sequence' | 'event_type' | 'event_payload'
-    >,
-  ): void {
+  private emit(partial: Omit<WebhookEvent, 'instanceID' | 'version' | 'created_at' | 'userID'>): void {
     const target = this.target;
     if (!target || this.stopping.signal.aborted) return;
     const event: WebhookEvent = {
