@@ -134,16 +134,14 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
     },
     async updateAuthorization(req) {
       const keys = roleKeys('UpdateAuthorizationRequest', req.roleKeys);
-      const grant = await byId(req.id);
-      const updated = await store.updateGrant(store.pool, grant.id, { roleKeys: keys });
+      const updated = await store.updateGrant(store.pool, req.id, { roleKeys: keys });
       if (!updated) throw notFound('AUTHZ-5Zqc0', 'Authorization not found');
       ctx.events.grantEvent('user.grant.changed', updated);
       return { changeDate: timestampFromDate(updated.changed_at) };
     },
     async deleteAuthorization(req) {
-      const grant = await store.getGrantById(store.pool, req.id);
       // "In case the authorization is not found, the request will return a successful response."
-      const deleted = grant && (await store.deleteGrant(store.pool, grant.id));
+      const deleted = await store.deleteGrant(store.pool, req.id);
       if (deleted)
         ctx.events.grantEvent('user.grant.removed', {
           ...deleted,
