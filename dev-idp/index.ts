@@ -146,10 +146,6 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-function consoleLogger(): Logger {
-  return { log: (msg) => console.log(msg), warn: (msg) => console.warn(msg) };
-}
-
 export async function startDevIdentityProvider(
   options: DevIdentityProviderOptions,
 ): Promise<DevIdentityProvider> {
@@ -171,7 +167,7 @@ export async function startDevIdentityProvider(
       );
     }
   }
-  const logger = options.logger ?? consoleLogger();
+  const logger: Logger = options.logger ?? console;
 
   const store = await Store.open(config.databaseUrl, (msg) => logger.warn(msg));
   let app: FastifyInstance | undefined;
