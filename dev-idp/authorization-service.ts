@@ -66,13 +66,9 @@ function grantCondition({ filter }: AuthorizationsSearchFilter, params: Params):
  */
 export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeof AuthorizationService>> {
   const { store } = ctx;
-  const byId = async (id: string): Promise<GrantRow> => {
+  const setState = async (id: string, state: GrantRow['state'], event: string) => {
     const grant = await store.getGrantById(store.pool, id);
     if (!grant) throw notFound('AUTHZ-5Zqc0', 'Authorization not found');
-    return grant;
-  };
-  const setState = async (id: string, state: GrantRow['state'], event: string) => {
-    const grant = await byId(id);
     if (grant.state === state) return { changeDate: timestampFromDate(grant.changed_at) };
     const updated = (await store.updateGrant(store.pool, id, { state })) ?? grant;
     ctx.events.grantEvent(event, updated);
