@@ -174,7 +174,8 @@ export async function startDevIdentityProvider(
   try {
     const { signer, serviceAccountToken, admin } = await store.lockedTransaction(async (client) => {
       const signer = await TokenSigner.loadOrCreate(client);
-      await store.ensureOrganization(client, config.orgId, ORG_NAME);
+      // The configured organization, created when missing (a rename is not applied).
+      await store.insertOrganization(client, ORG_NAME, config.orgId);
       let token = config.serviceAccountToken;
       if (!token) {
         token = await store.getSetting(client, PAT_SETTING);

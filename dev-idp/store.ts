@@ -29,7 +29,7 @@ const SCHEMA_SQL = [
      public_jwk jsonb NOT NULL,
      created_at timestamptz NOT NULL DEFAULT now()
    )`,
-  // Organizations (tenants); the configured one is ensured at every start (ensureOrganization).
+  // Organizations (tenants); the configured one is inserted at every start unless it exists.
   `CREATE TABLE IF NOT EXISTS dev_idp.organizations (
      id text PRIMARY KEY DEFAULT dev_idp.next_id(),
      name text NOT NULL,
@@ -351,15 +351,7 @@ export class Store {
 
   // --- organizations ---
 
-  /** The organization with this id, created with this name when missing (a rename is not applied). */
-  async ensureOrganization(db: Queryable, id: string, name: string): Promise<void> {
-    await db.query(`INSERT INTO dev_idp.organizations (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
-      id,
-      name,
-    ]);
-  }
-
-  /** undefined when the name is taken (case-insensitive), as Zitadel refuses a second org of one name. */
+  /** undefined when the id or (case-insensitively) the name is taken: Zitadel refuses an org's name twice. */
   async insertOrganization(db: Queryable, name: string, id?: string): Promise<OrganizationRow | undefined> {
     return first<OrganizationRow>(
       db,
