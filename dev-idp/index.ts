@@ -176,14 +176,9 @@ export async function startDevIdentityProvider(
       const signer = await TokenSigner.loadOrCreate(client);
       // The configured organization, created when missing (a rename is not applied).
       await store.insertOrganization(client, ORG_NAME, config.orgId);
-      let token = config.serviceAccountToken;
-      if (!token) {
-        token = await store.getSetting(client, PAT_SETTING);
-        if (!token) {
-          token = randomBytes(48).toString('base64url');
-          await store.putSetting(client, PAT_SETTING, token);
-        }
-      }
+      const token =
+        config.serviceAccountToken ??
+        (await store.setting(client, PAT_SETTING, randomBytes(48).toString('base64url')));
       const admin = config.admin
         ? await ensureAdmin(store, client, config.admin, config.orgId, config.projectId, logger)
         : undefined;

@@ -335,18 +335,15 @@ export class Store {
 
   // --- settings ---
 
-  async getSetting(db: Queryable, key: string): Promise<string | undefined> {
-    const row = await first<{ value: string }>(db, 'SELECT value FROM dev_idp.settings WHERE key = $1', [
-      key,
-    ]);
-    return row?.value;
-  }
-
-  async putSetting(db: Queryable, key: string, value: string): Promise<void> {
-    await db.query(
-      'INSERT INTO dev_idp.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2',
-      [key, value],
+  /** The setting's value; `initial` is stored first when the key has none (the no-op update returns it). */
+  async setting(db: Queryable, key: string, initial: string): Promise<string> {
+    const row = await first<{ value: string }>(
+      db,
+      `INSERT INTO dev_idp.settings (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = dev_idp.settings.value RETURNING value`,
+      [key, initial],
     );
+    return row!.value;
   }
 
   // --- organizations ---
