@@ -15,11 +15,6 @@ import { type Params, details, listDetails, listPage, text, textCondition } from
 import type { GrantRow, OrganizationRow, UserRow } from './store.js';
 import { userNotFound } from './user-service.js';
 
-const GRANT_STATE = {
-  [State.ACTIVE]: 'USER_GRANT_STATE_ACTIVE',
-  [State.INACTIVE]: 'USER_GRANT_STATE_INACTIVE',
-};
-
 /** Role keys as Zitadel validates them: 1-200 characters each, at most 100, each once. */
 function roleKeys(what: string, keys: string[]): string[] {
   if (keys.length > 100) throw invalidRequest(what, 'roleKeys', 'at most 100');
@@ -41,8 +36,10 @@ function grantCondition({ filter }: AuthorizationsSearchFilter, params: Params):
       return `g.org_id = ${params.add(filter.value.id)}`;
     case 'authorizationIds':
       return `g.id = ANY(${params.add(filter.value.ids)}::text[])`;
-    case 'state':
-      return `g.state = ${params.add(GRANT_STATE[filter.value.state as State.ACTIVE] ?? GRANT_STATE[State.ACTIVE])}`;
+    case 'state': {
+      const state = filter.value.state === State.INACTIVE ? 'INACTIVE' : 'ACTIVE'; // UNSPECIFIED: active
+      return `g.state = ${params.add(`USER_GRANT_STATE_${state}`)}`;
+    }
     case 'roleKey': {
       const inner = textCondition('r.key', filter.value.key, filter.value.method, params);
       return `EXISTS (SELECT 1 FROM unnest(g.role_keys) AS r(key) WHERE ${inner})`;
