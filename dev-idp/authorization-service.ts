@@ -1,20 +1,19 @@
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import type { ServiceImpl } from '@connectrpc/connect';
-import { AuthorizationSchema, State } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
+import {
+  AuthorizationSchema,
+  type AuthorizationsSearchFilter,
+  State,
+} from '@zitadel/proto/zitadel/authorization/v2beta/authorization_pb.js';
 import type { AuthorizationService } from '@zitadel/proto/zitadel/authorization/v2beta/authorization_service_pb.js';
 import { OrganizationState } from '@zitadel/proto/zitadel/org/v2/org_pb.js';
 import type { OrganizationService } from '@zitadel/proto/zitadel/org/v2/org_service_pb.js';
 import type { IdpContext } from './context.js';
 import { alreadyExists, failedPrecondition, invalidRequest, notFound } from './errors.js';
-import { Params, details, listDetails, page, text, textCondition } from './messages.js';
+import { type Params, details, listDetails, listPage, text, textCondition } from './messages.js';
 import type { GrantRow, OrganizationRow, UserRow } from './store.js';
 import { userNotFound } from './user-service.js';
-
-const GRANT_STATE = {
-  [State.ACTIVE]: 'USER_GRANT_STATE_ACTIVE',
-  [State.INACTIVE]: 'USER_GRANT_STATE_INACTIVE',
-};
 
 /** Role keys as Zitadel validates them: 1-200 characters each, at most 100, each once. */
 function roleKeys(what: string, keys: string[]): string[] {
@@ -25,6 +24,38 @@ function roleKeys(what: string, keys: string[]): string[] {
   return trimmed;
 }
 
+/** A ListAuthorizations filter as SQL; the filters are AND-ed, as in Zitadel. */
+function grantCondition({ filter }: AuthorizationsSearchFilter, params: Params): string {
+  switch (filter.case) {
+    case 'userId':
+      return `g.user_id = ${params.add(filter.value.id)}`;
+    case 'projectId':
+      return `g.project_id = ${params.add(filter.value.id)}`;
+    case 'organizationId':
+    case 'userOrganizationId': // an authorization belongs to its user's organization
+      return `g.org_id = ${params.add(filter.value.id)}`;
+    case 'authorizationIds':
+      return `g.id = ANY(${params.add(filter.value.ids)}::text[])`;
+    case 'state': {
+      const state = filter.value.state === State.INACTIVE ? 'INACTIVE' : 'ACTIVE'; // UNSPECIFIED: active
+      return `g.state = ${params.add(`USER_GRANT_STATE_${state}`)}`;
+    }
+    case 'roleKey': {
+      const inner = textCondition('r.key', filter.value.key, filter.value.method, params);
+      return `EXISTS (SELECT 1 FROM unnest(g.role_keys) AS r(key) WHERE ${inner})`;
+    }
+    case 'projectGrantId':
+    case 'projectName':
+    case 'userDisplayName':
+    case 'userPreferredLoginName':
+    case undefined:
+      throw failedPrecondition(
+        'DEVIDP-FILTER',
+        `filter ${filter.case} is not supported by the development IdP`,
+      );
+  }
+}
+
 /**
  * zitadel.authorization.v2beta.AuthorizationService: a user's roles in the project (formerly user grants),
  * one authorization per user and project, in the user's organization. Delete, activate and deactivate
@@ -32,13 +63,9 @@ function roleKeys(what: string, keys: string[]): string[] {
  */
 export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeof AuthorizationService>> {
   const { store } = ctx;
-  const byId = async (id: string): Promise<GrantRow> => {
+  const setState = async (id: string, state: GrantRow['state'], event: string) => {
     const grant = await store.getGrantById(store.pool, id);
     if (!grant) throw notFound('AUTHZ-5Zqc0', 'Authorization not found');
-    return grant;
-  };
-  const setState = async (id: string, state: GrantRow['state'], event: string) => {
-    const grant = await byId(id);
     if (grant.state === state) return { changeDate: timestampFromDate(grant.changed_at) };
     const updated = (await store.updateGrant(store.pool, id, { state })) ?? grant;
     ctx.events.grantEvent(event, updated);
@@ -65,53 +92,19 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
 
   return {
     async listAuthorizations(req) {
-      const params = new Params();
-      const where = req.filters.map(({ filter }) => {
-        switch (filter.case) {
-          case 'userId':
-            return `g.user_id = ${params.add(filter.value.id)}`;
-          case 'projectId':
-            return `g.project_id = ${params.add(filter.value.id)}`;
-          case 'organizationId':
-          case 'userOrganizationId': // an authorization belongs to its user's organization
-            return `g.org_id = ${params.add(filter.value.id)}`;
-          case 'authorizationIds':
-            return `g.id = ANY(${params.add(filter.value.ids)}::text[])`;
-          case 'state':
-            return `g.state = ${params.add(GRANT_STATE[filter.value.state as State.ACTIVE] ?? GRANT_STATE[State.ACTIVE])}`;
-          case 'roleKey': {
-            const inner = textCondition('r.key', filter.value.key, filter.value.method, params);
-            return `EXISTS (SELECT 1 FROM unnest(g.role_keys) AS r(key) WHERE ${inner})`;
-          }
-          case 'projectGrantId':
-          case 'projectName':
-          case 'userDisplayName':
-          case 'userPreferredLoginName':
-          case undefined:
-            throw failedPrecondition(
-              'DEVIDP-FILTER',
-              `filter ${filter.case} is not supported by the development IdP`,
-            );
-        }
-      });
-      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      const from = 'FROM dev_idp.user_grants g JOIN dev_idp.users u ON u.id = g.user_id';
-      const countValues = [...params.values];
-      const { limit, offset, direction } = page(req.pagination);
-      const [grants, count] = await Promise.all([
-        store.pool.query<GrantRow & { user: UserRow }>(
-          `SELECT g.*, to_jsonb(u.*) AS user ${from} ${whereSql} ORDER BY g.created_at ${direction}, g.id ${direction}
-           LIMIT ${params.add(limit)} OFFSET ${params.add(offset)}`,
-          params.values,
-        ),
-        store.pool.query<{ total: string }>(
-          `SELECT count(*)::text AS total ${from} ${whereSql}`,
-          countValues,
-        ),
-      ]);
+      const { rows, total, limit } = await listPage<GrantRow & { user: UserRow }>(
+        store.pool,
+        req.pagination,
+        {
+          select: 'g.*, to_jsonb(u.*) AS user',
+          from: 'dev_idp.user_grants g JOIN dev_idp.users u ON u.id = g.user_id',
+          where: (params) => req.filters.map((filter) => grantCondition(filter, params)),
+          order: ['g.created_at', 'g.id'],
+        },
+      );
       return {
-        pagination: { totalResult: BigInt(count.rows[0]?.total ?? '0'), appliedLimit: BigInt(limit) },
-        authorizations: grants.rows.map(({ user, ...grant }) => present(grant, user)),
+        pagination: { totalResult: BigInt(total), appliedLimit: BigInt(limit) },
+        authorizations: rows.map(({ user, ...grant }) => present(grant, user)),
       };
     },
     async createAuthorization(req) {
@@ -134,16 +127,14 @@ export function authorizationService(ctx: IdpContext): Partial<ServiceImpl<typeo
     },
     async updateAuthorization(req) {
       const keys = roleKeys('UpdateAuthorizationRequest', req.roleKeys);
-      const grant = await byId(req.id);
-      const updated = await store.updateGrant(store.pool, grant.id, { roleKeys: keys });
+      const updated = await store.updateGrant(store.pool, req.id, { roleKeys: keys });
       if (!updated) throw notFound('AUTHZ-5Zqc0', 'Authorization not found');
       ctx.events.grantEvent('user.grant.changed', updated);
       return { changeDate: timestampFromDate(updated.changed_at) };
     },
     async deleteAuthorization(req) {
-      const grant = await store.getGrantById(store.pool, req.id);
       // "In case the authorization is not found, the request will return a successful response."
-      const deleted = grant && (await store.deleteGrant(store.pool, grant.id));
+      const deleted = await store.deleteGrant(store.pool, req.id);
       if (deleted)
         ctx.events.grantEvent('user.grant.removed', {
           ...deleted,
@@ -183,11 +174,10 @@ export function organizationService(ctx: IdpContext): Partial<ServiceImpl<typeof
       return { details: details(org, org.id), organizationId: org.id };
     },
     async listOrganizations(req) {
-      const { limit, offset, direction } = page(req.query);
-      const { total, rows } = await store.listOrganizations(store.pool, {
-        offset,
-        limit,
-        asc: direction === 'ASC',
+      const { rows, total } = await listPage<OrganizationRow>(store.pool, req.query, {
+        select: '*',
+        from: 'dev_idp.organizations',
+        order: ['created_at', 'id'],
       });
       return {
         details: listDetails(total),

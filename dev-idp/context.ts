@@ -29,7 +29,6 @@ export interface IdpContext {
   /** Known only once the server listens when the port is OS-assigned, hence a function. */
   issuer(): string;
   orgId: string;
-  orgName: string;
   orgDomain: string;
   projectId: string;
   projectName: string;

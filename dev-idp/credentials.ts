@@ -92,14 +92,14 @@ export async function checkUserPassword(
     await store.resetFailedPasswords(db, user.id);
     return;
   }
-  const { attempts, locked } = await store.recordFailedPassword(db, user.id, MAX_PASSWORD_ATTEMPTS);
-  if (locked) {
+  const counted = await store.recordFailedPassword(db, user.id, MAX_PASSWORD_ATTEMPTS);
+  if (counted?.state === 'USER_STATE_LOCKED') {
     // The lockout is a state change like any other: Zitadel emits user.locked for it.
-    const lockedUser = await store.getUser(db, user.id);
-    if (lockedUser) events?.userEvent('user.locked', lockedUser);
+    events?.userEvent('user.locked', counted);
     throw failedPrecondition('COMMAND-SFA3t', 'User is locked');
   }
   // Zitadel reports wrong passwords with a CredentialsCheckError that counts the failed attempts.
+  const attempts = counted?.failed_password_attempts ?? 0;
   throw new ZitadelError(Code.InvalidArgument, 'COMMAND-3M0fs', 'Password is invalid', attempts);
 }
 

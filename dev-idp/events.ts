@@ -65,7 +65,7 @@ export class EventDispatcher {
     });
   }
 
-  grantEvent(type: string, grant: GrantRow, payload: Record<string, unknown> = {}): void {
+  grantEvent(type: string, grant: GrantRow): void {
     this.emit({
       aggregateID: grant.id,
       aggregateType: 'usergrant',
@@ -76,7 +76,6 @@ export class EventDispatcher {
         userId: grant.user_id,
         projectId: grant.project_id,
         roleKeys: grant.role_keys,
-        ...payload,
       },
     });
   }
@@ -87,12 +86,7 @@ export class EventDispatcher {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private emit(
-    partial: Pick<
-      WebhookEvent,
-      'aggregateID' | 'aggregateType' | 'resourceOwner' | 'sequence' | 'event_type' | 'event_payload'
-    >,
-  ): void {
+  private emit(partial: Omit<WebhookEvent, 'instanceID' | 'version' | 'created_at' | 'userID'>): void {
     const target = this.target;
     if (!target || this.stopping.signal.aborted) return;
     const event: WebhookEvent = {

@@ -146,10 +146,6 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-function consoleLogger(): Logger {
-  return { log: (msg) => console.log(msg), warn: (msg) => console.warn(msg) };
-}
-
 export async function startDevIdentityProvider(
   options: DevIdentityProviderOptions,
 ): Promise<DevIdentityProvider> {
@@ -171,22 +167,18 @@ export async function startDevIdentityProvider(
       );
     }
   }
-  const logger = options.logger ?? consoleLogger();
+  const logger: Logger = options.logger ?? console;
 
   const store = await Store.open(config.databaseUrl, (msg) => logger.warn(msg));
   let app: FastifyInstance | undefined;
   try {
     const { signer, serviceAccountToken, admin } = await store.lockedTransaction(async (client) => {
       const signer = await TokenSigner.loadOrCreate(client);
-      await store.ensureOrganization(client, config.orgId, ORG_NAME);
-      let token = config.serviceAccountToken;
-      if (!token) {
-        token = await store.getSetting(client, PAT_SETTING);
-        if (!token) {
-          token = randomBytes(48).toString('base64url');
-          await store.putSetting(client, PAT_SETTING, token);
-        }
-      }
+      // The configured organization, created when missing (a rename is not applied).
+      await store.insertOrganization(client, ORG_NAME, config.orgId);
+      const token =
+        config.serviceAccountToken ??
+        (await store.setting(client, PAT_SETTING, randomBytes(48).toString('base64url')));
       const admin = config.admin
         ? await ensureAdmin(store, client, config.admin, config.orgId, config.projectId, logger)
         : undefined;
@@ -200,7 +192,6 @@ export async function startDevIdentityProvider(
       signer,
       issuer: () => issuer,
       orgId: config.orgId,
-      orgName: ORG_NAME,
       orgDomain: ORG_DOMAIN,
       projectId: config.projectId,
       projectName: PROJECT_NAME,

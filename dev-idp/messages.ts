@@ -5,15 +5,14 @@ import {
   ListDetailsSchema,
   TextQueryMethod,
 } from '@zitadel/proto/zitadel/object/v2/object_pb.js';
+import type { QueryResultRow } from 'pg';
 import { invalidRequest } from './errors.js';
+import type { Queryable, Versioned } from './store.js';
 
 /** What the service implementations share: Zitadel's object v2 details, paging, text queries, validation. */
 
 /** zitadel.object.v2.Details of a row: its sequence, dates and the organization owning it. */
-export function details(
-  row: { sequence: string; changed_at: Date; created_at: Date },
-  resourceOwner: string,
-) {
+export function details(row: Versioned, resourceOwner: string) {
   return create(DetailsSchema, {
     sequence: BigInt(row.sequence),
     changeDate: timestampFromDate(row.changed_at),
@@ -29,13 +28,32 @@ export function listDetails(total: number | string) {
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
-/** A ListQuery (or v2beta PaginationRequest) as SQL: default limit 100, at most 1000, descending by default. */
-export function page(query?: { offset: bigint; limit: number; asc: boolean }) {
-  return {
-    limit: Math.min(query?.limit || DEFAULT_LIMIT, MAX_LIMIT),
-    offset: Number(query?.offset ?? 0n),
-    direction: query?.asc ? 'ASC' : 'DESC',
-  };
+/**
+ * One page of a List* query and the count of every row it matches, as each List* method answers: a
+ * ListQuery (or v2beta PaginationRequest) with limit 100 by default, at most 1000, descending by default;
+ * the `where` conditions (their values added to `params`) are AND-ed, `order` columns take the direction.
+ */
+export async function listPage<T extends QueryResultRow>(
+  db: Queryable,
+  query: { offset: bigint; limit: number; asc: boolean } | undefined,
+  sql: { select: string; from: string; where?: (params: Params) => string[]; order: string[] },
+): Promise<{ rows: T[]; total: string; limit: number }> {
+  const params = new Params();
+  const where = sql.where?.(params) ?? [];
+  const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+  const countValues = [...params.values];
+  const limit = Math.min(query?.limit || DEFAULT_LIMIT, MAX_LIMIT);
+  const direction = query?.asc ? 'ASC' : 'DESC';
+  const [list, count] = await Promise.all([
+    db.query<T>(
+      `SELECT ${sql.select} FROM ${sql.from} ${whereSql}
+       ORDER BY ${sql.order.map((column) => `${column} ${direction}`).join(', ')}
+       LIMIT ${params.add(limit)} OFFSET ${params.add(Number(query?.offset ?? 0n))}`,
+      params.values,
+    ),
+    db.query<{ total: string }>(`SELECT count(*)::text AS total FROM ${sql.from} ${whereSql}`, countValues),
+  ]);
+  return { rows: list.rows, total: count.rows[0]?.total ?? '0', limit };
 }
 
 /** Collects positional parameters while a WHERE clause is assembled. */

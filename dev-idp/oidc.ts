@@ -91,10 +91,6 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
   return url.toString();
 }
 
-function s256(verifier: string): string {
-  return createHash('sha256').update(verifier).digest('base64url');
-}
-
 function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
   return reply.code(status).headers(PAGE_HEADERS).send(html);
 }
@@ -376,10 +372,9 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     const login = { user, sessionId: session.id, sessionToken: form.loginSessionToken ?? '' };
     if (!(await checkTotpCode(ctx, store.pool, user, (form.otp ?? '').trim(), true))) {
       // Wrong codes count against the same lockout as wrong passwords, so the code cannot be guessed.
-      const { locked } = await store.recordFailedPassword(store.pool, user.id, MAX_PASSWORD_ATTEMPTS);
-      if (locked) {
-        const lockedUser = await store.getUser(store.pool, user.id);
-        if (lockedUser) ctx.events.userEvent('user.locked', lockedUser);
+      const counted = await store.recordFailedPassword(store.pool, user.id, MAX_PASSWORD_ATTEMPTS);
+      if (counted?.state === 'USER_STATE_LOCKED') {
+        ctx.events.userEvent('user.locked', counted);
         await store.deleteSession(store.pool, session.id);
         return renderLogin(reply, authRequest, user.username, USER_MESSAGES['COMMAND-SFA3t']);
       }
@@ -566,7 +561,7 @@ export function registerOidcRoutes(app: FastifyInstance, ctx: IdpContext): void 
     if (!form.code_verifier || !/^[A-Za-z0-9._~-]{43,128}$/.test(form.code_verifier)) {
       throw new OAuthError('invalid_grant', 'a valid code_verifier is required');
     }
-    if (!sameSecret(s256(form.code_verifier), row.code_challenge)) {
+    if (!sameSecret(sha256(form.code_verifier), row.code_challenge)) {
       throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge');
     }
     const user = await store.getUser(store.pool, row.user_id);

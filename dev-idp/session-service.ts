@@ -10,7 +10,7 @@ import { ResourceOwnerType } from '@zitadel/proto/zitadel/settings/v2/settings_p
 import type { IdpContext } from './context.js';
 import { assertUserCanSignIn, checkUserPassword, sameSecret } from './credentials.js';
 import { invalidRequest, notFound, permissionDenied } from './errors.js';
-import { Params, details, listDetails, page, text } from './messages.js';
+import { details, listDetails, listPage, text } from './messages.js';
 import { type SessionRow, type UserRow, sha256 } from './store.js';
 import { userNotFound } from './user-service.js';
 
@@ -91,30 +91,24 @@ export function sessionService(ctx: IdpContext): Partial<ServiceImpl<typeof Sess
     },
 
     async listSessions(req) {
-      const params = new Params();
-      const where = req.queries.map(({ query }) => {
-        if (query.case === 'idsQuery') return `s.id = ANY(${params.add(query.value.ids)}::text[])`;
-        if (query.case === 'userIdQuery') return `s.user_id = ${params.add(query.value.id)}`;
-        throw invalidRequest('ListSessionsRequest', 'queries', 'only idsQuery and userIdQuery are supported');
+      const { rows, total } = await listPage<SessionRow & { user: UserRow }>(store.pool, req.query, {
+        select: 's.*, to_jsonb(u.*) AS user',
+        from: 'dev_idp.sessions s JOIN dev_idp.users u ON u.id = s.user_id',
+        where: (params) =>
+          req.queries.map(({ query }) => {
+            if (query.case === 'idsQuery') return `s.id = ANY(${params.add(query.value.ids)}::text[])`;
+            if (query.case === 'userIdQuery') return `s.user_id = ${params.add(query.value.id)}`;
+            throw invalidRequest(
+              'ListSessionsRequest',
+              'queries',
+              'only idsQuery and userIdQuery are supported',
+            );
+          }),
+        order: ['s.created_at', 's.id'],
       });
-      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      const countValues = [...params.values];
-      const { limit, offset, direction } = page(req.query);
-      const [rows, count] = await Promise.all([
-        store.pool.query<SessionRow & { user: UserRow }>(
-          `SELECT s.*, to_jsonb(u.*) AS user FROM dev_idp.sessions s JOIN dev_idp.users u ON u.id = s.user_id
-           ${whereSql} ORDER BY s.created_at ${direction}, s.id ${direction}
-           LIMIT ${params.add(limit)} OFFSET ${params.add(offset)}`,
-          params.values,
-        ),
-        store.pool.query<{ total: string }>(
-          `SELECT count(*)::text AS total FROM dev_idp.sessions s ${whereSql}`,
-          countValues,
-        ),
-      ]);
       return {
-        details: listDetails(count.rows[0]?.total ?? 0),
-        sessions: rows.rows.map(({ user, ...session }) => presentSession(session, user)),
+        details: listDetails(total),
+        sessions: rows.map(({ user, ...session }) => presentSession(session, user)),
       };
     },
 

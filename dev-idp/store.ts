@@ -29,7 +29,7 @@ const SCHEMA_SQL = [
      public_jwk jsonb NOT NULL,
      created_at timestamptz NOT NULL DEFAULT now()
    )`,
-  // Organizations (tenants); the configured one is ensured at every start (ensureOrganization).
+  // Organizations (tenants); the configured one is inserted at every start unless it exists.
   `CREATE TABLE IF NOT EXISTS dev_idp.organizations (
      id text PRIMARY KEY DEFAULT dev_idp.next_id(),
      name text NOT NULL,
@@ -145,12 +145,17 @@ const SCHEMA_SQL = [
    )`,
 ];
 
-export interface OrganizationRow {
-  id: string;
-  name: string;
+/** Every row of an aggregate Zitadel versions: its event sequence, creation and last change. */
+export interface Versioned {
+  /** bigint: pg hands it over as a string, which is also how Zitadel's JSON carries uint64. */
   sequence: string;
   created_at: Date;
   changed_at: Date;
+}
+
+export interface OrganizationRow extends Versioned {
+  id: string;
+  name: string;
 }
 
 export interface MachineUserRow {
@@ -165,7 +170,7 @@ export interface MachineUserRow {
 export type UserState =
   'USER_STATE_ACTIVE' | 'USER_STATE_INACTIVE' | 'USER_STATE_LOCKED' | 'USER_STATE_INITIAL';
 
-export interface UserRow {
+export interface UserRow extends Versioned {
   id: string;
   org_id: string;
   username: string;
@@ -181,10 +186,6 @@ export interface UserRow {
   password_change_required: boolean;
   password_changed_at: Date | null;
   failed_password_attempts: number;
-  /** bigint: pg hands it over as a string, which is also how Zitadel's JSON carries uint64. */
-  sequence: string;
-  created_at: Date;
-  changed_at: Date;
 }
 
 export interface TotpRow {
@@ -197,19 +198,16 @@ export interface TotpRow {
   created_at: Date;
 }
 
-export interface GrantRow {
+export interface GrantRow extends Versioned {
   id: string;
   user_id: string;
   project_id: string;
   org_id: string;
   role_keys: string[];
   state: 'USER_GRANT_STATE_ACTIVE' | 'USER_GRANT_STATE_INACTIVE';
-  sequence: string;
-  created_at: Date;
-  changed_at: Date;
 }
 
-export interface SessionRow {
+export interface SessionRow extends Versioned {
   id: string;
   token_hash: string;
   user_id: string;
@@ -217,9 +215,6 @@ export interface SessionRow {
   password_checked_at: Date | null;
   user_agent: unknown;
   expires_at: Date | null;
-  sequence: string;
-  created_at: Date;
-  changed_at: Date;
 }
 
 export interface AuthCodeRow {
@@ -264,7 +259,7 @@ const CODE_TABLES: Record<CodeKind, string> = {
   password: 'dev_idp.password_codes',
 };
 
-/** Secrets (session tokens, authorization codes) are stored only as hashes. */
+/** base64url(SHA-256): how secrets (session tokens, codes) are stored, and PKCE's S256 challenge. */
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }
@@ -278,12 +273,15 @@ async function first<T extends pg.QueryResultRow>(
   return (await db.query<T>(text, values)).rows[0];
 }
 
-function isUniqueViolation(error: unknown): error is pg.DatabaseError {
-  return error instanceof pg.DatabaseError && error.code === '23505';
-}
-
-function userAlreadyExists(): Error {
-  return alreadyExists('V3-DKcAT', 'User already exists');
+/** A write to dev_idp.users: a taken username or email (unique violation) is Zitadel's AlreadyExists. */
+async function uniqueUser<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof pg.DatabaseError && error.code === '23505')
+      throw alreadyExists('V3-DKcAT', 'User already exists');
+    throw error;
+  }
 }
 
 export class Store {
@@ -337,31 +335,20 @@ export class Store {
 
   // --- settings ---
 
-  async getSetting(db: Queryable, key: string): Promise<string | undefined> {
-    const row = await first<{ value: string }>(db, 'SELECT value FROM dev_idp.settings WHERE key = $1', [
-      key,
-    ]);
-    return row?.value;
-  }
-
-  async putSetting(db: Queryable, key: string, value: string): Promise<void> {
-    await db.query(
-      'INSERT INTO dev_idp.settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2',
-      [key, value],
+  /** The setting's value; `initial` is stored first when the key has none (the no-op update returns it). */
+  async setting(db: Queryable, key: string, initial: string): Promise<string> {
+    const row = await first<{ value: string }>(
+      db,
+      `INSERT INTO dev_idp.settings (key, value) VALUES ($1, $2)
+       ON CONFLICT (key) DO UPDATE SET value = dev_idp.settings.value RETURNING value`,
+      [key, initial],
     );
+    return row!.value;
   }
 
   // --- organizations ---
 
-  /** The organization with this id, created with this name when missing (a rename is not applied). */
-  async ensureOrganization(db: Queryable, id: string, name: string): Promise<void> {
-    await db.query(`INSERT INTO dev_idp.organizations (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [
-      id,
-      name,
-    ]);
-  }
-
-  /** undefined when the name is taken (case-insensitive), as Zitadel refuses a second org of one name. */
+  /** undefined when the id or (case-insensitively) the name is taken: Zitadel refuses an org's name twice. */
   async insertOrganization(db: Queryable, name: string, id?: string): Promise<OrganizationRow | undefined> {
     return first<OrganizationRow>(
       db,
@@ -375,40 +362,21 @@ export class Store {
     return first<OrganizationRow>(db, 'SELECT * FROM dev_idp.organizations WHERE id = $1', [id]);
   }
 
-  async listOrganizations(
-    db: Queryable,
-    page: { offset: number; limit: number; asc: boolean },
-  ): Promise<{ total: number; rows: OrganizationRow[] }> {
-    const direction = page.asc ? 'ASC' : 'DESC';
-    const [list, count] = await Promise.all([
-      db.query<OrganizationRow>(
-        `SELECT * FROM dev_idp.organizations ORDER BY created_at ${direction}, id ${direction}
-         LIMIT $1 OFFSET $2`,
-        [page.limit, page.offset],
-      ),
-      db.query<{ total: string }>('SELECT count(*)::text AS total FROM dev_idp.organizations'),
-    ]);
-    return { total: Number(count.rows[0]?.total ?? 0), rows: list.rows };
-  }
-
   // --- users ---
 
   async insertUser(db: Queryable, orgId: string, fields: UserFields, id?: string): Promise<UserRow> {
     const values = [id ?? null, orgId, ...USER_FIELD_COLUMNS.map((column) => fields[column])];
     const params = USER_FIELD_COLUMNS.map((_column, i) => `$${i + 3}`).join(', ');
-    try {
-      const { rows } = await db.query<UserRow>(
+    const { rows } = await uniqueUser(
+      db.query<UserRow>(
         `INSERT INTO dev_idp.users (id, org_id, ${USER_FIELD_COLUMNS.join(', ')}, password_changed_at)
          VALUES (coalesce($1, dev_idp.next_id()), $2, ${params},
            CASE WHEN $${USER_FIELD_COLUMNS.indexOf('password_hash') + 3}::text IS NULL THEN NULL ELSE now() END)
          RETURNING *`,
         values,
-      );
-      return rows[0];
-    } catch (error) {
-      if (isUniqueViolation(error)) throw userAlreadyExists();
-      throw error;
-    }
+      ),
+    );
+    return rows[0];
   }
 
   async getUser(db: Queryable, id: string, forUpdate = false): Promise<UserRow | undefined> {
@@ -445,16 +413,9 @@ export class Store {
     if ('password_hash' in patch && patch.password_hash !== undefined)
       sets.push('password_changed_at = now()');
     sets.push('sequence = sequence + 1', 'changed_at = now()');
-    try {
-      return await first<UserRow>(
-        db,
-        `UPDATE dev_idp.users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`,
-        values,
-      );
-    } catch (error) {
-      if (isUniqueViolation(error)) throw userAlreadyExists();
-      throw error;
-    }
+    return uniqueUser(
+      first<UserRow>(db, `UPDATE dev_idp.users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, values),
+    );
   }
 
   async deleteUser(db: Queryable, id: string): Promise<UserRow | undefined> {
@@ -463,14 +424,10 @@ export class Store {
 
   /**
    * Counts a failed password check and locks the user once `maxAttempts` consecutive ones are reached;
-   * atomic, so parallel guesses cannot slip past the limit.
+   * atomic, so parallel guesses cannot slip past the limit. Returns the user as the count left it.
    */
-  async recordFailedPassword(
-    db: Queryable,
-    id: string,
-    maxAttempts: number,
-  ): Promise<{ attempts: number; locked: boolean }> {
-    const row = await first<{ failed_password_attempts: number; state: UserState }>(
+  async recordFailedPassword(db: Queryable, id: string, maxAttempts: number): Promise<UserRow | undefined> {
+    return first<UserRow>(
       db,
       `UPDATE dev_idp.users
           SET failed_password_attempts = failed_password_attempts + 1,
@@ -478,10 +435,9 @@ export class Store {
               sequence = sequence + 1,
               changed_at = now()
         WHERE id = $1
-        RETURNING failed_password_attempts, state`,
+        RETURNING *`,
       [id, maxAttempts],
     );
-    return { attempts: row?.failed_password_attempts ?? 0, locked: row?.state === 'USER_STATE_LOCKED' };
   }
 
   async resetFailedPasswords(db: Queryable, id: string): Promise<void> {

@@ -65,11 +65,8 @@ export async function startTestProvider(
 
 /** The Zitadel services dev-idp implements, by method name (the names are unique across them). */
 const SERVICES = [UserService, SessionService, SettingsService, OrganizationService, AuthorizationService];
-type Method = keyof (typeof UserService.method &
-  typeof SessionService.method &
-  typeof SettingsService.method &
-  typeof OrganizationService.method &
-  typeof AuthorizationService.method);
+type MethodOf<S> = S extends { method: infer M } ? keyof M : never; // distributes over the union
+type Method = MethodOf<(typeof SERVICES)[number]>;
 
 export interface RpcResult {
   /** Connect's code; 0 for success. */

@@ -14,7 +14,7 @@ import { Secret, TOTP } from 'otpauth';
 import type { IdpContext } from './context.js';
 import { checkPasswordPolicy, hashPassword, passwordMatches } from './credentials.js';
 import { failedPrecondition, invalidArgument, invalidRequest, notFound } from './errors.js';
-import { EMAIL, Params, details, listDetails, page, text, textCondition } from './messages.js';
+import { EMAIL, type Params, details, listDetails, listPage, text, textCondition } from './messages.js';
 import type { CodeKind, Queryable, UserFields, UserRow } from './store.js';
 
 /** Zitadel's default email code: six characters, upper-case letters and digits, valid for an hour. */
@@ -287,25 +287,14 @@ export function userService(ctx: IdpContext): Partial<ServiceImpl<typeof UserSer
     },
 
     async listUsers(req) {
-      const params = new Params();
-      const where = req.queries.map((q) => userCondition(q, params, 1));
-      const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-      const countValues = [...params.values];
-      const { limit, offset, direction } = page(req.query);
-      const column = SORT_COLUMNS[req.sortingColumn] ?? 'u.created_at';
-      const [{ rows }, count] = await Promise.all([
-        store.pool.query<UserRow>(
-          `SELECT u.* FROM dev_idp.users u ${whereSql} ORDER BY ${column} ${direction}, u.id ${direction}
-           LIMIT ${params.add(limit)} OFFSET ${params.add(offset)}`,
-          params.values,
-        ),
-        store.pool.query<{ total: string }>(
-          `SELECT count(*)::text AS total FROM dev_idp.users u ${whereSql}`,
-          countValues,
-        ),
-      ]);
+      const { rows, total } = await listPage<UserRow>(store.pool, req.query, {
+        select: 'u.*',
+        from: 'dev_idp.users u',
+        where: (params) => req.queries.map((q) => userCondition(q, params, 1)),
+        order: [SORT_COLUMNS[req.sortingColumn] ?? 'u.created_at', 'u.id'],
+      });
       return {
-        details: listDetails(count.rows[0]?.total ?? 0),
+        details: listDetails(total),
         sortingColumn: req.sortingColumn,
         result: rows.map(presentUser),
       };
