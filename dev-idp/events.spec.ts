@@ -62,8 +62,11 @@ class Receiver {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  /** The events for one aggregate, once at least `count` have arrived. */
-  async eventsOf(aggregateID: string, count: number, ms = 5_000): Promise<Received[]> {
+  /**
+   * The events for one aggregate, once at least `count` have arrived; waits longer than the provider's
+   * whole delivery schedule (about 10.6 s with every attempt timing out), as a loaded machine may need.
+   */
+  async eventsOf(aggregateID: string, count: number, ms = 15_000): Promise<Received[]> {
     const deadline = Date.now() + ms;
     for (;;) {
       const mine = this.received.filter((r) => r.body.aggregateID === aggregateID);

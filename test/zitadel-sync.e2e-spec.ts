@@ -113,7 +113,11 @@ describe('live sync with Zitadel (signed webhooks, reconciliation)', () => {
     return rows.length ? Number(rows[0].sequence) : 0;
   };
 
-  async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 3_000): Promise<T> {
+  /**
+   * Polls until `done`, for longer than the identity provider's whole delivery schedule (four attempts
+   * of up to 2 s with 0.1, 0.5 and 2 s between them): a loaded machine may need its retries.
+   */
+  async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
     const deadline = Date.now() + ms;
     for (;;) {
       const value = await read();
