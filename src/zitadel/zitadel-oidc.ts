@@ -185,7 +185,7 @@ export class ZitadelOidc {
   }
 
   /** The JWT-profile grant: a signed assertion of the service account for an access token. */
-  async exchangeAssertion(assertion: string): Promise<{ accessToken: string; expiresIn: number }> {
+  protected async exchangeAssertion(assertion: string): Promise<{ accessToken: string; expiresIn: number }> {
     const form = new URLSearchParams({
       grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
       assertion,
