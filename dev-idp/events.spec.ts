@@ -202,7 +202,8 @@ describe('dev-idp Actions v2 webhook events', () => {
     receiver.failFirst = 2;
     try {
       const user = await createUser(t.idp);
-      expect(receiver.received.filter((r) => r.body.aggregateID === user.userId)).toEqual([]);
+      // A reply that had waited through a failed attempt and its retry would find two or more here.
+      expect(receiver.attempts.filter((id) => id === user.userId).length).toBeLessThanOrEqual(1);
       release();
       const events = await receiver.eventsOf(user.userId, 1);
       expect(events.map((e) => e.body.event_type)).toEqual(['user.human.added']);
